@@ -1,0 +1,559 @@
+"""Statistics that turn Monte Carlo ensemble outputs into probabilities with intervals.
+
+An ensemble run produces compact arrays rather than per-replication event logs:
+
+* ``first_passage`` (R, K) integers: for replication ``r``, the first simulated day (0-based; day 0 is the
+  first forecast day) on which the highest rung reached so far was ``>= k``, or :data:`NEVER` (-1) when that
+  did not happen within the simulated horizon.
+* ``threshold_days`` (R, M) integers: the first day each of M named threshold events happened, or
+  :data:`NEVER`.
+* ``count_histogram`` (T, C) integers: ``count_histogram[t, c]`` is the number of replications whose
+  cumulative count (for example cumulative attacks on US forces) at the end of day ``t`` equals ``c``.
+  Every row sums to R. Histograms merge exactly across chunks of replications by addition.
+
+The functions here estimate probabilities from these arrays, attach binomial confidence intervals and Monte
+Carlo standard errors, summarise the count distributions, and compare two arms of an experiment that used
+common random numbers. Tables are returned as tidy :class:`pandas.DataFrame` objects (one row per estimate).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+from scipy import stats
+
+from escalation.ladder import Ladder
+
+__all__ = [
+    "NEVER",
+    "count_summary",
+    "escalation_curves",
+    "histogram_mean",
+    "histogram_quantiles",
+    "mc_standard_error",
+    "paired_difference",
+    "proportion_interval",
+    "threshold_probabilities",
+]
+
+NEVER: int = -1
+"""Marker for an event that did not happen within the simulated horizon."""
+
+_INTERVAL_METHODS: tuple[str, ...] = ("wilson", "jeffreys")
+
+
+# --------------------------------------------------------------------------------------------------------
+# Argument checks
+# --------------------------------------------------------------------------------------------------------
+
+
+def _check_level(level: float) -> float:
+    """Return ``level`` as a float after checking that it lies strictly between 0 and 1."""
+    try:
+        value = float(level)
+    except (TypeError, ValueError):
+        raise ValueError(f"level: must be a number strictly between 0 and 1, got {level!r}") from None
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"level: must be a number strictly between 0 and 1, got {level!r}")
+    return value
+
+
+def _check_method(method: str) -> str:
+    """Return ``method`` after checking that it names a supported interval."""
+    if method not in _INTERVAL_METHODS:
+        allowed = ", ".join(repr(m) for m in _INTERVAL_METHODS)
+        raise ValueError(f"method: unknown interval method {method!r}; allowed: {allowed}")
+    return method
+
+
+def _whole_numbers(values: ArrayLike, argument: str) -> np.ndarray:
+    """Return ``values`` as an int64 array after checking that every entry is a finite whole number."""
+    array = np.asarray(values)
+    if array.dtype == np.bool_ or not (
+        np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
+    ):
+        raise ValueError(f"{argument}: must hold whole numbers, got dtype {array.dtype}")
+    if np.issubdtype(array.dtype, np.floating) and (
+        not np.all(np.isfinite(array)) or np.any(array != np.round(array))
+    ):
+        raise ValueError(f"{argument}: must hold finite whole numbers")
+    return array.astype(np.int64)
+
+
+def _check_day_array(values: ArrayLike, argument: str) -> np.ndarray:
+    """Return a (R, columns) array of day indices after checking its shape and the NEVER convention."""
+    array = _whole_numbers(values, argument)
+    if array.ndim != 2:
+        raise ValueError(f"{argument}: expected a 2-D array (replications, columns), got shape {array.shape}")
+    if array.shape[0] < 1:
+        raise ValueError(f"{argument}: needs at least one replication (row), got shape {array.shape}")
+    if array.size and array.min() < NEVER:
+        raise ValueError(
+            f"{argument}: entries must be day indices >= 0 or NEVER ({NEVER}), got {array.min()}"
+        )
+    return array
+
+
+def _check_horizon(horizon: object, argument: str) -> int:
+    """Return a horizon in days after checking that it is a whole number >= 1."""
+    if isinstance(horizon, bool) or not isinstance(horizon, int | np.integer):
+        raise ValueError(f"{argument}: must be an integer number of days >= 1, got {horizon!r}")
+    if horizon < 1:
+        raise ValueError(f"{argument}: must be an integer number of days >= 1, got {horizon!r}")
+    return int(horizon)
+
+
+def _check_histogram(count_histogram: ArrayLike) -> np.ndarray:
+    """Return a (T, C) int64 histogram after checking shape, signs and equal row totals."""
+    hist = _whole_numbers(count_histogram, "count_histogram")
+    if hist.ndim != 2 or hist.shape[0] < 1 or hist.shape[1] < 1:
+        raise ValueError(f"count_histogram: expected a non-empty 2-D array (days, counts), got {hist.shape}")
+    if hist.min() < 0:
+        raise ValueError("count_histogram: entries are numbers of replications and must be >= 0")
+    totals = hist.sum(axis=1)
+    if totals[0] < 1 or np.any(totals != totals[0]):
+        raise ValueError(
+            "count_histogram: every row must sum to the same positive number of replications, "
+            f"got row totals from {totals.min()} to {totals.max()}"
+        )
+    return hist
+
+
+def _check_quantile_levels(qs: ArrayLike) -> np.ndarray:
+    """Return quantile levels as a 1-D float array after checking that they lie in [0, 1]."""
+    levels = np.atleast_1d(np.asarray(qs, dtype=np.float64))
+    if levels.ndim != 1 or levels.size < 1:
+        raise ValueError(f"qs: expected a non-empty sequence of quantile levels, got shape {levels.shape}")
+    if not np.all(np.isfinite(levels)) or levels.min() < 0.0 or levels.max() > 1.0:
+        raise ValueError(f"qs: quantile levels must lie in [0, 1], got {levels.tolist()}")
+    return levels
+
+
+# --------------------------------------------------------------------------------------------------------
+# Binomial proportions
+# --------------------------------------------------------------------------------------------------------
+
+
+def proportion_interval(
+    k: ArrayLike, n: ArrayLike, level: float = 0.90, method: str = "wilson"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two-sided confidence interval for a binomial proportion ``k / n``.
+
+    Vectorised: ``k`` and ``n`` are broadcast against each other and the bounds have the broadcast shape
+    (0-d arrays for scalar inputs).
+
+    * ``"wilson"``: the score interval of Wilson (1927), the set of ``p`` for which the score test of
+      ``H0: p`` is not rejected at ``1 - level``. With ``z`` the ``(1 + level) / 2`` normal quantile,
+      the bounds are ``(k + z²/2 ± z·sqrt(k(n-k)/n + z²/4)) / (n + z²)``.
+    * ``"jeffreys"``: the equal-tailed ``level`` interval of the Beta(k + 1/2, n - k + 1/2) posterior
+      under the Jeffreys prior, with the conventional endpoint fix of Brown, Cai & DasGupta (2001):
+      the lower bound is 0 when ``k = 0`` and the upper bound is 1 when ``k = n``.
+
+    Both intervals are recommended by Brown, Cai & DasGupta (2001) over the Wald interval, whose coverage
+    collapses for proportions near 0 or 1 (the typical case for rare escalation outcomes). Neither interval
+    guarantees nominal coverage at every ``(p, n)``: the coverage of both oscillates around ``level``
+    because ``k`` is discrete.
+
+    Args:
+        k: numbers of successes, whole numbers with ``0 <= k <= n``.
+        n: numbers of trials, whole numbers ``>= 1``.
+        level: confidence level, strictly between 0 and 1.
+        method: ``"wilson"`` or ``"jeffreys"``.
+
+    Returns:
+        ``(lower, upper)`` arrays of the broadcast shape of ``k`` and ``n``, within [0, 1].
+
+    Raises:
+        ValueError: if ``level`` is not in (0, 1), ``n < 1``, ``k < 0`` or ``k > n``, or ``method`` is
+            unknown.
+
+    References:
+        Wilson, E. B. (1927). Probable inference, the law of succession, and statistical inference.
+        Journal of the American Statistical Association, 22(158), 209-212.
+
+        Brown, L. D., Cai, T. T., & DasGupta, A. (2001). Interval estimation for a binomial proportion.
+        Statistical Science, 16(2), 101-133.
+    """
+    level = _check_level(level)
+    method = _check_method(method)
+    successes = _whole_numbers(k, "k")
+    trials = _whole_numbers(n, "n")
+    try:
+        successes, trials = np.broadcast_arrays(successes, trials)
+    except ValueError:
+        raise ValueError(
+            f"k, n: shapes {successes.shape} and {trials.shape} cannot be broadcast together"
+        ) from None
+    if trials.size and trials.min() < 1:
+        raise ValueError(f"n: numbers of trials must be >= 1, got {trials.min()}")
+    if successes.size and successes.min() < 0:
+        raise ValueError(f"k: numbers of successes must be >= 0, got {successes.min()}")
+    if np.any(successes > trials):
+        raise ValueError("k: numbers of successes must satisfy k <= n")
+
+    k_f = successes.astype(np.float64)
+    n_f = trials.astype(np.float64)
+    alpha = 1.0 - level
+    if method == "wilson":
+        z = stats.norm.ppf(1.0 - alpha / 2.0)
+        z2 = z * z
+        centre = (k_f + z2 / 2.0) / (n_f + z2)
+        half_width = z / (n_f + z2) * np.sqrt(k_f * (n_f - k_f) / n_f + z2 / 4.0)
+        lower = np.clip(centre - half_width, 0.0, 1.0)
+        upper = np.clip(centre + half_width, 0.0, 1.0)
+    else:
+        a = k_f + 0.5
+        b = n_f - k_f + 0.5
+        lower = stats.beta.ppf(alpha / 2.0, a, b)
+        upper = stats.beta.ppf(1.0 - alpha / 2.0, a, b)
+    # Exact endpoints: the Wilson bounds are 0 and 1 there up to rounding; Jeffreys needs the fix.
+    lower = np.where(successes == 0, 0.0, lower)
+    upper = np.where(successes == trials, 1.0, upper)
+    return np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
+
+
+def mc_standard_error(p: ArrayLike, n: ArrayLike) -> np.ndarray:
+    """Monte Carlo standard error ``sqrt(p (1 - p) / n)`` of a proportion estimated from ``n`` replications.
+
+    Args:
+        p: estimated proportions in [0, 1].
+        n: numbers of replications, ``>= 1``.
+
+    Returns:
+        Array of the broadcast shape of ``p`` and ``n``.
+
+    Raises:
+        ValueError: if a proportion lies outside [0, 1] or ``n < 1``.
+
+    References:
+        Morris, T. P., White, I. R., & Crowther, M. J. (2019). Using simulation studies to evaluate
+        statistical methods. Statistics in Medicine, 38(11), 2074-2102.
+    """
+    prop = np.asarray(p, dtype=np.float64)
+    reps = np.asarray(n, dtype=np.float64)
+    if np.any(~np.isfinite(prop)) or np.any(prop < 0.0) or np.any(prop > 1.0):
+        raise ValueError("p: proportions must lie in [0, 1]")
+    if np.any(~np.isfinite(reps)) or np.any(reps < 1.0):
+        raise ValueError("n: numbers of replications must be >= 1")
+    return np.asarray(np.sqrt(prop * (1.0 - prop) / reps), dtype=np.float64)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Escalation probabilities
+# --------------------------------------------------------------------------------------------------------
+
+
+def escalation_curves(
+    first_passage: ArrayLike,
+    horizon_days: int | None = None,
+    level: float = 0.90,
+    method: str = "wilson",
+    ladder: Ladder | None = None,
+) -> pd.DataFrame:
+    """Probability that the crisis has reached each rung by each day, with confidence intervals.
+
+    For every rung ``k >= 1`` and day ``t`` in ``0 .. horizon_days - 1`` the estimate is the fraction of
+    replications with ``0 <= first_passage[r, k] <= t``. Rung 0 is reached on day 0 by definition and is
+    left out. The cost is one :func:`numpy.bincount` and cumulative sum per rung, so ensembles of 10⁵
+    replications over a year-long horizon take milliseconds.
+
+    Because the highest rung reached so far can only rise, the curves are non-decreasing in day and
+    non-increasing in rung; the input is checked for the matching ordering (a replication cannot reach rung
+    ``k`` before rung ``k - 1``).
+
+    Args:
+        first_passage: (R, K) integer array of first-passage days, :data:`NEVER` (-1) for never.
+        horizon_days: number of forecast days to report. Passages on or after this day are not counted.
+            When None, the horizon is taken as one past the latest first-passage day in the data (at least
+            1). That under-states the simulated horizon whenever the last days saw no new passages, so
+            callers that know the simulated horizon should pass it.
+        level: confidence level of the intervals, strictly between 0 and 1.
+        method: interval method passed to :func:`proportion_interval` (``"wilson"`` or ``"jeffreys"``).
+        ladder: supplies the display names of the rungs; the default :class:`~escalation.ladder.Ladder`
+            when None.
+
+    Returns:
+        Tidy frame with one row per (rung, day), sorted by rung then day, and columns ``rung`` (int),
+        ``rung_name``, ``day``, ``probability``, ``lower``, ``upper``, ``mcse`` (Monte Carlo standard
+        error) and ``replications`` (R).
+
+    Raises:
+        ValueError: if ``first_passage`` is not a 2-D array of day indices or NEVER, has more rungs than
+            the ladder, or reaches a rung before the rung below it; if ``horizon_days`` is not an integer
+            ``>= 1``; or on a bad ``level`` or ``method``.
+    """
+    level = _check_level(level)
+    method = _check_method(method)
+    passage = _check_day_array(first_passage, "first_passage")
+    ladder = Ladder() if ladder is None else ladder
+    n_reps, n_rungs = passage.shape
+    if n_rungs > len(ladder.names):
+        raise ValueError(
+            f"first_passage: has {n_rungs} rung columns but the ladder names only {len(ladder.names)} rungs"
+        )
+    if n_rungs > 1:
+        # Replace NEVER by a day after any real one so that "reached later or never" compares as larger.
+        ordered = np.where(passage == NEVER, np.iinfo(np.int64).max, passage)
+        if np.any(np.diff(ordered, axis=1) < 0):
+            raise ValueError(
+                "first_passage: a replication reaches a rung before the rung below it; "
+                "columns must be rungs 0..K-1 and first-passage days non-decreasing across them"
+            )
+    if horizon_days is None:
+        horizon = max(int(passage.max()) + 1, 1) if passage.size else 1
+    else:
+        horizon = _check_horizon(horizon_days, "horizon_days")
+
+    rungs = np.arange(1, n_rungs, dtype=np.int64)
+    reached = np.empty((rungs.size, horizon), dtype=np.int64)
+    for row, rung in enumerate(rungs):
+        days = passage[:, rung]
+        days = days[(days >= 0) & (days < horizon)]
+        reached[row] = np.cumsum(np.bincount(days, minlength=horizon))
+
+    probability = reached / n_reps
+    lower, upper = proportion_interval(reached, n_reps, level=level, method=method)
+    names = np.array([ladder.name(int(rung)) for rung in rungs], dtype=object)
+    return pd.DataFrame(
+        {
+            "rung": np.repeat(rungs, horizon),
+            "rung_name": np.repeat(names, horizon),
+            "day": np.tile(np.arange(horizon, dtype=np.int64), rungs.size),
+            "probability": probability.ravel(),
+            "lower": lower.ravel(),
+            "upper": upper.ravel(),
+            "mcse": mc_standard_error(probability, n_reps).ravel(),
+            "replications": np.full(rungs.size * horizon, n_reps, dtype=np.int64),
+        }
+    )
+
+
+def threshold_probabilities(
+    threshold_days: ArrayLike,
+    names: Sequence[str],
+    horizons: Sequence[int],
+    level: float = 0.90,
+    method: str = "wilson",
+) -> pd.DataFrame:
+    """Probability that each named threshold event happens within each horizon, with confidence intervals.
+
+    An event counts as happening within horizon ``h`` when its first day ``d`` satisfies ``0 <= d < h``
+    (day indices are 0-based, so a 30-day horizon covers days 0..29); :data:`NEVER` never counts.
+
+    Args:
+        threshold_days: (R, M) integer array of first days, :data:`NEVER` (-1) for never.
+        names: M distinct display names, one per column of ``threshold_days``.
+        horizons: horizons in days, each an integer ``>= 1``.
+        level: confidence level of the intervals, strictly between 0 and 1.
+        method: interval method passed to :func:`proportion_interval` (``"wilson"`` or ``"jeffreys"``).
+
+    Returns:
+        Tidy frame with one row per (threshold, horizon), thresholds in column order and horizons in the
+        given order, and columns ``threshold``, ``horizon_days``, ``probability``, ``lower``, ``upper``,
+        ``mcse`` and ``replications``.
+
+    Raises:
+        ValueError: if ``threshold_days`` is not a 2-D array of day indices or NEVER, ``names`` does not
+            give one distinct name per column, a horizon is not an integer ``>= 1``, or on a bad ``level``
+            or ``method``.
+    """
+    level = _check_level(level)
+    method = _check_method(method)
+    days = _check_day_array(threshold_days, "threshold_days")
+    n_reps, n_thresholds = days.shape
+    labels = [str(name) for name in ([names] if isinstance(names, str) else names)]
+    if len(labels) != n_thresholds:
+        raise ValueError(
+            f"names: expected {n_thresholds} names (one per threshold column), got {len(labels)}"
+        )
+    if len(set(labels)) != len(labels):
+        raise ValueError("names: threshold names must be distinct")
+    horizon_list = [_check_horizon(h, "horizons") for h in np.atleast_1d(np.asarray(horizons, dtype=object))]
+    if not horizon_list:
+        raise ValueError("horizons: expected at least one horizon in days")
+    horizon_arr = np.asarray(horizon_list, dtype=np.int64)
+
+    # counts[m, j] = number of replications whose threshold m happened on a day < horizon j: one sort per
+    # threshold, so the cost does not grow with the number of horizons.
+    counts = np.empty((n_thresholds, horizon_arr.size), dtype=np.int64)
+    for m in range(n_thresholds):
+        column = days[:, m]
+        happened = np.sort(column[column >= 0])
+        counts[m] = np.searchsorted(happened, horizon_arr, side="left")
+    probability = counts / n_reps
+    lower, upper = proportion_interval(counts, n_reps, level=level, method=method)
+    return pd.DataFrame(
+        {
+            "threshold": np.repeat(np.array(labels, dtype=object), horizon_arr.size),
+            "horizon_days": np.tile(horizon_arr, n_thresholds),
+            "probability": probability.ravel(),
+            "lower": lower.ravel(),
+            "upper": upper.ravel(),
+            "mcse": mc_standard_error(probability, n_reps).ravel(),
+            "replications": np.full(n_thresholds * horizon_arr.size, n_reps, dtype=np.int64),
+        }
+    )
+
+
+# --------------------------------------------------------------------------------------------------------
+# Count distributions
+# --------------------------------------------------------------------------------------------------------
+
+
+def histogram_mean(count_histogram: ArrayLike) -> np.ndarray:
+    """Mean count per day from a (T, C) histogram over replications.
+
+    Args:
+        count_histogram: (T, C) array; entry ``[t, c]`` is the number of replications whose count at the
+            end of day ``t`` equals ``c``. Every row sums to the number of replications.
+
+    Returns:
+        (T,) float array of daily means.
+
+    Raises:
+        ValueError: if the histogram is not a non-empty 2-D array of non-negative whole numbers with equal,
+            positive row totals.
+    """
+    hist = _check_histogram(count_histogram)
+    values = np.arange(hist.shape[1], dtype=np.int64)
+    # Integer numerator: the mean is exact up to the one final division.
+    return (hist @ values) / hist.sum(axis=1)
+
+
+def histogram_quantiles(count_histogram: ArrayLike, qs: ArrayLike) -> np.ndarray:
+    """Exact quantiles per day of the discrete count distribution held in a (T, C) histogram.
+
+    The ``q`` quantile is the smallest count ``c`` with ``CDF(c) >= q`` (the inverse of the empirical
+    distribution function, definition 1 of Hyndman & Fan 1996), which for ``q = 0`` is the smallest count
+    observed. The result equals ``np.quantile(samples, q, method="inverted_cdf")`` on the replications the
+    histogram was built from; the comparison is made on integer cumulative counts, as NumPy does, so the
+    two agree exactly.
+
+    Args:
+        count_histogram: (T, C) array; entry ``[t, c]`` is the number of replications whose count at the
+            end of day ``t`` equals ``c``. Every row sums to the number of replications.
+        qs: quantile levels in [0, 1].
+
+    Returns:
+        (T, len(qs)) int64 array of counts.
+
+    Raises:
+        ValueError: on a malformed histogram (see :func:`histogram_mean`) or a level outside [0, 1].
+
+    References:
+        Hyndman, R. J., & Fan, Y. (1996). Sample quantiles in statistical packages. The American
+        Statistician, 50(4), 361-365.
+    """
+    hist = _check_histogram(count_histogram)
+    levels = _check_quantile_levels(qs)
+    cumulative = np.cumsum(hist, axis=1)
+    totals = cumulative[:, -1]
+    # The q quantile is the order statistic of rank ceil(R q), at least rank 1; a count c is at or above
+    # it exactly when the number of replications with count <= c reaches that rank.
+    ranks = np.maximum(np.ceil(totals[:, None] * levels[None, :]), 1).astype(np.int64)
+    out = np.empty((hist.shape[0], levels.size), dtype=np.int64)
+    for j in range(levels.size):
+        out[:, j] = np.argmax(cumulative >= ranks[:, j : j + 1], axis=1)
+    return out
+
+
+def count_summary(
+    count_histogram: ArrayLike, qs: Sequence[float] = (0.05, 0.25, 0.5, 0.75, 0.95)
+) -> pd.DataFrame:
+    """Daily summary (mean and quantiles) of a cumulative count held as a (T, C) histogram.
+
+    Args:
+        count_histogram: (T, C) array; entry ``[t, c]`` is the number of replications whose count at the
+            end of day ``t`` equals ``c``. Every row sums to the number of replications.
+        qs: quantile levels in [0, 1]; see :func:`histogram_quantiles` for the definition used.
+
+    Returns:
+        Tidy frame with one row per day and columns ``day``, ``mean`` and one column per level named
+        ``f"q{round(q * 100):02d}"`` (``q05``, ``q25``, ``q50``, ...).
+
+    Raises:
+        ValueError: on a malformed histogram, a level outside [0, 1], or levels whose column names would
+            coincide (for example 0.051 and 0.049 both give ``q05``).
+    """
+    levels = _check_quantile_levels(qs)
+    columns = [f"q{round(float(q) * 100):02d}" for q in levels]
+    if len(set(columns)) != len(columns):
+        raise ValueError(f"qs: levels {levels.tolist()} give repeated column names {columns}")
+    means = histogram_mean(count_histogram)
+    quantiles = histogram_quantiles(count_histogram, levels)
+    frame = pd.DataFrame({"day": np.arange(means.size, dtype=np.int64), "mean": means})
+    for j, column in enumerate(columns):
+        frame[column] = quantiles[:, j]
+    return frame
+
+
+# --------------------------------------------------------------------------------------------------------
+# Experiments
+# --------------------------------------------------------------------------------------------------------
+
+
+def paired_difference(a: ArrayLike, b: ArrayLike, level: float = 0.90) -> dict[str, float | int]:
+    """Difference in outcome probability between two arms run with common random numbers.
+
+    With common random numbers, replication ``r`` of both arms uses the same seed, so ``a[r]`` and
+    ``b[r]`` are positively correlated and the difference is estimated from the per-replication
+    differences ``d[r] = a[r] - b[r]``: the standard error is ``sd(d) / sqrt(R)`` (sample standard
+    deviation with ``R - 1`` degrees of freedom), which is smaller than the independent-arms standard
+    error whenever the correlation is positive. The interval is the normal approximation
+    ``difference ± z · se``, clipped to [-1, 1]. When every ``d[r]`` is equal the standard error is 0 and
+    the interval collapses to a point; the normal approximation is then uninformative, not exact.
+
+    Args:
+        a: (R,) boolean outcomes under the first arm (integers 0/1 are accepted).
+        b: (R,) boolean outcomes under the second arm, replication-aligned with ``a``.
+        level: confidence level of the interval, strictly between 0 and 1.
+
+    Returns:
+        Dictionary with ``difference`` (``mean(a) - mean(b)``), ``standard_error``, ``lower``, ``upper``,
+        ``level`` and ``replications`` (R).
+
+    Raises:
+        ValueError: if ``a`` or ``b`` is not 1-D boolean (or 0/1), their shapes differ, there are fewer
+            than 2 replications, or ``level`` is not in (0, 1).
+
+    References:
+        Glasserman, P., & Yao, D. D. (1992). Some guidelines and guarantees for common random numbers.
+        Management Science, 38(6), 884-908.
+    """
+    level = _check_level(level)
+    arms = []
+    for argument, values in (("a", a), ("b", b)):
+        array = np.asarray(values)
+        if array.ndim != 1:
+            raise ValueError(
+                f"{argument}: expected a 1-D array of per-replication outcomes, got {array.shape}"
+            )
+        if array.dtype != np.bool_ and (
+            not np.issubdtype(array.dtype, np.number) or not np.all((array == 0) | (array == 1))
+        ):
+            raise ValueError(f"{argument}: outcomes must be boolean (True/False or 0/1)")
+        arms.append(array.astype(np.int64))
+    first, second = arms
+    if first.shape != second.shape:
+        raise ValueError(
+            f"a, b: must have the same number of replications, got {first.size} and {second.size}"
+        )
+    n_reps = first.size
+    if n_reps < 2:
+        raise ValueError(f"a, b: need at least 2 replications for a standard error, got {n_reps}")
+
+    diffs = first - second
+    difference = float(diffs.sum()) / n_reps
+    standard_error = float(np.std(diffs, ddof=1)) / np.sqrt(n_reps)
+    z = stats.norm.ppf(1.0 - (1.0 - level) / 2.0)
+    return {
+        "difference": difference,
+        "standard_error": float(standard_error),
+        "lower": float(max(difference - z * standard_error, -1.0)),
+        "upper": float(min(difference + z * standard_error, 1.0)),
+        "level": level,
+        "replications": int(n_reps),
+    }

@@ -1,0 +1,91 @@
+"""The model's rules as small pure functions of arrays.
+
+Every function works element-wise on NumPy arrays whose leading axis is the replication, so one call decides
+for a whole ensemble. ``docs/model.md`` states each rule with its reasons; the model only wires them together.
+
+References:
+    Hawkes, A. G. (1971). Spectra of some self-exciting and mutually exciting point processes.
+        Biometrika 58(1), 83-90. (Provocation: an exponentially decaying memory of harm that raises the
+        intensity of attacks.)
+    Hawkes, A. G., & Oakes, D. (1974). A cluster process representation of a self-exciting process.
+        Journal of Applied Probability 11(3), 493-503.
+    Reinhart, A. (2018). A review of self-exciting spatio-temporal point processes and their applications.
+        Statistical Science 33(3), 299-318. (Inhibition: a multiplicative exp(-delta * D) suppression, the
+        deterrent effect of punishment.)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from escalation.ladder import Rung
+
+
+def decay_factor(memory_days: np.ndarray) -> np.ndarray:
+    """Daily retention ``exp(-1/tau)`` of a memory with e-folding time ``tau`` days."""
+    return np.exp(-1.0 / np.asarray(memory_days, dtype=float))
+
+
+def decayed_sum(memory: np.ndarray, retention: np.ndarray, inflow: np.ndarray) -> np.ndarray:
+    """One day of an exponentially decaying memory: ``M <- M * exp(-1/tau) + inflow``.
+
+    This is the recursive form of a Hawkes process's exponential kernel evaluated at daily resolution
+    (Hawkes 1971).
+    """
+    return memory * retention + inflow
+
+
+def attack_intensity(
+    base_rate: np.ndarray,
+    excitation: np.ndarray,
+    provocation: np.ndarray,
+    deterrence: np.ndarray,
+    punishment: np.ndarray,
+    restraint: np.ndarray,
+) -> np.ndarray:
+    """Expected attacks per day: ``(mu * s + alpha * P) * exp(-delta * D) * r``.
+
+    Args:
+        base_rate: mu times the scheduled driver s(t), attacks per day.
+        excitation: alpha, attacks per day per harm unit of provocation.
+        provocation: P, decayed harm the attacker has suffered from the target.
+        deterrence: delta, suppression per unit of punishment.
+        punishment: D, decayed strikes the attacker has received from the target.
+        restraint: r, the patron's restraint multiplier on the attacker.
+    """
+    return (base_rate + excitation * provocation) * np.exp(-deterrence * punishment) * restraint
+
+
+def retaliation_triggered(
+    unanswered: np.ndarray, threshold: np.ndarray, lethal_pending: np.ndarray
+) -> np.ndarray:
+    """A state is ready to strike when unanswered harm reaches its threshold, or after a lethal attack."""
+    return ((unanswered >= threshold) & (unanswered > 0)) | lethal_pending
+
+
+def strike_size(unanswered: np.ndarray, proportionality: np.ndarray, cap: int | np.ndarray) -> np.ndarray:
+    """Number of strikes: ``ceil(pi * unanswered harm)``, at least one, at most ``cap``."""
+    return np.clip(np.ceil(proportionality * unanswered), 1, cap).astype(np.int64)
+
+
+def strike_level(uniform: np.ndarray, escalation: np.ndarray, max_level: np.ndarray) -> np.ndarray:
+    """Level a strike climbs to: each step up (target -> patron assets -> patron territory) has probability
+    ``escalation``, so ``P(level >= k) = escalation**k``, capped at ``max_level``.
+
+    One uniform draw per decision keeps the draw count fixed whatever the parameters (common random numbers).
+    """
+    level = (uniform < escalation).astype(np.int64) + (uniform < escalation * escalation)
+    return np.minimum(level, max_level)
+
+
+def attack_rung(attacks: np.ndarray, injured: np.ndarray, killed: np.ndarray, min_rung: np.ndarray) -> np.ndarray:
+    """Rung of a day's attacks on a dyad: harassment, casualties or lethal by outcome; 0 without attacks."""
+    outcome = np.where(killed > 0, Rung.LETHAL, np.where(injured > 0, Rung.CASUALTIES, Rung.HARASSMENT))
+    return np.where(attacks > 0, np.maximum(outcome, min_rung), Rung.QUIET)
+
+
+def attack_harm(
+    attacks: np.ndarray, injured: np.ndarray, killed: np.ndarray, per_attack: float, per_injured: float, per_killed: float
+) -> np.ndarray:
+    """Harm units a day's attacks do to their target."""
+    return attacks * per_attack + injured * per_injured + killed * per_killed

@@ -1,0 +1,765 @@
+"""Frozen, validated descriptions of a scenario: actors, dyads, deterrence policies, drivers and outcomes.
+
+A :class:`ScenarioSpec` is plain data. It is built from mappings (YAML files, a Hydra config turned into a
+dict, or a notebook's literals) by :func:`build_scenario`, which checks every value and names the offending
+key in a one-line :class:`SpecError`. The model, the calibration and the ensemble take specs, never config
+objects.
+
+Any model parameter is either a number (a setting, such as a policy lever) or a :class:`Dist` (an
+uncertainty: a prior that a calibration may update and that each replication draws from).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from datetime import date, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import scipy.stats
+import yaml
+
+from escalation.ladder import Ladder, Rung
+
+
+class SpecError(ValueError):
+    """A scenario, actor, policy or ensemble setting is invalid; the message names the key."""
+
+
+# Distribution families a parameter may carry, with their scipy.stats keyword arguments.
+DIST_FAMILIES: dict[str, tuple[str, ...]] = {
+    "beta": ("a", "b"),
+    "gamma": ("a", "scale"),
+    "lognorm": ("s", "scale"),
+    "uniform": ("loc", "scale"),
+    "expon": ("scale",),
+    "truncnorm": ("a", "b", "loc", "scale"),
+}
+
+
+@dataclass(frozen=True)
+class Dist:
+    """A parameter's distribution: a scipy.stats family and its keyword arguments.
+
+    Attributes:
+        family: one of :data:`DIST_FAMILIES`.
+        params: the family's keyword arguments as sorted ``(name, value)`` pairs.
+    """
+
+    family: str
+    params: tuple[tuple[str, float], ...]
+
+    def frozen(self) -> Any:
+        """The frozen ``scipy.stats`` distribution."""
+        return getattr(scipy.stats, self.family)(**dict(self.params))
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """Draw ``size`` values with the given generator."""
+        return np.asarray(self.frozen().rvs(size=size, random_state=rng), dtype=float)
+
+    def mean(self) -> float:
+        """The distribution's mean."""
+        return float(self.frozen().mean())
+
+    def as_dict(self) -> dict[str, Any]:
+        """The mapping form used in config files: ``{"dist": family, **params}``."""
+        return {"dist": self.family, **dict(self.params)}
+
+
+Param = float | Dist
+
+
+def param_mean(value: Param) -> float:
+    """A parameter's point value: the number itself, or the distribution's mean."""
+    return value.mean() if isinstance(value, Dist) else float(value)
+
+
+def param_support(value: Param) -> tuple[float, float]:
+    """Smallest and largest value a parameter can take."""
+    if isinstance(value, Dist):
+        low, high = value.frozen().support()
+        return float(low), float(high)
+    return float(value), float(value)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Parsing helpers: each names the key it checks.
+
+
+def _parse_param(key: str, raw: Any, *, low: float = 0.0, high: float = math.inf) -> Param:
+    """A number or a ``{"dist": family, ...}`` mapping whose support lies inside [low, high]."""
+    if isinstance(raw, Mapping):
+        raw = dict(raw)
+        family = raw.pop("dist", None)
+        if family not in DIST_FAMILIES:
+            raise SpecError(f"{key}.dist: unknown distribution {family!r}; allowed: {', '.join(DIST_FAMILIES)}")
+        expected = DIST_FAMILIES[family]
+        if set(raw) != set(expected):
+            raise SpecError(f"{key}: a {family} distribution takes exactly {', '.join(expected)}; got {sorted(raw)}")
+        values = {name: _number(f"{key}.{name}", raw[name]) for name in expected}
+        dist = Dist(family, tuple(sorted(values.items())))
+        try:
+            support = param_support(dist)
+            mean = dist.mean()
+        except (ValueError, TypeError) as err:
+            raise SpecError(f"{key}: invalid {family} parameters {values}: {err}") from None
+        if not math.isfinite(mean) or support[0] < low or support[1] > high:
+            raise SpecError(f"{key}: a {family} distribution with support {support} is outside [{low}, {high}]")
+        return dist
+    number = _number(key, raw)
+    if not low <= number <= high:
+        raise SpecError(f"{key}: must be in [{low}, {high}], got {number}")
+    return number
+
+
+def _number(key: str, raw: Any) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise SpecError(f"{key}: expected a number, got {raw!r}")
+    if not math.isfinite(raw):
+        raise SpecError(f"{key}: expected a finite number, got {raw!r}")
+    return float(raw)
+
+
+def _integer(key: str, raw: Any, *, low: int = 0, high: int | None = None) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < low or (high is not None and raw > high):
+        allowed = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
+        raise SpecError(f"{key}: expected {allowed}, got {raw!r}")
+    return int(raw)
+
+
+def _date(key: str, raw: Any) -> date:
+    if isinstance(raw, date):
+        return raw
+    try:
+        return date.fromisoformat(str(raw))
+    except ValueError:
+        raise SpecError(f"{key}: expected a date YYYY-MM-DD, got {raw!r}") from None
+
+
+def _choice(key: str, raw: Any, allowed: tuple[str, ...]) -> str:
+    if raw not in allowed:
+        raise SpecError(f"{key}: unknown value {raw!r}; allowed: {', '.join(allowed)}")
+    return str(raw)
+
+
+def _check_keys(key: str, raw: Any, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> dict:
+    if not isinstance(raw, Mapping):
+        raise SpecError(f"{key}: expected a mapping, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - set(allowed))
+    if unknown:
+        raise SpecError(f"{key}: unknown key {unknown[0]!r}; allowed: {', '.join(allowed)}")
+    missing = [name for name in required if name not in raw]
+    if missing:
+        raise SpecError(f"{key}: missing key {missing[0]!r}")
+    return dict(raw)
+
+
+def _spec_keys(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls) if f.init)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Specs
+
+
+@dataclass(frozen=True)
+class ActorSpec:
+    """One actor: a state or a non-state group.
+
+    Attributes:
+        name: identifier used everywhere (lower case).
+        kind: ``"state"`` (has a retaliation policy) or ``"non_state"``.
+        patron: the state that arms and restrains this group, if any.
+        max_rung: the highest ladder rung this actor can carry out.
+        interception: probability that an attack on this actor's forces is intercepted or fails.
+        restraint: multiplier the patron applies to this group's attack intensity (1 = as observed).
+        label: display name for tables and plots.
+    """
+
+    name: str
+    kind: Literal["state", "non_state"]
+    patron: str | None = None
+    max_rung: int = int(Rung.DIRECT_INTERSTATE)
+    interception: Param = 0.5
+    restraint: Param = 1.0
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    """An attack dyad: an actor that attacks a target at a Poisson rate (DESIGN: attack intensity).
+
+    Attributes:
+        attacker, target: actor names.
+        base_rate: mu, attacks per day without provocation or punishment.
+        excitation: alpha, extra attacks per day per unit of provocation (revenge).
+        deterrence: delta, suppression per unit of punishment: intensity is multiplied by exp(-delta * D).
+        provocation_memory_days: tau_p, e-folding time of remembered harm.
+        punishment_memory_days: tau_d, e-folding time of remembered strikes.
+        injury_probability: probability that an attack that gets through injures personnel.
+        injured_extra: mean number injured beyond the first, per injuring attack (Poisson).
+        kill_probability: probability that an attack that gets through kills.
+        killed_extra: mean number killed beyond the first, per lethal attack (Poisson).
+        min_rung: floor on the rung of this dyad's attacks (6 for a state striking a state's territory).
+        max_per_day: cap on attacks per day.
+        background: the dyad's events are part of an ongoing war the scenario takes as given: they feed
+            the actors' memories but are not steps up the escalation ladder.
+    """
+
+    attacker: str
+    target: str
+    base_rate: Param
+    excitation: Param = 0.0
+    deterrence: Param = 0.0
+    provocation_memory_days: Param = 14.0
+    punishment_memory_days: Param = 30.0
+    injury_probability: Param = 0.0
+    injured_extra: Param = 0.0
+    kill_probability: Param = 0.0
+    killed_extra: Param = 0.0
+    min_rung: int = int(Rung.HARASSMENT)
+    max_per_day: int = 50
+    background: bool = False
+
+    @property
+    def key(self) -> str:
+        """``attacker->target``, the dyad's name in parameter paths and tables."""
+        return f"{self.attacker}->{self.target}"
+
+
+RETALIATION_LEVELS: tuple[str, ...] = ("target", "patron_assets", "patron_territory")
+
+
+@dataclass(frozen=True)
+class RetaliationSpec:
+    """A retaliation dyad: a state that answers harm from one actor.
+
+    Attributes:
+        state: the retaliating state.
+        target: the actor whose attacks or strikes it answers.
+        background: strikes at the target itself are part of an ongoing war (see :class:`AttackSpec`);
+            strikes that climb to the target's patron still count on the ladder.
+    """
+
+    state: str
+    target: str
+    background: bool = False
+
+    @property
+    def key(self) -> str:
+        """``state->target``."""
+        return f"{self.state}->{self.target}"
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    """A state's retaliation policy: the deterrence levers users sweep.
+
+    Attributes:
+        state: the state this policy belongs to.
+        threshold: theta, unanswered harm (harm units) that triggers retaliation.
+        retaliation_probability: rho, probability of striking on a day when triggered.
+        proportionality: pi, strikes per harm unit answered (at least one strike).
+        escalation_probability: epsilon, probability that a strike on a patron's proxy climbs one level (to
+            the patron's assets, then its territory).
+        lethal_escalation_probability: epsilon used instead when a lethal attack triggered the strike.
+        max_level: highest level the state will strike: the target itself, the patron's assets abroad, or
+            the patron's territory.
+        max_strikes_per_day: cap on strike size.
+        memory_days: e-folding time of unanswered harm.
+    """
+
+    state: str
+    threshold: Param = 10.0
+    retaliation_probability: Param = 0.3
+    proportionality: Param = 0.1
+    escalation_probability: Param = 0.02
+    lethal_escalation_probability: Param = 0.1
+    max_level: str = "patron_assets"
+    max_strikes_per_day: int = 10
+    memory_days: Param = 30.0
+
+
+DRIVER_EFFECTS: tuple[str, ...] = ("base_rate_factor", "through_factor")
+
+
+@dataclass(frozen=True)
+class DriverSpec:
+    """A dated change to parameters from its date on.
+
+    Attributes:
+        name: identifier (e.g. ``ground_invasion``).
+        date: first day the change applies.
+        effect: ``base_rate_factor`` multiplies the base rates of the selected attack dyads;
+            ``through_factor`` multiplies the probability that an attack on the selected dyads gets through
+            the target's air defence (0.5 halves it).
+        factor: the multiplier.
+        attackers, targets: the attack dyads affected (empty = all).
+        end: last day the change applies (None: to the end of the run).
+    """
+
+    name: str
+    date: date
+    effect: str
+    factor: Param
+    attackers: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()
+    end: date | None = None
+
+    def applies_to(self, dyad: AttackSpec) -> bool:
+        """Whether this driver changes the given attack dyad."""
+        return (not self.attackers or dyad.attacker in self.attackers) and (
+            not self.targets or dyad.target in self.targets
+        )
+
+
+@dataclass(frozen=True)
+class ThresholdSpec:
+    """A named threshold event: the first event on the ladder at or above a rung between given actors.
+
+    Attributes:
+        name: identifier (e.g. ``first_us_fatality``).
+        min_rung: the rung the event must reach; rung 7 (regional war) is a state of the whole system.
+        attackers, targets: the actors that must be perpetrator and victim (empty = any).
+        label: display text for tables and plots.
+    """
+
+    name: str
+    min_rung: int
+    attackers: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class HarmWeights:
+    """Harm units that events add to the victim's memories.
+
+    Attributes:
+        attack: per attack, whatever its outcome.
+        injured: per person injured.
+        killed: per person killed.
+        strike: per strike, by the strike's rung: proxy strike (4), patron strike (5), direct interstate (6).
+    """
+
+    attack: float = 1.0
+    injured: float = 1.0
+    killed: float = 10.0
+    strike: tuple[float, float, float] = (2.0, 4.0, 8.0)
+
+    def strike_harm(self, rung: int) -> float:
+        """Harm of one strike on the given rung (4, 5 or 6)."""
+        return self.strike[int(rung) - int(Rung.PROXY_STRIKE)]
+
+
+@dataclass(frozen=True)
+class ScenarioSpec:
+    """Everything the model needs to simulate one scenario.
+
+    Attributes:
+        name: identifier.
+        start: first simulated day (events before it are observed history).
+        horizon_days: number of simulated days.
+        actors: the actors, by name.
+        attacks: attack dyads.
+        retaliations: retaliation dyads.
+        policies: one retaliation policy per state that has a retaliation dyad.
+        drivers: dated parameter changes.
+        thresholds: named threshold events reported by the metrics.
+        harm: harm weights.
+        attribution: weight with which harm done to an actor's patron counts as provocation of the actor.
+        ladder: rung names and the regional-war rule.
+        tracked_targets: actors whose cumulative attacks received are kept per day (fan charts).
+        description: one line for captions.
+    """
+
+    name: str
+    start: date
+    horizon_days: int
+    actors: tuple[ActorSpec, ...]
+    attacks: tuple[AttackSpec, ...]
+    retaliations: tuple[RetaliationSpec, ...]
+    policies: tuple[PolicySpec, ...]
+    drivers: tuple[DriverSpec, ...] = ()
+    thresholds: tuple[ThresholdSpec, ...] = ()
+    harm: HarmWeights = field(default_factory=HarmWeights)
+    attribution: float = 0.5
+    ladder: Ladder = field(default_factory=Ladder)
+    tracked_targets: tuple[str, ...] = ()
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        _validate_scenario(self)
+
+    @property
+    def actor_names(self) -> tuple[str, ...]:
+        """Actor names in declaration order."""
+        return tuple(a.name for a in self.actors)
+
+    def actor(self, name: str) -> ActorSpec:
+        """The actor with this name."""
+        for actor in self.actors:
+            if actor.name == name:
+                return actor
+        raise KeyError(name)
+
+    def policy(self, state: str) -> PolicySpec:
+        """The retaliation policy of a state."""
+        for policy in self.policies:
+            if policy.state == state:
+                return policy
+        raise KeyError(state)
+
+    @property
+    def end(self) -> date:
+        """Last simulated day."""
+        return self.start + timedelta(days=self.horizon_days - 1)
+
+    def day_index(self, when: date) -> int:
+        """Simulated day index of a date (negative before the start)."""
+        return (when - self.start).days
+
+
+def _validate_scenario(spec: ScenarioSpec) -> None:
+    names = spec.actor_names
+    if len(set(names)) != len(names):
+        raise SpecError(f"actors: duplicate actor names in {list(names)}")
+    if spec.horizon_days < 1:
+        raise SpecError(f"scenario.horizon_days: must be an integer >= 1, got {spec.horizon_days}")
+    allowed = ", ".join(names)
+
+    def known(key: str, name: str) -> None:
+        if name not in names:
+            raise SpecError(f"{key}: unknown actor {name!r}; allowed: {allowed}")
+
+    for actor in spec.actors:
+        if actor.patron is not None:
+            known(f"actors.{actor.name}.patron", actor.patron)
+            if spec.actor(actor.patron).kind != "state":
+                raise SpecError(f"actors.{actor.name}.patron: the patron {actor.patron!r} must be a state")
+    seen: set[str] = set()
+    for dyad in spec.attacks:
+        key = f"scenario.attacks.{dyad.key}"
+        known(f"{key}.attacker", dyad.attacker)
+        known(f"{key}.target", dyad.target)
+        if dyad.attacker == dyad.target or dyad.key in seen:
+            raise SpecError(f"{key}: an attack dyad needs two different actors and must be listed once")
+        seen.add(dyad.key)
+        if dyad.min_rung > spec.actor(dyad.attacker).max_rung:
+            raise SpecError(
+                f"{key}.min_rung: {dyad.min_rung} is above the attacker's max_rung "
+                f"{spec.actor(dyad.attacker).max_rung}"
+            )
+    seen.clear()
+    states_with_dyads = set()
+    for dyad in spec.retaliations:
+        key = f"scenario.retaliations.{dyad.key}"
+        known(f"{key}.state", dyad.state)
+        known(f"{key}.target", dyad.target)
+        if spec.actor(dyad.state).kind != "state":
+            raise SpecError(f"{key}.state: {dyad.state!r} is not a state; only states retaliate")
+        if dyad.state == dyad.target or dyad.key in seen:
+            raise SpecError(f"{key}: a retaliation dyad needs two different actors and must be listed once")
+        seen.add(dyad.key)
+        states_with_dyads.add(dyad.state)
+    policy_states = [p.state for p in spec.policies]
+    for state in policy_states:
+        known(f"policy.{state}", state)
+    missing = sorted(states_with_dyads - set(policy_states))
+    if missing:
+        raise SpecError(f"policy.{missing[0]}: the state retaliates in the scenario but has no policy")
+    for driver in spec.drivers:
+        for name in (*driver.attackers, *driver.targets):
+            known(f"scenario.drivers.{driver.name}", name)
+        if driver.end is not None and driver.end < driver.date:
+            raise SpecError(f"scenario.drivers.{driver.name}.end: {driver.end} is before its date {driver.date}")
+    for threshold in spec.thresholds:
+        for name in (*threshold.attackers, *threshold.targets):
+            known(f"scenario.thresholds.{threshold.name}", name)
+    for name in spec.tracked_targets:
+        known("scenario.tracked_targets", name)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Building specs from mappings
+
+
+def _actor(name: str, raw: Any) -> ActorSpec:
+    key = f"actors.{name}"
+    raw = _check_keys(key, raw, _spec_keys(ActorSpec)[1:], required=("kind",))
+    return ActorSpec(
+        name=name,
+        kind=_choice(f"{key}.kind", raw["kind"], ("state", "non_state")),  # type: ignore[arg-type]
+        patron=raw.get("patron"),
+        max_rung=_integer(f"{key}.max_rung", raw.get("max_rung", 6), low=1, high=int(Rung.DIRECT_INTERSTATE)),
+        interception=_parse_param(f"{key}.interception", raw.get("interception", 0.5), high=1.0),
+        restraint=_parse_param(f"{key}.restraint", raw.get("restraint", 1.0)),
+        label=str(raw.get("label", name)),
+    )
+
+
+_PROBABILITY_KEYS = {
+    "injury_probability",
+    "kill_probability",
+    "retaliation_probability",
+    "escalation_probability",
+    "lethal_escalation_probability",
+}
+
+
+def _attack(key: str, raw: Any) -> AttackSpec:
+    allowed = _spec_keys(AttackSpec)
+    raw = _check_keys(key, raw, allowed, required=("attacker", "target", "base_rate"))
+    values: dict[str, Any] = {"attacker": str(raw["attacker"]), "target": str(raw["target"])}
+    key = f"scenario.attacks.{values['attacker']}->{values['target']}"
+    for name in allowed[2:]:
+        if name not in raw:
+            continue
+        if name in ("min_rung", "max_per_day"):
+            high = int(Rung.DIRECT_INTERSTATE) if name == "min_rung" else None
+            values[name] = _integer(f"{key}.{name}", raw[name], low=1, high=high)
+        elif name == "background":
+            values[name] = _boolean(f"{key}.{name}", raw[name])
+        else:
+            high = 1.0 if name in _PROBABILITY_KEYS else math.inf
+            low = 1e-9 if name.endswith("memory_days") else 0.0
+            values[name] = _parse_param(f"{key}.{name}", raw[name], low=low, high=high)
+    return AttackSpec(**values)
+
+
+def _boolean(key: str, raw: Any) -> bool:
+    if not isinstance(raw, bool):
+        raise SpecError(f"{key}: expected true or false, got {raw!r}")
+    return raw
+
+
+def _retaliation(key: str, raw: Any) -> RetaliationSpec:
+    raw = _check_keys(key, raw, _spec_keys(RetaliationSpec), required=("state", "target"))
+    return RetaliationSpec(
+        state=str(raw["state"]),
+        target=str(raw["target"]),
+        background=_boolean(f"{key}.background", raw.get("background", False)),
+    )
+
+
+def _policy(state: str, raw: Any) -> PolicySpec:
+    key = f"policy.{state}"
+    allowed = _spec_keys(PolicySpec)[1:]
+    raw = _check_keys(key, raw, allowed)
+    values: dict[str, Any] = {"state": state}
+    for name, value in raw.items():
+        if name == "max_level":
+            values[name] = _choice(f"{key}.{name}", value, RETALIATION_LEVELS)
+        elif name == "max_strikes_per_day":
+            values[name] = _integer(f"{key}.{name}", value, low=1)
+        else:
+            high = 1.0 if name in _PROBABILITY_KEYS else math.inf
+            low = 1e-9 if name == "memory_days" else 0.0
+            values[name] = _parse_param(f"{key}.{name}", value, low=low, high=high)
+    return PolicySpec(**values)
+
+
+def _names(key: str, raw: Any) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if isinstance(raw, str):
+        return (raw,)
+    if not isinstance(raw, list | tuple):
+        raise SpecError(f"{key}: expected an actor name or a list of names, got {raw!r}")
+    return tuple(str(x) for x in raw)
+
+
+def _driver(name: str, raw: Any) -> DriverSpec:
+    key = f"scenario.drivers.{name}"
+    raw = _check_keys(key, raw, _spec_keys(DriverSpec)[1:], required=("date", "effect", "factor"))
+    effect = _choice(f"{key}.effect", raw["effect"], DRIVER_EFFECTS)
+    return DriverSpec(
+        name=name,
+        date=_date(f"{key}.date", raw["date"]),
+        effect=effect,
+        factor=_parse_param(f"{key}.factor", raw["factor"]),
+        attackers=_names(f"{key}.attackers", raw.get("attackers")),
+        targets=_names(f"{key}.targets", raw.get("targets")),
+        end=_date(f"{key}.end", raw["end"]) if raw.get("end") is not None else None,
+    )
+
+
+def _threshold(name: str, raw: Any, ladder: Ladder) -> ThresholdSpec:
+    key = f"scenario.thresholds.{name}"
+    raw = _check_keys(key, raw, _spec_keys(ThresholdSpec)[1:], required=("min_rung",))
+    try:
+        rung = ladder.parse(raw["min_rung"])
+    except ValueError as err:
+        raise SpecError(f"{key}.min_rung: {err}") from None
+    return ThresholdSpec(
+        name=name,
+        min_rung=int(rung),
+        attackers=_names(f"{key}.attackers", raw.get("attackers")),
+        targets=_names(f"{key}.targets", raw.get("targets")),
+        label=str(raw.get("label", name.replace("_", " "))),
+    )
+
+
+def _harm(raw: Any) -> HarmWeights:
+    raw = _check_keys("scenario.harm", raw or {}, _spec_keys(HarmWeights))
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name == "strike":
+            if not isinstance(value, list | tuple) or len(value) != len(RETALIATION_LEVELS):
+                raise SpecError("scenario.harm.strike: expected 3 numbers (rungs 4, 5 and 6)")
+            values[name] = tuple(_parse_nonnegative(f"scenario.harm.strike[{i}]", v) for i, v in enumerate(value))
+        else:
+            values[name] = _parse_nonnegative(f"scenario.harm.{name}", value)
+    return HarmWeights(**values)
+
+
+def _parse_nonnegative(key: str, raw: Any) -> float:
+    value = _number(key, raw)
+    if value < 0:
+        raise SpecError(f"{key}: must be >= 0, got {value}")
+    return value
+
+
+def _ladder(raw: Any) -> Ladder:
+    raw = _check_keys("scenario.ladder", raw or {}, ("names", "war_strikes", "war_window_days"))
+    try:
+        return Ladder(
+            names=tuple(raw.get("names", Ladder().names)),
+            war_strikes=_integer("scenario.ladder.war_strikes", raw.get("war_strikes", 3), low=1),
+            war_window_days=_integer("scenario.ladder.war_window_days", raw.get("war_window_days", 14), low=1),
+        )
+    except ValueError as err:
+        raise SpecError(f"scenario.{err}") from None
+
+
+SCENARIO_KEYS = (
+    "name",
+    "description",
+    "start",
+    "horizon_days",
+    "attacks",
+    "retaliations",
+    "drivers",
+    "thresholds",
+    "harm",
+    "attribution",
+    "ladder",
+    "tracked_targets",
+)
+
+
+def build_scenario(scenario: Mapping, actors: Mapping, policy: Mapping) -> ScenarioSpec:
+    """Build and validate a :class:`ScenarioSpec` from plain mappings.
+
+    Args:
+        scenario: the ``scenario`` mapping (start, horizon, dyads, drivers, thresholds, ...).
+        actors: actor name -> actor settings.
+        policy: state name -> retaliation-policy settings (the levers).
+
+    Raises:
+        SpecError: with a one-line message naming the key, for any invalid value.
+    """
+    raw = _check_keys("scenario", scenario, SCENARIO_KEYS, required=("name", "start", "horizon_days", "attacks"))
+    if not isinstance(actors, Mapping) or not actors:
+        raise SpecError("actors: expected a mapping of actor name -> settings with at least one actor")
+    if not isinstance(policy, Mapping):
+        raise SpecError("policy: expected a mapping of state name -> retaliation policy")
+    ladder = _ladder(raw.get("ladder"))
+    attribution = _parse_param("scenario.attribution", raw.get("attribution", 0.5), high=1.0)
+    if isinstance(attribution, Dist):
+        raise SpecError("scenario.attribution: expected a number in [0, 1], not a distribution")
+    return ScenarioSpec(
+        name=str(raw["name"]),
+        description=str(raw.get("description", "")),
+        start=_date("scenario.start", raw["start"]),
+        horizon_days=_integer("scenario.horizon_days", raw["horizon_days"], low=1),
+        actors=tuple(_actor(str(n), a) for n, a in actors.items()),
+        attacks=tuple(_attack(f"scenario.attacks[{i}]", a) for i, a in enumerate(_list("attacks", raw))),
+        retaliations=tuple(
+            _retaliation(f"scenario.retaliations[{i}]", r) for i, r in enumerate(_list("retaliations", raw))
+        ),
+        policies=tuple(_policy(str(s), p) for s, p in policy.items()),
+        drivers=tuple(_driver(str(n), d) for n, d in (raw.get("drivers") or {}).items()),
+        thresholds=tuple(_threshold(str(n), t, ladder) for n, t in (raw.get("thresholds") or {}).items()),
+        harm=_harm(raw.get("harm")),
+        attribution=attribution,
+        ladder=ladder,
+        tracked_targets=_names("scenario.tracked_targets", raw.get("tracked_targets")),
+    )
+
+
+def _list(name: str, raw: Mapping) -> list:
+    value = raw.get(name) or []
+    if not isinstance(value, list | tuple):
+        raise SpecError(f"scenario.{name}: expected a list")
+    return list(value)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Ensemble
+
+
+@dataclass(frozen=True)
+class EnsembleSpec:
+    """How a Monte Carlo ensemble is run.
+
+    Attributes:
+        replications: number of replications.
+        chunk_size: replications simulated together in one model; chunk k draws from its own seed child,
+            so the results depend on (seed, chunk_size) but never on the number of workers.
+        workers: worker processes (1 = in this process).
+        seed: root seed entropy (a non-negative integer).
+        progress: show a progress bar.
+    """
+
+    replications: int = 10_000
+    chunk_size: int = 2_500
+    workers: int = 1
+    seed: int = 20231027
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        _integer("ensemble.replications", self.replications, low=1)
+        _integer("ensemble.chunk_size", self.chunk_size, low=1)
+        _integer("ensemble.workers", self.workers, low=1)
+        _integer("ensemble.seed", self.seed, low=0)
+
+    @property
+    def chunks(self) -> list[tuple[int, int]]:
+        """``(chunk index, replications in the chunk)`` for every chunk, in order."""
+        sizes = []
+        remaining = self.replications
+        while remaining > 0:
+            sizes.append((len(sizes), min(self.chunk_size, remaining)))
+            remaining -= self.chunk_size
+        return sizes
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Packaged configuration files
+
+def config_dir() -> Path:
+    """The packaged Hydra config tree (``escalation/configs``)."""
+    return Path(str(resources.files("escalation").joinpath("configs")))
+
+
+def read_config_file(group: str, name: str) -> dict:
+    """Read one packaged YAML config file (``escalation/configs/<group>/<name>.yaml``) as a dict."""
+    resource = config_dir() / group / f"{name}.yaml"
+    if not resource.is_file():
+        raise SpecError(f"{group}={name}: no such packaged config file")
+    data = yaml.safe_load(resource.read_text(encoding="utf-8")) or {}
+    return {k: v for k, v in data.items() if k != "defaults"}
+
+
+def default_scenario(
+    scenario: str = "october_2023", actors: str = "october_2023", policy: str = "calibrated"
+) -> ScenarioSpec:
+    """The packaged scenario, built without Hydra (the same files the ``escalation`` command composes)."""
+    return build_scenario(
+        read_config_file("scenario", scenario), read_config_file("actors", actors), read_config_file("policy", policy)
+    )
