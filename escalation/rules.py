@@ -80,8 +80,8 @@ def strike_level(uniform: np.ndarray, escalation: np.ndarray, max_level: np.ndar
 
 def attack_rung(attacks: np.ndarray, injured: np.ndarray, killed: np.ndarray, min_rung: np.ndarray) -> np.ndarray:
     """Rung of a day's attacks on a dyad: harassment, casualties or lethal by outcome; 0 without attacks."""
-    outcome = np.where(killed > 0, Rung.LETHAL, np.where(injured > 0, Rung.CASUALTIES, Rung.HARASSMENT))
-    return np.where(attacks > 0, np.maximum(outcome, min_rung), Rung.QUIET)
+    outcome = np.maximum((injured > 0).astype(np.int8) * np.int8(Rung.CASUALTIES), (killed > 0) * np.int8(Rung.LETHAL))
+    return np.maximum(outcome, (attacks > 0) * np.asarray(min_rung, dtype=np.int8))
 
 
 def attack_harm(

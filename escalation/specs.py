@@ -317,6 +317,9 @@ class DriverSpec:
         )
 
 
+THRESHOLD_KINDS: tuple[str, ...] = ("any", "attack", "strike")
+
+
 @dataclass(frozen=True)
 class ThresholdSpec:
     """A named threshold event: the first event on the ladder at or above a rung between given actors.
@@ -325,6 +328,7 @@ class ThresholdSpec:
         name: identifier (e.g. ``first_us_fatality``).
         min_rung: the rung the event must reach; rung 7 (regional war) is a state of the whole system.
         attackers, targets: the actors that must be perpetrator and victim (empty = any).
+        kind: the events that count: ``attack``, ``strike`` or ``any``.
         label: display text for tables and plots.
     """
 
@@ -332,6 +336,7 @@ class ThresholdSpec:
     min_rung: int
     attackers: tuple[str, ...] = ()
     targets: tuple[str, ...] = ()
+    kind: str = "any"
     label: str = ""
 
 
@@ -600,6 +605,7 @@ def _threshold(name: str, raw: Any, ladder: Ladder) -> ThresholdSpec:
         min_rung=int(rung),
         attackers=_names(f"{key}.attackers", raw.get("attackers")),
         targets=_names(f"{key}.targets", raw.get("targets")),
+        kind=_choice(f"{key}.kind", raw.get("kind", "any"), THRESHOLD_KINDS),
         label=str(raw.get("label", name.replace("_", " "))),
     )
 
