@@ -11,6 +11,7 @@ uncertainty: a prior that a calibration may update and that each replication dra
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -55,7 +56,7 @@ class Dist:
 
     def frozen(self) -> Any:
         """The frozen ``scipy.stats`` distribution."""
-        return getattr(scipy.stats, self.family)(**dict(self.params))
+        return _frozen_distribution(self.family, self.params)
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
         """Draw ``size`` values with the given generator."""
@@ -71,6 +72,11 @@ class Dist:
 
 
 Param = float | Dist
+
+
+@functools.lru_cache(maxsize=1024)
+def _frozen_distribution(family: str, params: tuple[tuple[str, float], ...]) -> Any:
+    return getattr(scipy.stats, family)(**dict(params))
 
 
 def param_mean(value: Param) -> float:
