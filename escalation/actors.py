@@ -37,10 +37,18 @@ class ActorAgent(mesa.Agent):
         self.index = index
         self.name = scenario.actors[index].name
         self.attack_dyads = [d for d, dyad in enumerate(scenario.attacks) if dyad.attacker == self.name]
-        self.retaliation_dyads = [e for e, dyad in enumerate(scenario.retaliations) if dyad.state == self.name]
-        self._attack_streams = [model.streams(f"attacks:{scenario.attacks[d].key}") for d in self.attack_dyads]
-        self._fire_streams = [model.streams(f"retaliate:{scenario.retaliations[e].key}") for e in self.retaliation_dyads]
-        self._level_streams = [model.streams(f"level:{scenario.retaliations[e].key}") for e in self.retaliation_dyads]
+        self.retaliation_dyads = [
+            e for e, dyad in enumerate(scenario.retaliations) if dyad.state == self.name
+        ]
+        self._attack_streams = [
+            model.streams(f"attacks:{scenario.attacks[d].key}") for d in self.attack_dyads
+        ]
+        self._fire_streams = [
+            model.streams(f"retaliate:{scenario.retaliations[e].key}") for e in self.retaliation_dyads
+        ]
+        self._level_streams = [
+            model.streams(f"level:{scenario.retaliations[e].key}") for e in self.retaliation_dyads
+        ]
         self._retaliation_columns = np.array(self.retaliation_dyads, dtype=np.int64)
 
     def decide(self) -> None:
@@ -79,5 +87,9 @@ class ActorAgent(mesa.Agent):
         pending = m.lethal_pending[rows, dyads]
         escalation = np.where(pending, m.lethal_escalation[rows, dyads], m.escalation[rows, dyads])
         unanswered = m.unanswered[rows, dyads]
-        m.strike_size[rows, dyads] = rules.strike_size(unanswered, m.proportionality[rows, dyads], m.max_strikes[dyads])
-        m.strike_level[rows, dyads] = rules.strike_level(level_draws[rows, cols], escalation, m.max_level[dyads])
+        m.strike_size[rows, dyads] = rules.strike_size(
+            unanswered, m.proportionality[rows, dyads], m.max_strikes[dyads]
+        )
+        m.strike_level[rows, dyads] = rules.strike_level(
+            level_draws[rows, cols], escalation, m.max_level[dyads]
+        )

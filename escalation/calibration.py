@@ -154,7 +154,9 @@ def _axis(path: str, spec: Param, size: int, upper: float | None = None) -> _Axi
     return _Axis(path, 0.5 * (edges[:-1] + edges[1:]), np.diff(edges), mass / mass.sum())
 
 
-def _sample_grid(axes: list[_Axis], weights: np.ndarray, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+def _sample_grid(
+    axes: list[_Axis], weights: np.ndarray, n: int, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     """Draw ``n`` joint samples from a posterior on the grid spanned by ``axes`` (jittered inside cells)."""
     total = weights.sum()
     if not np.isfinite(total) or total <= 0:
@@ -190,7 +192,11 @@ def _usable(events: EventLog, cutoff: date, kind: EventKind, attacker: str, targ
     return [
         e
         for e in events
-        if e.kind == kind and e.attacker == attacker and e.target == target and e.within is None and e.end < cutoff
+        if e.kind == kind
+        and e.attacker == attacker
+        and e.target == target
+        and e.within is None
+        and e.end < cutoff
     ]
 
 
@@ -236,7 +242,9 @@ def _base_rate_posterior(
     return draws, summaries, checks
 
 
-def _count_check(event: Event, exposure: float, rates: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
+def _count_check(
+    event: Event, exposure: float, rates: np.ndarray, rng: np.random.Generator
+) -> dict[str, Any]:
     """Posterior-predictive distribution of an observed count."""
     predicted = rng.poisson(rates * exposure)
     low, high = np.quantile(predicted, [0.05, 0.95])
@@ -259,8 +267,11 @@ def _count_check(event: Event, exposure: float, rates: np.ndarray, rng: np.rando
 
 
 def _casualty_likelihood(n: int, total: int, p_event: np.ndarray, extra_mean: np.ndarray) -> np.ndarray:
-    """P(total casualties | n attacks) when K ~ Bin(n, p_event) attacks cause casualties and each adds
-    1 + Poisson(extra_mean) casualties, so the total is K + Poisson(K * extra_mean)."""
+    """P(total casualties | n attacks).
+
+    K ~ Bin(n, p_event) attacks cause casualties and each adds 1 + Poisson(extra_mean) casualties, so the
+    total is K + Poisson(K * extra_mean).
+    """
     result = np.zeros(np.broadcast(p_event, extra_mean).shape)
     for k in range(0, min(n, total) + 1):
         rest = total - k
@@ -287,22 +298,33 @@ def _outcome_posterior(
     for event in rows:
         through = through_q * _driver_exposure(scenario, d, event, "through_factor") / event.days
         injury *= _casualty_likelihood(
-            event.count, int(event.injured), np.clip(through * p_inj.points[None, :, None], 0, 1), extra.points[None, None, :]
+            event.count,
+            int(event.injured),
+            np.clip(through * p_inj.points[None, :, None], 0, 1),
+            extra.points[None, None, :],
         )
         kill *= _casualty_likelihood(
-            event.count, int(event.killed), np.clip(through[:, :, 0] * p_kill.points[None, :], 0, 1), killed_extra
+            event.count,
+            int(event.killed),
+            np.clip(through[:, :, 0] * p_kill.points[None, :], 0, 1),
+            killed_extra,
         )
     kill_weight = kill * p_kill.prior[None, :]
     marginal_kill = kill_weight.sum(axis=1)
     weights = (
-        q.prior[:, None, None] * p_inj.prior[None, :, None] * extra.prior[None, None, :] * injury
+        q.prior[:, None, None]
+        * p_inj.prior[None, :, None]
+        * extra.prior[None, None, :]
+        * injury
         * marginal_kill[:, None, None]
     )
     draws = _sample_grid([q, p_inj, extra], weights, n, rng)
     q_cells = np.clip(np.searchsorted(q.points + q.widths / 2, draws[q.path]), 0, q.points.size - 1)
     draws[p_kill.path] = _conditional_draws(p_kill, kill_weight[q_cells], rng)
 
-    described = "; ".join(f"{e.count} attacks, {e.injured} injured, {e.killed} killed ({e.event_id})" for e in rows)
+    described = "; ".join(
+        f"{e.count} attacks, {e.injured} injured, {e.killed} killed ({e.event_id})" for e in rows
+    )
     specs: dict[str, Param] = {
         q.path: target.interception,
         p_inj.path: dyad.injury_probability,
@@ -355,15 +377,21 @@ def _casualty_check(
 def _unanswered_before(
     scenario: ScenarioSpec, state: str, attacker: str, rows: list[Event], first_day: date, strike_day: date
 ) -> np.ndarray:
-    """Unanswered harm of ``state`` from ``attacker`` at the end of each day from ``first_day - 1`` to
-    ``strike_day - 1`` (the state decides on day t from the state at the end of day t-1)."""
+    """Unanswered harm of ``state`` from ``attacker`` at the end of each day.
+
+    The days run from ``first_day - 1`` to ``strike_day - 1``: the state decides on day t from the state at
+    the end of day t-1.
+    """
     retention = float(np.exp(-1.0 / param_mean(scenario.policy(state).memory_days)))
     weights = scenario.harm
     days = (strike_day - first_day).days
     daily = np.zeros(days)
     for event in rows:
-        per_day = (event.count * weights.attack + (event.injured or 0) * weights.injured
-                   + (event.killed or 0) * weights.killed) / event.days
+        per_day = (
+            event.count * weights.attack
+            + (event.injured or 0) * weights.injured
+            + (event.killed or 0) * weights.killed
+        ) / event.days
         for k in range(event.days):
             index = (event.start + timedelta(days=k) - first_day).days
             if 0 <= index < days:
@@ -375,7 +403,13 @@ def _unanswered_before(
 
 
 def _policy_posterior(
-    scenario: ScenarioSpec, state: str, attacker: str, attacks: list[Event], strike: Event, n: int, rng: np.random.Generator
+    scenario: ScenarioSpec,
+    state: str,
+    attacker: str,
+    attacks: list[Event],
+    strike: Event,
+    n: int,
+    rng: np.random.Generator,
 ) -> tuple[dict[str, np.ndarray], dict[str, dict], list[dict]]:
     policy = scenario.policy(state)
     prefix = f"policy.{state}"
@@ -390,7 +424,9 @@ def _policy_posterior(
     log_wait = np.log1p(-np.clip(rho.points, 0.0, 1.0 - 1e-15))
     log_lik = waited_days[:, None] * log_wait[None, :] + log_rho[None, :]
     log_lik = np.where(struck_ready[:, None], log_lik, -np.inf)
-    weights = theta.prior[:, None] * rho.prior[None, :] * np.exp(log_lik - np.max(log_lik[np.isfinite(log_lik)]))
+    weights = (
+        theta.prior[:, None] * rho.prior[None, :] * np.exp(log_lik - np.max(log_lik[np.isfinite(log_lik)]))
+    )
     draws = _sample_grid([theta, rho], weights, n, rng)
     specs = {theta.path: policy.threshold, rho.path: policy.retaliation_probability}
     draws = {k: v for k, v in draws.items() if isinstance(specs[k], Dist)}
@@ -455,7 +491,9 @@ def calibrate(
         if with_casualties:
             add(_outcome_posterior(scenario, d, with_casualties, draws, rng))
     for dyad in scenario.retaliations:
-        strikes = sorted(_usable(events, cutoff, EventKind.STRIKE, dyad.state, dyad.target), key=lambda e: e.start)
+        strikes = sorted(
+            _usable(events, cutoff, EventKind.STRIKE, dyad.state, dyad.target), key=lambda e: e.start
+        )
         attacks = [e for e in _usable(events, cutoff, EventKind.ATTACK, dyad.target, dyad.state)]
         policy = scenario.policy(dyad.state)
         uncertain = isinstance(policy.threshold, Dist) or isinstance(policy.retaliation_probability, Dist)
@@ -479,7 +517,7 @@ def calibrate(
 def _standing_notes(scenario: ScenarioSpec, summaries: dict[str, dict]) -> list[str]:
     """What the calibration leaves to priors, said in the artefact so that no reader mistakes it for data."""
     notes = [
-        "excitation and deterrence weights are priors: the record has one retaliation and no attacks after it",
+        "excitation and deterrence weights are priors: the record has one retaliation, no attacks after it",
         "a lower-bound count bounds a base rate from below only; its upper side comes from the prior",
         "casualty totals identify (1 - interception) * injury probability; the split follows the priors",
         "the threshold and daily strike probability trade off: the first strike's timing fixes their product "
@@ -490,4 +528,3 @@ def _standing_notes(scenario: ScenarioSpec, summaries: dict[str, dict]) -> list[
         if f"attacks.{dyad.key}" not in calibrated and isinstance(dyad.base_rate, Dist):
             notes.append(f"attacks.{dyad.key}: no data in the event log; every parameter is its prior")
     return notes
-

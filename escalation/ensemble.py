@@ -9,6 +9,7 @@ summed, so memory stays bounded whatever the number of replications.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import time
 from collections.abc import Mapping
@@ -49,13 +50,13 @@ def _simulate_chunk(task: _ChunkTask) -> tuple[int, Outcomes]:
 
 
 def _add_histogram(total: np.ndarray | None, part: np.ndarray) -> np.ndarray:
+    """Sum two daily histograms of possibly different widths (in place when the total is wide enough)."""
     if total is None:
-        return part.copy()
-    width = max(total.shape[1], part.shape[1])
-    merged = np.zeros((total.shape[0], width), dtype=np.int64)
-    merged[:, : total.shape[1]] += total
-    merged[:, : part.shape[1]] += part
-    return merged
+        return part.astype(np.int64)
+    if part.shape[1] > total.shape[1]:
+        total, part = np.pad(total, ((0, 0), (0, part.shape[1] - total.shape[1]))), part
+    total[:, : part.shape[1]] += part
+    return total
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,9 @@ class EnsembleResult:
         table.insert(1, "label", table["threshold"].map(labels))
         return table
 
-    def cumulative_attacks(self, target: str, qs: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)) -> pd.DataFrame:
+    def cumulative_attacks(
+        self, target: str, qs: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)
+    ) -> pd.DataFrame:
         """Mean and quantiles of the cumulative attacks on ``target`` by day (simulated days only)."""
         if target not in self.outcomes.count_histograms:
             tracked = ", ".join(self.outcomes.count_histograms) or "none"
@@ -123,7 +126,10 @@ class EnsembleResult:
     def replications_frame(self) -> pd.DataFrame:
         """One row per replication: first-passage days, threshold days, totals and drawn parameters."""
         o, s = self.outcomes, self.scenario
-        columns: dict[str, np.ndarray] = {"replication": np.arange(o.replications), "highest_rung": o.highest_rung}
+        columns: dict[str, np.ndarray] = {
+            "replication": np.arange(o.replications),
+            "highest_rung": o.highest_rung,
+        }
         for k in range(1, o.first_passage.shape[1]):
             columns[f"first_day_rung_{k}"] = o.first_passage[:, k]
         for m, t in enumerate(s.thresholds):
@@ -166,12 +172,16 @@ def run_ensemble(
     histograms: dict[str, np.ndarray | None] = dict.fromkeys(scenario.tracked_targets)
     started = time.perf_counter()
     with tqdm(
-        total=ensemble.replications, disable=not ensemble.progress, unit="rep", desc=f"{scenario.name}", leave=False
+        total=ensemble.replications,
+        disable=not ensemble.progress,
+        unit="rep",
+        desc=f"{scenario.name}",
+        leave=False,
     ) as bar:
         for chunk, part in _execute(tasks, ensemble.workers):
             for name, table in part.count_histograms.items():
                 histograms[name] = _add_histogram(histograms[name], table)
-            parts[chunk] = part
+            parts[chunk] = dataclasses.replace(part, count_histograms={})  # summed above; keep memory bounded
             bar.update(part.replications)
     elapsed = time.perf_counter() - started
     ordered = [parts[k] for k in sorted(parts)]

@@ -55,7 +55,9 @@ def observed_history(events: EventLog, scenario: ScenarioSpec) -> ObservedHistor
     """Lay out the events before ``scenario.start`` day by day on the scenario's dyads."""
     attack_index = {(d.attacker, d.target): i for i, d in enumerate(scenario.attacks)}
     strike_index = {(r.state, r.target): i for i, r in enumerate(scenario.retaliations)}
-    before = [e for e in events if e.start < scenario.start and e.kind != EventKind.CONTEXT and e.within is None]
+    before = [
+        e for e in events if e.start < scenario.start and e.kind != EventKind.CONTEXT and e.within is None
+    ]
     if not before:
         empty = np.zeros((0, len(scenario.attacks)))
         no_strikes = np.zeros((0, len(scenario.retaliations), 3))
@@ -83,4 +85,6 @@ def observed_history(events: EventLog, scenario: ScenarioSpec) -> ObservedHistor
             strikes[span, strike_index[pair], level] += event.count * per_day
         else:
             unmatched.append(event.event_id)
-    return ObservedHistory(days, attacks, injured, killed, lethal, strikes, tuple(unmatched), events.data_hash)
+    return ObservedHistory(
+        days, attacks, injured, killed, lethal, strikes, tuple(unmatched), events.data_hash
+    )

@@ -53,7 +53,9 @@ class Ladder:
 
     def __post_init__(self) -> None:
         if len(self.names) != len(Rung):
-            raise ValueError(f"ladder.names: expected {len(Rung)} names (one per rung), got {len(self.names)}")
+            raise ValueError(
+                f"ladder.names: expected {len(Rung)} names (one per rung), got {len(self.names)}"
+            )
         if len(set(self.names)) != len(self.names):
             raise ValueError("ladder.names: rung names must be distinct")
         if self.war_strikes < 1:

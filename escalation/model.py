@@ -143,7 +143,9 @@ class EscalationModel(mesa.Model):
                 channels.append((j, patron[i], rung, False, i))
                 strike_slots.append(N_LEVELS * e + level)
                 self.max_level[e] = level
-        perp, victim, rung, background, addressed = (np.array(column) for column in zip(*channels, strict=True))
+        perp, victim, rung, background, addressed = (
+            np.array(column) for column in zip(*channels, strict=True)
+        )
         self.n_channels = len(channels)
         self.strike_slots = np.array(strike_slots, dtype=np.int64)
         # A dyad's strike channels are consecutive: channel = first channel of the dyad + level.
@@ -173,7 +175,9 @@ class EscalationModel(mesa.Model):
                     route_unanswered[c, e] = 1.0
         self.route_harm = np.concatenate([route_provocation, route_unanswered], axis=1)
         # Lethal attacks on dyad d set the trigger of retaliation dyad e: (d, e) pairs.
-        self.lethal_pairs = [(int(d), int(e)) for d, e in zip(*np.nonzero(route_unanswered[:n_a]), strict=True)]
+        self.lethal_pairs = [
+            (int(d), int(e)) for d, e in zip(*np.nonzero(route_unanswered[:n_a]), strict=True)
+        ]
 
         self.max_attacks = np.array([dyad.max_per_day for dyad in s.attacks])
         self.min_rung = np.array([dyad.min_rung for dyad in s.attacks])
@@ -186,10 +190,14 @@ class EscalationModel(mesa.Model):
         for m, t in enumerate(s.thresholds):
             perps = {idx[n] for n in t.attackers} or set(range(len(names)))
             victims = {idx[n] for n in t.targets} or set(range(len(names)))
-            kinds = np.arange(self.n_channels) < n_a if t.kind == "attack" else np.arange(self.n_channels) >= n_a
+            kinds = (
+                np.arange(self.n_channels) < n_a if t.kind == "attack" else np.arange(self.n_channels) >= n_a
+            )
             if t.kind == "any":
                 kinds[:] = True
-            self.threshold_mask[m] = kinds & [p in perps and v in victims for p, v in zip(perp, victim, strict=True)]
+            self.threshold_mask[m] = kinds & [
+                p in perps and v in victims for p, v in zip(perp, victim, strict=True)
+            ]
         self.threshold_columns = [np.flatnonzero(mask) for mask in self.threshold_mask]
         self.tracked = list(s.tracked_targets)
         self.track_matrix = np.array(
@@ -215,7 +223,11 @@ class EscalationModel(mesa.Model):
         policy = [f"policy.{r.state}" for r in s.retaliations]
 
         def block(prefixes: list[str], name: str) -> np.ndarray:
-            return params.stack([f"{p}.{name}" for p in prefixes]) if prefixes else np.zeros((self.replications, 0))
+            return (
+                params.stack([f"{p}.{name}" for p in prefixes])
+                if prefixes
+                else np.zeros((self.replications, 0))
+            )
 
         self.base_rate = block(attack, "base_rate")
         self.excitation = block(attack, "excitation")
@@ -273,7 +285,9 @@ class EscalationModel(mesa.Model):
     def step(self) -> None:
         """Advance every replication by one day."""
         if self.day >= self.scenario.horizon_days:
-            raise RuntimeError(f"the scenario's horizon of {self.scenario.horizon_days} days is already simulated")
+            raise RuntimeError(
+                f"the scenario's horizon of {self.scenario.horizon_days} days is already simulated"
+            )
         self._apply_drivers()
         self.agents.do("decide")
         attacks, injured, killed = self._resolve_attacks()
@@ -305,7 +319,9 @@ class EscalationModel(mesa.Model):
         attacks = self.attacks
         injured = self._injured
         killed = self._killed
-        through = np.clip((1.0 - self.interception[:, self.attack_target]) * self.through_multiplier, 0.0, 1.0)
+        through = np.clip(
+            (1.0 - self.interception[:, self.attack_target]) * self.through_multiplier, 0.0, 1.0
+        )
         p_injuring = through * self.injury_probability
         p_lethal = through * self.kill_probability
         injured.fill(0)
@@ -327,15 +343,20 @@ class EscalationModel(mesa.Model):
         weights = self.scenario.harm
         harm, strike_counts, n_a = self._harm, self._strike_counts, self.n_attacks
         strike_counts[:, n_a:] = strike_channels
-        harm[:, :n_a] = rules.attack_harm(attacks, injured, killed, weights.attack, weights.injured, weights.killed)
+        harm[:, :n_a] = rules.attack_harm(
+            attacks, injured, killed, weights.attack, weights.injured, weights.killed
+        )
         np.multiply(strike_channels, self.strike_harm, out=harm[:, n_a:])
         return harm, strike_counts
 
     def _update_memories(
         self, harm: np.ndarray, strike_counts: np.ndarray, fired: np.ndarray, killed: np.ndarray
     ) -> None:
-        """Decay the memories one day and add the day's harm and strikes (provocation, punishment,
-        unanswered harm). A strike answers the harm accumulated so far; today's new harm is added after."""
+        """Decay the memories one day and add the day's harm and strikes.
+
+        Provocation, punishment and unanswered harm are updated; a strike answers the harm accumulated so
+        far, and today's new harm is added after.
+        """
         inflow = harm @ self.route_harm
         n_a = self.n_attacks
         self.provocation = rules.decayed_sum(self.provocation, self.provocation_retention, inflow[:, :n_a])
@@ -389,7 +410,7 @@ class EscalationModel(mesa.Model):
         self.total_strikes += strikes
         self.cumulative += attacks @ self.track_matrix
         for k, histograms in enumerate(self._histograms):
-            histograms.append(np.bincount(self.cumulative[:, k]))
+            histograms.append(np.bincount(self.cumulative[:, k]).astype(np.int32))
 
     def _record_first_passage(self, day_max: np.ndarray) -> None:
         """Set today's day on every rung that a replication reaches for the first time."""
@@ -427,7 +448,7 @@ class EscalationModel(mesa.Model):
         histograms = {}
         for name, rows in zip(self.tracked, self._histograms, strict=True):
             width = max((len(h) for h in rows), default=1)
-            table = np.zeros((len(rows), width), dtype=np.int64)
+            table = np.zeros((len(rows), width), dtype=np.int32)
             for t, h in enumerate(rows):
                 table[t, : len(h)] = h
             histograms[name] = table

@@ -69,8 +69,10 @@ def strike_size(unanswered: np.ndarray, proportionality: np.ndarray, cap: int | 
 
 
 def strike_level(uniform: np.ndarray, escalation: np.ndarray, max_level: np.ndarray) -> np.ndarray:
-    """Level a strike climbs to: each step up (target -> patron assets -> patron territory) has probability
-    ``escalation``, so ``P(level >= k) = escalation**k``, capped at ``max_level``.
+    """Level a strike climbs to, capped at ``max_level``.
+
+    Each step up (target -> patron assets -> patron territory) has probability ``escalation``, so
+    ``P(level >= k) = escalation**k``.
 
     One uniform draw per decision keeps the draw count fixed whatever the parameters (common random numbers).
     """
@@ -78,14 +80,23 @@ def strike_level(uniform: np.ndarray, escalation: np.ndarray, max_level: np.ndar
     return np.minimum(level, max_level)
 
 
-def attack_rung(attacks: np.ndarray, injured: np.ndarray, killed: np.ndarray, min_rung: np.ndarray) -> np.ndarray:
+def attack_rung(
+    attacks: np.ndarray, injured: np.ndarray, killed: np.ndarray, min_rung: np.ndarray
+) -> np.ndarray:
     """Rung of a day's attacks on a dyad: harassment, casualties or lethal by outcome; 0 without attacks."""
-    outcome = np.maximum((injured > 0).astype(np.int8) * np.int8(Rung.CASUALTIES), (killed > 0) * np.int8(Rung.LETHAL))
+    outcome = np.maximum(
+        (injured > 0).astype(np.int8) * np.int8(Rung.CASUALTIES), (killed > 0) * np.int8(Rung.LETHAL)
+    )
     return np.maximum(outcome, (attacks > 0) * np.asarray(min_rung, dtype=np.int8))
 
 
 def attack_harm(
-    attacks: np.ndarray, injured: np.ndarray, killed: np.ndarray, per_attack: float, per_injured: float, per_killed: float
+    attacks: np.ndarray,
+    injured: np.ndarray,
+    killed: np.ndarray,
+    per_attack: float,
+    per_injured: float,
+    per_killed: float,
 ) -> np.ndarray:
     """Harm units a day's attacks do to their target."""
     return attacks * per_attack + injured * per_injured + killed * per_killed

@@ -102,10 +102,14 @@ def _parse_param(key: str, raw: Any, *, low: float = 0.0, high: float = math.inf
         raw = dict(raw)
         family = raw.pop("dist", None)
         if family not in DIST_FAMILIES:
-            raise SpecError(f"{key}.dist: unknown distribution {family!r}; allowed: {', '.join(DIST_FAMILIES)}")
+            raise SpecError(
+                f"{key}.dist: unknown distribution {family!r}; allowed: {', '.join(DIST_FAMILIES)}"
+            )
         expected = DIST_FAMILIES[family]
         if set(raw) != set(expected):
-            raise SpecError(f"{key}: a {family} distribution takes exactly {', '.join(expected)}; got {sorted(raw)}")
+            raise SpecError(
+                f"{key}: a {family} distribution takes exactly {', '.join(expected)}; got {sorted(raw)}"
+            )
         values = {name: _number(f"{key}.{name}", raw[name]) for name in expected}
         dist = Dist(family, tuple(sorted(values.items())))
         try:
@@ -114,11 +118,14 @@ def _parse_param(key: str, raw: Any, *, low: float = 0.0, high: float = math.inf
         except (ValueError, TypeError) as err:
             raise SpecError(f"{key}: invalid {family} parameters {values}: {err}") from None
         if not math.isfinite(mean) or support[0] < low or support[1] > high:
-            raise SpecError(f"{key}: a {family} distribution with support {support} is outside [{low}, {high}]")
+            raise SpecError(
+                f"{key}: a {family} distribution with support {support} is outside [{low}, {high}]"
+            )
         return dist
     number = _number(key, raw)
     if not low <= number <= high:
-        raise SpecError(f"{key}: must be in [{low}, {high}], got {number}")
+        allowed = f">= {low:g}" if math.isinf(high) else f"in [{low}, {high}]"
+        raise SpecError(f"{key}: must be {allowed}, got {number:g}")
     return number
 
 
@@ -487,7 +494,9 @@ def _validate_scenario(spec: ScenarioSpec) -> None:
         for name in (*driver.attackers, *driver.targets):
             known(f"scenario.drivers.{driver.name}", name)
         if driver.end is not None and driver.end < driver.date:
-            raise SpecError(f"scenario.drivers.{driver.name}.end: {driver.end} is before its date {driver.date}")
+            raise SpecError(
+                f"scenario.drivers.{driver.name}.end: {driver.end} is before its date {driver.date}"
+            )
     for threshold in spec.thresholds:
         for name in (*threshold.attackers, *threshold.targets):
             known(f"scenario.thresholds.{threshold.name}", name)
@@ -623,7 +632,9 @@ def _harm(raw: Any) -> HarmWeights:
         if name == "strike":
             if not isinstance(value, list | tuple) or len(value) != len(RETALIATION_LEVELS):
                 raise SpecError("scenario.harm.strike: expected 3 numbers (rungs 4, 5 and 6)")
-            values[name] = tuple(_parse_nonnegative(f"scenario.harm.strike[{i}]", v) for i, v in enumerate(value))
+            values[name] = tuple(
+                _parse_nonnegative(f"scenario.harm.strike[{i}]", v) for i, v in enumerate(value)
+            )
         else:
             values[name] = _parse_nonnegative(f"scenario.harm.{name}", value)
     return HarmWeights(**values)
@@ -642,7 +653,9 @@ def _ladder(raw: Any) -> Ladder:
         return Ladder(
             names=tuple(raw.get("names", Ladder().names)),
             war_strikes=_integer("scenario.ladder.war_strikes", raw.get("war_strikes", 3), low=1),
-            war_window_days=_integer("scenario.ladder.war_window_days", raw.get("war_window_days", 14), low=1),
+            war_window_days=_integer(
+                "scenario.ladder.war_window_days", raw.get("war_window_days", 14), low=1
+            ),
         )
     except ValueError as err:
         raise SpecError(f"scenario.{err}") from None
@@ -675,7 +688,9 @@ def build_scenario(scenario: Mapping, actors: Mapping, policy: Mapping) -> Scena
     Raises:
         SpecError: with a one-line message naming the key, for any invalid value.
     """
-    raw = _check_keys("scenario", scenario, SCENARIO_KEYS, required=("name", "start", "horizon_days", "attacks"))
+    raw = _check_keys(
+        "scenario", scenario, SCENARIO_KEYS, required=("name", "start", "horizon_days", "attacks")
+    )
     if not isinstance(actors, Mapping) or not actors:
         raise SpecError("actors: expected a mapping of actor name -> settings with at least one actor")
     if not isinstance(policy, Mapping):
@@ -754,6 +769,7 @@ class EnsembleSpec:
 # ---------------------------------------------------------------------------------------------------------
 # Packaged configuration files
 
+
 def config_dir() -> Path:
     """The packaged Hydra config tree (``escalation/configs``)."""
     return Path(str(resources.files("escalation").joinpath("configs")))
@@ -773,5 +789,7 @@ def default_scenario(
 ) -> ScenarioSpec:
     """The packaged scenario, built without Hydra (the same files the ``escalation`` command composes)."""
     return build_scenario(
-        read_config_file("scenario", scenario), read_config_file("actors", actors), read_config_file("policy", policy)
+        read_config_file("scenario", scenario),
+        read_config_file("actors", actors),
+        read_config_file("policy", policy),
     )

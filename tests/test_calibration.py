@@ -1,0 +1,151 @@
+"""Tests of escalation/calibration.py: the baseline against the source's figures, parameter recovery,
+censoring, the policy posterior and the saved artefact."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+
+import numpy as np
+import pytest
+
+from escalation.calibration import Calibration, calibrate
+from escalation.ensemble import run_ensemble
+from escalation.events import load_builtin_events, load_events
+from escalation.history import observed_history
+from escalation.specs import Dist, EnsembleSpec, default_scenario
+from tests.conftest import one_dyad_scenario
+
+
+@pytest.fixture(scope="module")
+def builtin():
+    return load_builtin_events()
+
+
+@pytest.fixture(scope="module")
+def calibration(builtin, scenario):
+    return calibrate(builtin, scenario, seed=0)
+
+
+def test_calibrated_baseline_reproduces_the_october_record(builtin, scenario, calibration):
+    # Simulate 17-26 October 2023 from a cold start on the 17th (only the 7 October attack is history),
+    # with parameters drawn from the posterior. The source reports at least 19 attacks on US forces,
+    # 24 injured and 1 killed in that window (shared/seed/000_5461975fc02ba63b.txt).
+    window = dataclasses.replace(scenario, start=date(2023, 10, 17), horizon_days=10)
+    result = run_ensemble(
+        window,
+        EnsembleSpec(replications=20_000, chunk_size=5_000, seed=17),
+        calibration_draws=calibration.draws,
+        history=observed_history(builtin, window),
+    )
+    militias = next(d for d, a in enumerate(window.attacks) if a.key == "militias->us")
+    attacks = result.outcomes.attacks[:, militias]
+    low, high = np.quantile(attacks, [0.05, 0.95])
+    assert low <= 19 <= high
+    # "Near 19": the count is a lower bound, so the expectation sits above it, but within a factor 1.5.
+    assert 19 <= attacks.mean() <= 1.5 * 19
+    injured = result.outcomes.injured[:, militias]
+    killed = result.outcomes.killed[:, militias]
+    assert np.quantile(injured, 0.05) <= 24 <= np.quantile(injured, 0.95)
+    assert np.quantile(killed, 0.05) <= 1 <= np.quantile(killed, 0.95)
+    assert 10 <= injured.mean() <= 50  # the right order of magnitude
+
+
+def test_posterior_predictive_checks_are_consistent_on_the_builtin_record(calibration):
+    checks = {(c["observation"], c["quantity"]): c for c in calibration.checks}
+    count = checks[("militia-attacks-oct17-26", "attacks")]
+    assert count["consistent"] and count["observed_is_lower_bound"]
+    casualties = checks[("militia-attacks-oct17-26", "casualties")]
+    assert casualties["injured"]["consistent"] and casualties["killed"]["consistent"]
+
+
+def _write_counts(tmp_path, name, rows):
+    lines = ["event_id,start_date,end_date,attacker,target,kind,count,count_is_lower_bound,source"]
+    for i, (start, end, count, lower) in enumerate(rows):
+        lines.append(f"r{i},{start},{end},group,state,attack,{count},{str(lower).lower()},synthetic")
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n")
+    return load_events(path)
+
+
+def test_base_rate_recovery_has_near_nominal_coverage(tmp_path):
+    # 200 synthetic datasets: three 10-day windows of exact counts at a true rate drawn from the prior.
+    # The 90% posterior interval should cover the truth in 90% of datasets; with 200 datasets the standard
+    # error of the coverage is sqrt(0.9 * 0.1 / 200) = 0.021, so we accept 0.90 +/- 4 SE (0.816 to 0.984).
+    # Event files hold counts >= 1, so the prior is chosen to make an empty window practically impossible,
+    # and the test checks that none occurred rather than dropping windows.
+    prior = Dist("gamma", (("a", 4.0), ("scale", 0.5)))
+    spec = one_dyad_scenario()
+    spec = dataclasses.replace(spec, attacks=(dataclasses.replace(spec.attacks[0], base_rate=prior),))
+    rng = np.random.default_rng(2024)
+    covered = 0
+    for k in range(200):
+        truth = prior.sample(rng, 1)[0]
+        rows = [
+            (f"2023-12-{d:02d}", f"2023-12-{d + 9:02d}", int(rng.poisson(truth * 10)), False)
+            for d in (1, 11, 21)
+        ]
+        assert all(r[2] > 0 for r in rows)
+        events = _write_counts(tmp_path, f"d{k}.csv", rows)
+        summary = calibrate(events, spec, draws=2000, seed=k).summaries["attacks.group->state.base_rate"]
+        covered += summary["q05"] <= truth <= summary["q95"]
+    assert 0.816 <= covered / 200 <= 0.984
+
+
+def test_a_lower_bound_raises_the_rate_above_the_same_exact_count(tmp_path):
+    spec = one_dyad_scenario()
+    spec = dataclasses.replace(
+        spec,
+        attacks=(
+            dataclasses.replace(spec.attacks[0], base_rate=Dist("gamma", (("a", 2.0), ("scale", 0.5)))),
+        ),
+    )
+    exact = calibrate(_write_counts(tmp_path, "exact.csv", [("2023-10-17", "2023-10-26", 19, False)]), spec)
+    bound = calibrate(_write_counts(tmp_path, "bound.csv", [("2023-10-17", "2023-10-26", 19, True)]), spec)
+    key = "attacks.group->state.base_rate"
+    assert bound.summaries[key]["mean"] > exact.summaries[key]["mean"]
+    # Censoring bounds the rate from below: almost no posterior mass under the rate that makes 19 likely.
+    assert bound.summaries[key]["q05"] > 1.0
+
+
+def test_policy_posterior_respects_the_harm_before_the_first_strike(calibration):
+    threshold = calibration.draws["policy.us.threshold"]
+    harm = next(c for c in calibration.checks if c["quantity"] == "first strike day")[
+        "unanswered_harm_before_strike"
+    ]
+    # The US struck on the 26th, so its threshold cannot exceed the harm unanswered by the end of the 25th
+    # (up to the grid's cell width).
+    assert threshold.max() <= harm * 1.02
+    assert 0 < calibration.draws["policy.us.retaliation_probability"].mean() < 1
+
+
+def test_settings_are_not_calibrated(builtin, scenario):
+    policies = tuple(
+        dataclasses.replace(p, threshold=25.0, retaliation_probability=0.4) if p.state == "us" else p
+        for p in scenario.policies
+    )
+    fixed = calibrate(builtin, dataclasses.replace(scenario, policies=policies))
+    assert "policy.us.threshold" not in fixed.draws
+    assert "policy.us.retaliation_probability" not in fixed.draws
+
+
+def test_artefact_round_trips_with_hash_and_provenance(tmp_path, builtin, calibration):
+    path = calibration.save(tmp_path / "calibration.json")
+    loaded = Calibration.load(path)
+    assert loaded.hash == calibration.hash
+    assert loaded.data_hash == builtin.data_hash
+    assert loaded.cutoff == date(2023, 10, 27)
+    assert set(loaded.draws) == set(calibration.draws)
+    lengths = {len(v) for v in loaded.draws.values()}
+    assert lengths == {4000}
+    again = calibrate(builtin, default_scenario(), seed=0)
+    assert again.hash == calibration.hash  # deterministic in its inputs
+    (tmp_path / "broken.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"broken\.json"):
+        Calibration.load(tmp_path / "broken.json")
+
+
+def test_cutoff_excludes_later_events(builtin, scenario):
+    early = calibrate(builtin, scenario, cutoff=date(2023, 10, 20))
+    assert "attacks.militias->us.base_rate" not in early.draws
+    assert any("no interval counts" in note for note in early.notes)
