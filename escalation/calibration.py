@@ -1,7 +1,7 @@
 """Calibration: posterior draws of the parameters the event data speak to, saved as a JSON artefact.
 
 Three parts of the model are updated from dated events (docs/model.md, "Calibration"); everything else
-keeps its prior. Each part has at most three unknowns, so its posterior is computed exactly on a grid
+keeps its prior. Each part has at most four unknowns, so its posterior is computed exactly on a grid
 (prior density times likelihood, normalised) and sampled by inverse CDF with jitter inside grid cells:
 
 - **base rates** of attack dyads, from interval counts. An exact count contributes the Poisson probability
@@ -45,7 +45,7 @@ class Calibration:
         scenario: name of the scenario calibrated.
         data_path: the event file.
         data_hash: sha256 of the event file.
-        cutoff: only events that started before this date were used.
+        cutoff: only events that ended before this date were used.
         seed: seed of the posterior sampling.
         method: the method, in words.
         draws: parameter path -> posterior draws (all of one length; row i is one joint draw).
@@ -455,7 +455,7 @@ def calibrate(
     draws: int = 4000,
     seed: int = 0,
 ) -> Calibration:
-    """Update the scenario's uncertain parameters with the events that started before ``cutoff``.
+    """Update the scenario's uncertain parameters with the events that ended before ``cutoff``.
 
     Args:
         events: the event log.
@@ -519,7 +519,9 @@ def _standing_notes(scenario: ScenarioSpec, summaries: dict[str, dict]) -> list[
     notes = [
         "excitation and deterrence weights are priors: the record has one retaliation, no attacks after it",
         "a lower-bound count bounds a base rate from below only; its upper side comes from the prior",
-        "casualty totals identify (1 - interception) * injury probability; the split follows the priors",
+        "casualty totals identify the expected number injured (and killed) per attack; how it splits into "
+        "interception, injury probability and injured per injuring attack follows the priors",
+        "casualty totals over an interval whose count is a lower bound are attributed to the counted attacks",
         "the threshold and daily strike probability trade off: the first strike's timing fixes their product "
         "with the unanswered harm, not each one",
     ]

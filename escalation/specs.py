@@ -518,7 +518,7 @@ def _actor(name: str, raw: Any) -> ActorSpec:
         max_rung=_integer(f"{key}.max_rung", raw.get("max_rung", 6), low=1, high=int(Rung.DIRECT_INTERSTATE)),
         interception=_parse_param(f"{key}.interception", raw.get("interception", 0.5), high=1.0),
         restraint=_parse_param(f"{key}.restraint", raw.get("restraint", 1.0)),
-        label=str(raw.get("label", name)),
+        label=str(raw.get("label") or name),
     )
 
 
@@ -621,7 +621,7 @@ def _threshold(name: str, raw: Any, ladder: Ladder) -> ThresholdSpec:
         attackers=_names(f"{key}.attackers", raw.get("attackers")),
         targets=_names(f"{key}.targets", raw.get("targets")),
         kind=_choice(f"{key}.kind", raw.get("kind", "any"), THRESHOLD_KINDS),
-        label=str(raw.get("label", name.replace("_", " "))),
+        label=str(raw.get("label") or name.replace("_", " ")),
     )
 
 
@@ -651,7 +651,7 @@ def _ladder(raw: Any) -> Ladder:
     raw = _check_keys("scenario.ladder", raw or {}, ("names", "war_strikes", "war_window_days"))
     try:
         return Ladder(
-            names=tuple(raw.get("names", Ladder().names)),
+            names=tuple(raw.get("names") or Ladder().names),
             war_strikes=_integer("scenario.ladder.war_strikes", raw.get("war_strikes", 3), low=1),
             war_window_days=_integer(
                 "scenario.ladder.war_window_days", raw.get("war_window_days", 14), low=1
@@ -705,10 +705,8 @@ def build_scenario(scenario: Mapping, actors: Mapping, policy: Mapping) -> Scena
         start=_date("scenario.start", raw["start"]),
         horizon_days=_integer("scenario.horizon_days", raw["horizon_days"], low=1),
         actors=tuple(_actor(str(n), a) for n, a in actors.items()),
-        attacks=tuple(_attack(f"scenario.attacks[{i}]", a) for i, a in enumerate(_list("attacks", raw))),
-        retaliations=tuple(
-            _retaliation(f"scenario.retaliations[{i}]", r) for i, r in enumerate(_list("retaliations", raw))
-        ),
+        attacks=tuple(_attack(key, a) for key, a in _items("attacks", raw)),
+        retaliations=tuple(_retaliation(key, r) for key, r in _items("retaliations", raw)),
         policies=tuple(_policy(str(s), p) for s, p in policy.items()),
         drivers=tuple(_driver(str(n), d) for n, d in (raw.get("drivers") or {}).items()),
         thresholds=tuple(_threshold(str(n), t, ladder) for n, t in (raw.get("thresholds") or {}).items()),
@@ -719,11 +717,14 @@ def build_scenario(scenario: Mapping, actors: Mapping, policy: Mapping) -> Scena
     )
 
 
-def _list(name: str, raw: Mapping) -> list:
+def _items(name: str, raw: Mapping) -> list[tuple[str, Any]]:
+    """Dyads as ``(key, settings)``: a mapping of named dyads (as in the config files) or a list."""
     value = raw.get(name) or []
+    if isinstance(value, Mapping):
+        return [(f"scenario.{name}.{key}", item) for key, item in value.items()]
     if not isinstance(value, list | tuple):
-        raise SpecError(f"scenario.{name}: expected a list")
-    return list(value)
+        raise SpecError(f"scenario.{name}: expected a mapping of named dyads or a list")
+    return [(f"scenario.{name}[{i}]", item) for i, item in enumerate(value)]
 
 
 # ---------------------------------------------------------------------------------------------------------

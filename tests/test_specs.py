@@ -28,12 +28,12 @@ def _edited(edit):
     [
         (lambda s, a, p: a["us"].update(interception=1.5), "actors.us.interception", "[0.0, 1.0]"),
         (
-            lambda s, a, p: s["attacks"][0].update(base_rate=-1.0),
+            lambda s, a, p: s["attacks"]["militias_on_us"].update(base_rate=-1.0),
             "scenario.attacks.militias->us.base_rate",
             ">= 0",
         ),
         (
-            lambda s, a, p: s["attacks"][0].update(attacker="militia"),
+            lambda s, a, p: s["attacks"]["militias_on_us"].update(attacker="militia"),
             "scenario.attacks.militia->us.attacker",
             "allowed: us",
         ),
@@ -58,17 +58,19 @@ def _edited(edit):
         ),
         (lambda s, a, p: a["militias"].update(patron="hamas"), "actors.militias.patron", "must be a state"),
         (
-            lambda s, a, p: s["attacks"][0].update(kill_probability={"dist": "beta", "a": 1}),
+            lambda s, a, p: s["attacks"]["militias_on_us"].update(kill_probability={"dist": "beta", "a": 1}),
             "kill_probability",
             "a, b",
         ),
         (
-            lambda s, a, p: s["attacks"][0].update(base_rate={"dist": "normal", "loc": 1}),
+            lambda s, a, p: s["attacks"]["militias_on_us"].update(base_rate={"dist": "normal", "loc": 1}),
             "base_rate.dist",
             "gamma",
         ),
         (
-            lambda s, a, p: s["attacks"][0].update(base_rate={"dist": "uniform", "loc": -1.0, "scale": 2.0}),
+            lambda s, a, p: s["attacks"]["militias_on_us"].update(
+                base_rate={"dist": "uniform", "loc": -1.0, "scale": 2.0}
+            ),
             "base_rate",
             "outside",
         ),
