@@ -21,33 +21,35 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-from escalation.calibration import Calibration, calibrate
-from escalation.ensemble import EnsembleResult, run_ensemble
-from escalation.events import EventDataError, EventLog, load_builtin_events, load_events
-from escalation.history import ObservedHistory, observed_history
-from escalation.ladder import Ladder, Rung
-from escalation.model import EscalationModel, Outcomes
-from escalation.specs import EnsembleSpec, ScenarioSpec, SpecError, build_scenario, default_scenario
+# Public names, imported on first use so that ``import escalation`` (and the command's --help) stays fast.
+_EXPORTS = {
+    "Calibration": "escalation.calibration",
+    "calibrate": "escalation.calibration",
+    "EnsembleResult": "escalation.ensemble",
+    "run_ensemble": "escalation.ensemble",
+    "EventDataError": "escalation.events",
+    "EventLog": "escalation.events",
+    "load_builtin_events": "escalation.events",
+    "load_events": "escalation.events",
+    "ObservedHistory": "escalation.history",
+    "observed_history": "escalation.history",
+    "Ladder": "escalation.ladder",
+    "Rung": "escalation.ladder",
+    "EscalationModel": "escalation.model",
+    "Outcomes": "escalation.model",
+    "EnsembleSpec": "escalation.specs",
+    "ScenarioSpec": "escalation.specs",
+    "SpecError": "escalation.specs",
+    "build_scenario": "escalation.specs",
+    "default_scenario": "escalation.specs",
+}
 
-__all__ = [
-    "Calibration",
-    "EnsembleResult",
-    "EnsembleSpec",
-    "EscalationModel",
-    "EventDataError",
-    "EventLog",
-    "Ladder",
-    "ObservedHistory",
-    "Outcomes",
-    "Rung",
-    "ScenarioSpec",
-    "SpecError",
-    "__version__",
-    "build_scenario",
-    "calibrate",
-    "default_scenario",
-    "load_builtin_events",
-    "load_events",
-    "observed_history",
-    "run_ensemble",
-]
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        import importlib
+
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'escalation' has no attribute {name!r}")

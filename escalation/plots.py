@@ -10,7 +10,9 @@ file, except :func:`save_figure`. Figures are meant to go straight onto a slide,
 * a caption line at the bottom in small grey type that identifies the run (:class:`Caption`).
 
 The figures are drawn in the house style (:func:`house_style`) with a 16:9 shape, so a figure saved with
-:func:`save_figure` at 200 dpi is 2000 × 1125 pixels and fills a slide without scaling its text.
+:func:`save_figure` at 200 dpi is 2000 × 1125 pixels and fills a slide without scaling its text. They are
+plain :class:`~matplotlib.figure.Figure` objects, not registered with pyplot: they need no display, do not
+pile up in long batch runs, and still show inline in a notebook.
 
 References:
     Okabe, M., & Ito, K. (2008). Color Universal Design (CUD): how to make figures and presentations that
@@ -21,8 +23,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import textwrap
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,7 @@ import matplotlib
 import matplotlib.axis
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
+import matplotlib.text
 import numpy as np
 import pandas as pd
 from cycler import cycler
@@ -73,6 +76,8 @@ RUNG_COLOURS: dict[int, str] = {
 FIGSIZE: tuple[float, float] = (10.0, 5.625)
 """Default figure size in inches (16:9)."""
 
+_MINUS = "\u2212"
+"""The typographic minus sign, used in signed labels."""
 _INK = "#222222"
 _MUTED = "#555555"
 _CAPTION_COLOUR = "#666666"
@@ -157,7 +162,11 @@ class Caption:
     scenario: str = ""
 
     def text(self) -> str:
-        """One line, e.g. ``baseline · october_2023 · 10,000 replications · seed 20231027 · 2026-11-24 · ...``."""
+        """The caption as one line.
+
+        For example ``baseline · october_2023 · 10,000 replications · seed 20231027 · 2026-11-24 ·
+        escalation 0.1.0``; an empty scenario is left out.
+        """
         noun = "replication" if self.replications == 1 else "replications"
         parts = [self.experiment, self.scenario, f"{self.replications:,} {noun}", f"seed {self.seed}"]
         parts += [str(self.run_date), f"escalation {self.version}"]
@@ -169,14 +178,16 @@ class Caption:
 # --------------------------------------------------------------------------------------------------------
 
 
-def _require(frame: pd.DataFrame, columns: Iterable[str], argument: str) -> None:
-    """Raise ValueError naming the missing columns, or an empty frame."""
+def _require(
+    frame: pd.DataFrame, columns: Iterable[str], argument: str, *, allow_empty: bool = False
+) -> None:
+    """Raise ValueError naming the missing columns, or on an empty frame unless ``allow_empty``."""
     if not isinstance(frame, pd.DataFrame):
         raise ValueError(f"{argument}: expected a pandas DataFrame, got {type(frame).__name__}")
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(f"{argument}: missing columns {missing}; has {list(frame.columns)}")
-    if frame.empty:
+    if frame.empty and not allow_empty:
         raise ValueError(f"{argument}: the table has no rows")
 
 
@@ -187,7 +198,7 @@ def _new_figure(
     fig = Figure(figsize=figsize, layout="constrained")
     axes = fig.subplots(1, ncols, squeeze=False, **subplot_kw)
     bottom = _CAPTION_BAND_INCHES / figsize[1]
-    fig.get_layout_engine().set(rect=(0.0, bottom, 1.0, 1.0 - bottom * 0.1), h_pad=0.08, w_pad=0.08)
+    fig.get_layout_engine().set(rect=(0.0, bottom, 1.0, 1.0 - bottom), h_pad=0.08, w_pad=0.08)
     return fig, axes[0]
 
 
@@ -224,9 +235,17 @@ def _points_text(points: float) -> str:
     """A difference in percentage points with its sign: +12.3 pp, −0.4 pp, 0 pp."""
     if abs(points) < 0.05:
         return "0 pp"
-    sign = "+" if points > 0 else "−"
+    sign = "+" if points > 0 else _MINUS
     digits = 0 if abs(points) >= 10 else 1
     return f"{sign}{abs(points):.{digits}f} pp"
+
+
+def _signed(value: float) -> str:
+    """A tick label with an explicit sign and a true minus: −10, 0, +10."""
+    if round(value, 6) == 0:
+        return "0"
+    text = f"{abs(value):.3g}"
+    return ("+" if value > 0 else _MINUS) + text
 
 
 def _wrap(label: str, width: int = 24) -> str:
@@ -235,10 +254,17 @@ def _wrap(label: str, width: int = 24) -> str:
 
 
 def _date_axis(ax: Axes) -> None:
-    """Readable dates: a tick per month or so, year shown once (concise format)."""
+    """Readable dates: short tick labels (concise format) and the year always visible.
+
+    Ticks read "Nov", "Dec", "2024", "Feb" or "Nov", "15", "Dec"; the year appears at a year boundary and
+    again at the right end of the axis, so a chart that stays within one year still shows it.
+    """
     locator = mdates.AutoDateLocator(minticks=4, maxticks=8)
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, show_offset=False))
+    formatter = mdates.ConciseDateFormatter(
+        locator, offset_formats=["", "%Y", "%Y", "%d %b %Y", "%d %b %Y", "%d %b %Y"]
+    )
+    ax.xaxis.set_major_formatter(formatter)
     ax.set_xlabel("Date")
 
 
@@ -260,20 +286,69 @@ def _dodge(n: int, spread: float = 0.42) -> np.ndarray:
     return np.linspace(-spread / 2, spread / 2, n)
 
 
-def _label_value(ax: Axes, x_low: float, x_high: float, y: float, text: str, colour: str) -> None:
-    """Write a value label just right of an interval, or left of it when it would leave the axes."""
-    left, right = ax.get_xlim()
-    span = right - left
-    if x_high + 0.11 * span <= right:
+def _label_value(
+    ax: Axes, x_low: float, x_high: float, y: float, text: str, colour: str, *, side: str = "right"
+) -> _ValueLabel:
+    """Write a value label beside an interval: right of its upper end or left of its lower end.
+
+    The label is kept out of the layout so that it never moves the axes; :func:`_keep_inside` later moves
+    it to the other side if it would stick out of the axes.
+    """
+    right = ((x_high, y), (6.0, 0.0), "left")
+    left = ((x_low, y), (-6.0, 0.0), "right")
+    first, other = (right, left) if side == "right" else (left, right)
+    annotation = ax.annotate(
+        text, first[0], xytext=first[1], textcoords="offset points", ha=first[2], va="center",
+        fontsize=11.5, color=colour, fontweight="bold",
+    )  # fmt: skip
+    annotation.set_in_layout(False)
+    return _ValueLabel(annotation, other)
+
+
+def _end_labels(
+    ax: Axes, x: object, values: Sequence[tuple[float, str, str, str]], *, min_gap: float
+) -> None:
+    """Label the right-hand ends of series, top to bottom, skipping any closer than ``min_gap`` to the last.
+
+    Args:
+        ax: the axes.
+        x: x position of the series ends (data units).
+        values: ``(y, text, colour, weight)`` from the top series down.
+        min_gap: smallest vertical distance (data units) between two labels.
+    """
+    previous = None
+    for y, text, colour, weight in values:
+        if previous is not None and abs(previous - y) < min_gap:
+            continue
         ax.annotate(
-            text, (x_high, y), xytext=(6, 0), textcoords="offset points", ha="left", va="center",
-            fontsize=11.5, color=colour, fontweight="bold",
+            text, (x, y), xytext=(6, 0), textcoords="offset points", ha="left", va="center",
+            fontsize=11.5, color=colour, fontweight=weight, annotation_clip=False,
         )  # fmt: skip
-    else:
-        ax.annotate(
-            text, (x_low, y), xytext=(-6, 0), textcoords="offset points", ha="right", va="center",
-            fontsize=11.5, color=colour, fontweight="bold",
-        )  # fmt: skip
+        previous = y
+
+
+@dataclass(frozen=True)
+class _ValueLabel:
+    """A value label and the placement (anchor, offset in points, alignment) it can switch to."""
+
+    annotation: matplotlib.text.Annotation
+    other: tuple[tuple[float, float], tuple[float, float], str]
+
+
+def _keep_inside(fig: Figure, labels: Sequence[_ValueLabel]) -> None:
+    """Lay the figure out, then move each value label that sticks out of its axes to its other side."""
+    if not labels:
+        return
+    fig.draw_without_rendering()
+    for label in labels:
+        annotation = label.annotation
+        box = annotation.get_window_extent()
+        frame = annotation.axes.get_window_extent()
+        if box.x1 > frame.x1 + 1.0 or box.x0 < frame.x0 - 1.0:
+            xy, offset, align = label.other
+            annotation.xy = xy
+            annotation.xyann = offset
+            annotation.set_horizontalalignment(align)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -303,7 +378,8 @@ def fan_chart(
         title: figure title; phrase it as the question the figure answers.
         caption: provenance line printed at the bottom.
         observed: optional observed cumulative counts, with columns ``date``, ``count`` and ``lower_bound``
-            (bool), on the same scale as the record (not shifted by ``offset``).
+            (bool), on the same scale as the record (not shifted by ``offset``); None or an empty table
+            when nothing was observed.
         offset: count observed before the forecast start, added to every simulated quantile so the fan
             continues the record.
         ylabel: label of the count axis.
@@ -316,7 +392,9 @@ def fan_chart(
     """
     _require(cumulative, ("date", "mean", "q05", "q25", "q50", "q75", "q95"), "cumulative")
     if observed is not None:
-        _require(observed, ("date", "count", "lower_bound"), "observed")
+        _require(observed, ("date", "count", "lower_bound"), "observed", allow_empty=True)
+        if observed.empty:
+            observed = None
     table = cumulative.sort_values("date")
     dates = pd.to_datetime(table["date"]).to_numpy()
     shift = float(offset)
@@ -343,28 +421,27 @@ def fan_chart(
             bound = obs["lower_bound"].to_numpy(dtype=bool)
             marker = {"marker": "o", "markersize": 8, "linestyle": "none", "zorder": 5}
             if (~bound).any():
-                ax.plot(
-                    obs_dates[~bound], counts[~bound], color="black", label="Observed", **marker
-                )  # fmt: skip
+                ax.plot(obs_dates[~bound], counts[~bound], color="black", label="Observed", **marker)
                 handles.append(Line2D([], [], color="black", label="Observed", **marker))
             if bound.any():
                 open_marker = {**marker, "markerfacecolor": "white", "markeredgewidth": 1.8}
                 ax.plot(
                     obs_dates[bound], counts[bound], color="black", label="Observed (at least)", **open_marker
-                )  # fmt: skip
+                )
                 handles.append(Line2D([], [], color="black", label="Observed (at least)", **open_marker))
             ax.axvline(start, color=_MUTED, linestyle="--", linewidth=1.3, zorder=1)
-            start_text = pd.Timestamp(start).strftime("%-d %b %Y")
+            day_one = pd.Timestamp(start)
+            start_text = f"{day_one.day} {day_one:%b %Y}"
             handles.append(
                 Line2D(
                     [], [], color=_MUTED, linestyle="--", linewidth=1.3, label=f"Forecast starts {start_text}"
                 )
             )
-            first = min(obs_dates.min(), start)
+            first, last = min(obs_dates.min(), start), max(obs_dates.max(), dates[-1])
         else:
-            first = start
-        span = dates[-1] - first
-        ax.set_xlim(first - span * 0.02, dates[-1] + span * 0.01)
+            first, last = start, dates[-1]
+        span = last - first
+        ax.set_xlim(first - span * 0.02, last + span * 0.01)
         ax.set_ylim(bottom=0)
         ax.yaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
@@ -372,6 +449,16 @@ def fan_chart(
         _date_axis(ax)
         ax.set_ylabel(ylabel)
         ax.legend(handles=handles, loc="upper left")
+        _end_labels(
+            ax,
+            dates[-1],
+            [
+                (band("q95")[-1], f"{band('q95')[-1]:,.0f}", _MUTED, "normal"),
+                (band("q50")[-1], f"{band('q50')[-1]:,.0f}", "#003F6B", "bold"),
+                (band("q05")[-1], f"{band('q05')[-1]:,.0f}", _MUTED, "normal"),
+            ],
+            min_gap=0.05 * ax.get_ylim()[1],
+        )
         return _finish(fig, title, caption)
 
 
@@ -433,6 +520,7 @@ def ladder_chart(
     with house_style():
         fig, (ax,) = _new_figure()
         first = last = None
+        ends: list[tuple[float, np.datetime64]] = []
         for rung in sorted(set(chosen)):
             rows = curves[curves["rung"] == rung].sort_values("date")
             dates = pd.to_datetime(rows["date"]).to_numpy()
@@ -445,6 +533,7 @@ def ladder_chart(
             ax.plot(dates, 100 * rows["probability"].to_numpy(float), color=colour, label=label)
             first = dates[0] if first is None else min(first, dates[0])
             last = dates[-1] if last is None else max(last, dates[-1])
+            ends.append((100 * float(rows["probability"].iloc[-1]), dates[-1]))
         span = last - first
         ax.set_xlim(first, last + span * 0.01)
         ax.set_ylim(0, 101)
@@ -452,15 +541,11 @@ def ladder_chart(
         _percent_axis(ax.yaxis)
         ax.grid(axis="x", visible=False)
         _date_axis(ax)
-        handles, labels = ax.get_legend_handles_labels()
+        ends.sort(key=lambda end: -end[0])
+        _end_labels(ax, last, [(p, _percent_text(p / 100), _INK, "bold") for p, _ in ends], min_gap=4.5)
+        handles, _ = ax.get_legend_handles_labels()
         handles.append(Patch(facecolor="#888888", alpha=0.3, label=_interval_note(level)))
-        ax.legend(
-            handles=handles,
-            title="Highest rung reached",
-            loc="upper left",
-            bbox_to_anchor=(1.01, 1.0),
-            alignment="left",
-        )
+        fig.legend(handles=handles, title="Highest rung reached", loc="outside right upper", alignment="left")
         return _finish(fig, title, caption)
 
 
@@ -524,8 +609,10 @@ def threshold_chart(
         ax.set_xlim(0, 100)
         ax.hlines(y, lower, upper, color=colour, linewidth=3.0, alpha=0.55, label=_interval_note(level))
         ax.plot(probability, y, "o", color=colour, markersize=10, label="Estimate", zorder=3)
-        for k in range(n):
+        value_labels = [
             _label_value(ax, lower[k], upper[k], y[k], _percent_text(rows["probability"].iloc[k]), _INK)
+            for k in range(n)
+        ]
         ax.set_yticks(y, labels)
         ax.set_ylim(n - 0.5, -0.6)
         ax.tick_params(axis="y", length=0)
@@ -535,7 +622,9 @@ def threshold_chart(
         ax.set_xlabel(_by_horizon_label(chosen))
         ax.set_ylabel("Event")
         ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=2, borderaxespad=0.2)
-        return _finish(fig, title, caption)
+        _finish(fig, title, caption)
+        _keep_inside(fig, value_labels)
+        return fig
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -608,6 +697,7 @@ def arms_chart(
         fig, (left, right) = _new_figure(
             ncols=2, figsize=(FIGSIZE[0] + 1.0, height), sharey=True, gridspec_kw={"width_ratios": (1.25, 1)}
         )
+        labels: list[_ValueLabel] = []
         # Left: probabilities by arm.
         left.set_xlim(0, 100)
         for arm in arms:
@@ -625,11 +715,10 @@ def arms_chart(
                 label=str(arm_labels[arm]), zorder=3,
             )  # fmt: skip
             for p, lo, hi, yy in zip(rows["probability"], rows["lower"], rows["upper"], y, strict=True):
-                _label_value(left, 100 * lo, 100 * hi, yy, _percent_text(p), colour)
+                labels.append(_label_value(left, 100 * lo, 100 * hi, yy, _percent_text(p), colour))
         _percent_axis(left.xaxis)
         left.set_xlabel(_by_horizon_label(horizon))
         left.set_ylabel("Event")
-        left.set_title("Probability in each arm")
 
         # Right: paired differences from the reference arm, in percentage points.
         points = []
@@ -647,14 +736,13 @@ def arms_chart(
             points.append((d, lo, hi, y, colour))
         right.axvline(0, color=_INK, linewidth=1.2, zorder=2)
         extent = max([np.abs(np.concatenate([lo, hi])).max() for _, lo, hi, _, _ in points] + [1.0])
-        right.set_xlim(-1.35 * extent, 1.35 * extent)
+        right.set_xlim(-1.6 * extent, 1.6 * extent)
         for d, lo, hi, y, colour in points:
             for k in range(len(d)):
-                _label_value(right, lo[k], hi[k], y[k], _points_text(d[k]), colour)
-        right.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:+.0f}" if round(v) else "0"))
-        reference_label = arm_labels[reference]
-        right.set_xlabel(f"Difference from {reference_label} (percentage points)")
-        right.set_title("Change from the reference arm")
+                side = "left" if d[k] < 0 else "right"
+                labels.append(_label_value(right, lo[k], hi[k], y[k], _points_text(d[k]), colour, side=side))
+        right.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _signed(v)))
+        right.set_xlabel(f"Difference from {arm_labels[reference]}\n(percentage points)")
         right.tick_params(axis="y", left=False)
 
         for ax in (left, right):
@@ -670,8 +758,17 @@ def arms_chart(
             for a in arms
         ]
         handles.append(Line2D([], [], color="#888888", linewidth=2.6, alpha=0.6, label=_interval_note(level)))
-        fig.legend(handles=handles, loc="outside upper left", ncols=len(handles), title=None)
-        return _finish(fig, title, caption)
+        # The legend sits between each panel's title and its axes, in room kept by the title padding.
+        legend = left.legend(
+            handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncols=len(handles),
+            borderaxespad=0.3, handlelength=1.6, columnspacing=1.4,
+        )  # fmt: skip
+        legend.set_in_layout(False)
+        left.set_title("Probability in each arm", pad=30)
+        right.set_title("Change from the reference arm", pad=30)
+        _finish(fig, title, caption)
+        _keep_inside(fig, labels)
+        return fig
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -705,10 +802,9 @@ def save_figure(
         with house_style():
             for fmt in formats:
                 target = directory / f"{stem}.{fmt}"
-                handle, name = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".{fmt}.tmp", dir=directory)
-                temporary = Path(name)
+                temporary = directory / f".{stem}.{fmt}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
                 try:
-                    with os.fdopen(handle, "wb") as stream:
+                    with temporary.open("xb") as stream:
                         fig.savefig(stream, format=fmt, dpi=dpi, metadata=_metadata(fmt))
                     temporary.replace(target)
                 except BaseException:

@@ -221,6 +221,7 @@ class AttackSpec:
         max_per_day: cap on attacks per day.
         background: the dyad's events are part of an ongoing war the scenario takes as given: they feed
             the actors' memories but are not steps up the escalation ladder.
+        name: the dyad's name in the config (for messages); empty for dyads given as a list.
     """
 
     attacker: str
@@ -237,11 +238,17 @@ class AttackSpec:
     min_rung: int = int(Rung.HARASSMENT)
     max_per_day: int = 50
     background: bool = False
+    name: str = ""
 
     @property
     def key(self) -> str:
         """``attacker->target``, the dyad's name in parameter paths and tables."""
         return f"{self.attacker}->{self.target}"
+
+    @property
+    def path(self) -> str:
+        """Where the dyad is set in the config, for error messages."""
+        return f"scenario.attacks.{self.name or self.key}"
 
 
 RETALIATION_LEVELS: tuple[str, ...] = ("target", "patron_assets", "patron_territory")
@@ -256,16 +263,23 @@ class RetaliationSpec:
         target: the actor whose attacks or strikes it answers.
         background: strikes at the target itself are part of an ongoing war (see :class:`AttackSpec`);
             strikes that climb to the target's patron still count on the ladder.
+        name: the dyad's name in the config (for messages); empty for dyads given as a list.
     """
 
     state: str
     target: str
     background: bool = False
+    name: str = ""
 
     @property
     def key(self) -> str:
         """``state->target``."""
         return f"{self.state}->{self.target}"
+
+    @property
+    def path(self) -> str:
+        """Where the dyad is set in the config, for error messages."""
+        return f"scenario.retaliations.{self.name or self.key}"
 
 
 @dataclass(frozen=True)
@@ -461,7 +475,7 @@ def _validate_scenario(spec: ScenarioSpec) -> None:
                 raise SpecError(f"actors.{actor.name}.patron: the patron {actor.patron!r} must be a state")
     seen: set[str] = set()
     for dyad in spec.attacks:
-        key = f"scenario.attacks.{dyad.key}"
+        key = dyad.path
         known(f"{key}.attacker", dyad.attacker)
         known(f"{key}.target", dyad.target)
         if dyad.attacker == dyad.target or dyad.key in seen:
@@ -475,7 +489,7 @@ def _validate_scenario(spec: ScenarioSpec) -> None:
     seen.clear()
     states_with_dyads = set()
     for dyad in spec.retaliations:
-        key = f"scenario.retaliations.{dyad.key}"
+        key = dyad.path
         known(f"{key}.state", dyad.state)
         known(f"{key}.target", dyad.target)
         if spec.actor(dyad.state).kind != "state":
@@ -532,10 +546,13 @@ _PROBABILITY_KEYS = {
 
 
 def _attack(key: str, raw: Any) -> AttackSpec:
-    allowed = _spec_keys(AttackSpec)
+    allowed = tuple(k for k in _spec_keys(AttackSpec) if k != "name")
     raw = _check_keys(key, raw, allowed, required=("attacker", "target", "base_rate"))
     values: dict[str, Any] = {"attacker": str(raw["attacker"]), "target": str(raw["target"])}
-    key = f"scenario.attacks.{values['attacker']}->{values['target']}"
+    if key.endswith("]"):  # a list entry: name it by its dyad
+        key = f"scenario.attacks.{values['attacker']}->{values['target']}"
+    else:
+        values["name"] = key.rsplit(".", 1)[-1]
     for name in allowed[2:]:
         if name not in raw:
             continue
@@ -558,11 +575,12 @@ def _boolean(key: str, raw: Any) -> bool:
 
 
 def _retaliation(key: str, raw: Any) -> RetaliationSpec:
-    raw = _check_keys(key, raw, _spec_keys(RetaliationSpec), required=("state", "target"))
+    raw = _check_keys(key, raw, ("state", "target", "background"), required=("state", "target"))
     return RetaliationSpec(
         state=str(raw["state"]),
         target=str(raw["target"]),
         background=_boolean(f"{key}.background", raw.get("background", False)),
+        name="" if key.endswith("]") else key.rsplit(".", 1)[-1],
     )
 
 

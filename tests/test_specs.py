@@ -29,12 +29,12 @@ def _edited(edit):
         (lambda s, a, p: a["us"].update(interception=1.5), "actors.us.interception", "[0.0, 1.0]"),
         (
             lambda s, a, p: s["attacks"]["militias_on_us"].update(base_rate=-1.0),
-            "scenario.attacks.militias->us.base_rate",
+            "scenario.attacks.militias_on_us.base_rate",
             ">= 0",
         ),
         (
             lambda s, a, p: s["attacks"]["militias_on_us"].update(attacker="militia"),
-            "scenario.attacks.militia->us.attacker",
+            "scenario.attacks.militias_on_us.attacker",
             "allowed: us",
         ),
         (

@@ -1,0 +1,233 @@
+"""The ``escalation`` command: a thin Hydra shell around the library.
+
+It composes the config tree in ``escalation/configs`` (validated by :mod:`escalation.schema`), turns it into
+the library's frozen specs, runs the experiment into Hydra's output folder and prints a short summary. This is
+the only module that imports Hydra and OmegaConf.
+
+User errors (a misspelt key, a probability of 1.5, an unknown actor, a missing event file) end the command
+with one line on standard error and exit code 2; a run folder that was already made says ``failed`` in its
+manifest and holds no summary.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.config_store import ConfigStore
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from escalation.schema import Config
+
+CONFIG_DIR = str(Path(__file__).resolve().parent / "configs")
+USAGE_ERROR = 2
+
+
+class UserError(Exception):
+    """An error in the user's config or data; reported in one line, without a traceback."""
+
+
+def _container(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True)
+
+
+def _arm_config(cfg: DictConfig, name: str, overrides: list[str]) -> DictConfig:
+    """The config of one experiment arm: the composed config with the arm's ``key=value`` overrides."""
+    try:
+        return OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
+    except OmegaConfBaseException as err:
+        raise UserError(f"experiment.arms.{name}.set: {_one_line(err)}") from None
+
+
+def _prepare(cfg: DictConfig):
+    """Turn the composed config into specs, events and a calibration (raising UserError for bad input)."""
+    from escalation.calibration import calibrate
+    from escalation.events import EventDataError, load_builtin_events, load_events
+    from escalation.experiment import Arm, ExperimentSpec
+    from escalation.specs import EnsembleSpec, SpecError, build_scenario
+
+    try:
+        experiment = cfg.experiment
+        arm_settings = dict(experiment.arms) or {experiment.name: {"label": experiment.name, "set": []}}
+        arms = []
+        for name, arm in arm_settings.items():
+            arm_cfg = _arm_config(cfg, name, list(arm["set"]))
+            scenario = build_scenario(
+                _container(arm_cfg.scenario), _container(arm_cfg.actors), _container(arm_cfg.policy)
+            )
+            arms.append(Arm(name=name, label=str(arm["label"] or name), scenario=scenario))
+        base = arms[0].scenario
+        ensemble = EnsembleSpec(**_container(cfg.ensemble))
+        if cfg.data.path:
+            events = load_events(cfg.data.path, actors=base.actor_names)
+        else:
+            events = load_builtin_events(actors=base.actor_names)
+        if experiment.interval_method not in ("wilson", "jeffreys"):
+            raise UserError(
+                f"experiment.interval_method: unknown {experiment.interval_method!r}; "
+                "allowed: wilson, jeffreys"
+            )
+        if not 0 < experiment.level < 1:
+            raise UserError(f"experiment.level: must be in (0, 1), got {experiment.level}")
+        spec = ExperimentSpec(
+            name=str(experiment.name),
+            question=str(experiment.question or experiment.name),
+            arms=tuple(arms),
+            reference=str(experiment.reference_arm or arms[0].name),
+            horizons=tuple(int(h) for h in experiment.horizons),
+            level=float(experiment.level),
+            method=str(experiment.interval_method),
+            figure_formats=tuple(str(f) for f in experiment.figure_formats),
+        )
+        cutoff = _date("calibration.cutoff", cfg.calibration.cutoff) if cfg.calibration.cutoff else None
+        calibration = calibrate(
+            events, base, cutoff=cutoff, draws=int(cfg.calibration.draws), seed=int(cfg.calibration.seed)
+        )
+    except (SpecError, EventDataError) as err:
+        raise UserError(str(err)) from None
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    return spec, ensemble, events, calibration
+
+
+def _date(key: str, text: str):
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(str(text))
+    except ValueError:
+        raise UserError(f"{key}: expected a date YYYY-MM-DD, got {text!r}") from None
+
+
+def _print_summary(summary: dict, folder: Path) -> None:
+    level = round(100 * summary["interval"]["level"])
+    horizon = str(
+        max(
+            int(h)
+            for arm in summary["arms"].values()
+            for t in arm["thresholds"].values()
+            for h in t["by_day"]
+        )
+    )
+    print(f"\n{summary['question']}")
+    print(
+        f"{summary['replications']:,} replications, seed {summary['seed']}; "
+        f"{level}% intervals; by day {horizon}:"
+    )
+    for arm in summary["arms"].values():
+        if len(summary["arms"]) > 1:
+            print(f"  [{arm['label']}]")
+        for threshold in arm["thresholds"].values():
+            value = threshold["by_day"][horizon]
+            print(
+                f"    {threshold['label']:<45} {100 * value['probability']:5.1f}%  "
+                f"({100 * value['lower']:.1f}-{100 * value['upper']:.1f})"
+            )
+    print(f"Run folder: {folder}")
+
+
+def run(cfg: DictConfig) -> None:
+    """Run one experiment into Hydra's output folder."""
+    from escalation.experiment import run_experiment, write_outputs
+    from escalation.runfolder import RunFolder, atomic_write_text
+
+    logging.getLogger("MESA").setLevel(logging.WARNING)
+    hydra_cfg = HydraConfig.get()
+    folder = RunFolder(
+        Path(hydra_cfg.runtime.output_dir),
+        {
+            "experiment": str(cfg.experiment.name),
+            "seed": int(cfg.ensemble.seed),
+            "replications": int(cfg.ensemble.replications),
+            "chunk_size": int(cfg.ensemble.chunk_size),
+            "workers": int(cfg.ensemble.workers),
+            "overrides": list(hydra_cfg.overrides.task),
+        },
+    )
+    atomic_write_text(folder.path / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    try:
+        spec, ensemble, events, calibration = _prepare(cfg)
+        calibration.save(folder.path / "calibration.json")
+        folder.record(
+            data_path=str(events.path),
+            data_hash=events.data_hash,
+            calibration_hash=calibration.hash,
+            root_seed_entropy=ensemble.seed,
+            arms=[arm.name for arm in spec.arms],
+        )
+        result = run_experiment(spec, ensemble, events, calibration)
+        folder.record(simulation_seconds=round(sum(r.elapsed_seconds for r in result.results.values()), 3))
+        summary = write_outputs(result, folder)
+    except KeyboardInterrupt:
+        folder.finish("interrupted")
+        raise
+    except UserError as err:
+        folder.finish("failed", str(err))
+        # Exit from the job itself: Hydra would otherwise add its own line about the failed job.
+        print(f"escalation: error: {err}", file=sys.stderr)
+        sys.exit(USAGE_ERROR)
+    except BaseException as err:
+        folder.finish("failed", f"{type(err).__name__}: {err}")
+        raise
+    folder.finish("ok")
+    _print_summary(summary, folder.path)
+
+
+def _one_line(err: BaseException) -> str:
+    """A one-line description of a config error, naming the key and what is allowed where known."""
+    parts = []
+    seen: BaseException | None = err
+    while seen is not None and len(parts) < 3:
+        text = " ".join(str(seen).split())
+        key = getattr(seen, "full_key", None)
+        if isinstance(seen, OmegaConfBaseException):
+            text = text.split(" full_key:")[0].split(" object_type=")[0]
+            allowed = _allowed_keys(getattr(seen, "object_type", None))
+            if "not in" in text and allowed:
+                text = f"{text}; allowed: {allowed}"
+        if key:
+            text = f"{key}: {text}"
+        if text and text not in parts:
+            parts.append(text)
+        seen = seen.__cause__
+    return " - ".join(parts) or type(err).__name__
+
+
+def _allowed_keys(object_type: Any) -> str:
+    fields = getattr(object_type, "__dataclass_fields__", None)
+    return ", ".join(fields) if fields else ""
+
+
+def _register_schema() -> None:
+    ConfigStore.instance().store(name="escalation_schema", node=Config)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
+def _hydra_main(cfg: DictConfig) -> None:
+    run(cfg)
+
+
+def main() -> None:
+    """Entry point of the ``escalation`` console script."""
+    # Errors propagate to this function, which reports them in one line (Hydra would print a stack summary).
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    _register_schema()
+    try:
+        _hydra_main()
+    except UserError as err:
+        print(f"escalation: error: {err}", file=sys.stderr)
+        sys.exit(USAGE_ERROR)
+    except (HydraException, OmegaConfBaseException) as err:
+        print(f"escalation: error: {_one_line(err)}", file=sys.stderr)
+        sys.exit(USAGE_ERROR)
+
+
+if __name__ == "__main__":
+    main()
