@@ -266,10 +266,11 @@ def write_outputs(result: ExperimentResult, folder: RunFolder) -> dict:
     return summary
 
 
-def _caption(result: ExperimentResult, arm: Arm) -> plots.Caption:
+def _caption(result: ExperimentResult, arm: Arm, *, all_arms: bool = False) -> plots.Caption:
     reference = result.results[arm.name]
+    single = len(result.spec.arms) == 1 or all_arms
     return plots.Caption(
-        experiment=result.spec.name if len(result.spec.arms) == 1 else f"{result.spec.name} [{arm.label}]",
+        experiment=result.spec.name if single else f"{result.spec.name} [{arm.label}]",
         replications=reference.replications,
         seed=reference.ensemble.seed,
         run_date=dt.date.today().isoformat(),
@@ -321,7 +322,7 @@ def _write_figures(result: ExperimentResult, folder: RunFolder) -> None:
             table,
             differences,
             title=spec.question,
-            caption=_caption(result, reference),
+            caption=_caption(result, reference, all_arms=True),
             reference=reference.name,
         )
         plots.save_figure(fig, folder.figures, "arms_comparison", formats=formats)
