@@ -81,6 +81,8 @@ _MINUS = "\u2212"
 _INK = "#222222"
 _MUTED = "#555555"
 _CAPTION_COLOUR = "#666666"
+# Characters of the bold title that fit in one inch of figure width (measured on the house font).
+_TITLE_CHARS_PER_INCH = 6.8
 _CAPTION_SIZE = 9.5
 _CAPTION_BAND_INCHES = 0.32
 """Height kept free at the bottom of every figure for the caption line."""
@@ -203,8 +205,9 @@ def _new_figure(
 
 
 def _finish(fig: Figure, title: str, caption: Caption) -> Figure:
-    """Add the title (left-aligned) and the caption line (bottom left, small grey)."""
-    fig.suptitle(title, x=0.012, ha="left")
+    """Add the title (left-aligned, wrapped to the figure's width) and the caption line (bottom left)."""
+    width = int(_TITLE_CHARS_PER_INCH * fig.get_figwidth())
+    fig.suptitle(textwrap.fill(title, width=width), x=0.012, ha="left")
     fig.text(
         0.012,
         0.04 / fig.get_figheight(),

@@ -430,3 +430,14 @@ def test_save_figure_leaves_no_temporary_file_when_writing_fails(tmp_path):
         save_figure(fig, tmp_path, "f", formats=("png", "not-a-format"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.png"]
     assert (tmp_path / "f.png").read_bytes() != b"old"  # the png was replaced before the failure
+
+
+def test_long_titles_wrap_to_the_figure_width_and_keep_every_word():
+    title = "How likely is escalation over the next 180 days, as calibrated to October 2023 and the record?"
+    figure = threshold_chart(threshold_table(), title=title, caption=CAPTION)
+    shown = figure._suptitle.get_text()
+    assert "\n" in shown
+    assert shown.split() == title.split()
+    figure.canvas.draw()
+    box = figure._suptitle.get_window_extent()
+    assert box.x1 <= figure.bbox.x1
