@@ -1,114 +1,91 @@
 """Structured-config schema of the ``escalation`` command: the shape of every config group.
 
-These are plain dataclasses; the command registers them with Hydra's ConfigStore so that a misspelt key or a
-value of the wrong type fails when the config is composed, before anything runs. Model parameters are typed
-``Any`` because each may be a number or a ``{dist: ...}`` mapping; their values are checked when the config is
-turned into specs (:func:`escalation.specs.build_scenario`).
+These are plain dataclasses (no Hydra import); the command registers them with Hydra's ConfigStore so that
+a misspelt key or a value of the wrong type fails when the config is composed, before anything runs. Model
+parameters are typed ``Any`` because each may be a number or a ``{dist: ...}`` mapping; their values are
+checked when the config is turned into specs (:func:`escalation.specs.build_scenario`). The schemas of
+actors, dyads, policies, drivers, thresholds, harm weights and the ensemble are derived from the spec
+dataclasses, so field names and defaults have one source.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
+
+from escalation.ladder import Ladder
+from escalation.specs import (
+    ActorSpec,
+    AttackSpec,
+    DriverSpec,
+    EnsembleSpec,
+    HarmWeights,
+    PolicySpec,
+    RetaliationSpec,
+    ThresholdSpec,
+)
 
 MISSING: Any = "???"  # OmegaConf's marker for a value that must be given
 
 
-@dataclass
-class ActorConfig:
-    """Schema of one entry of the ``actors`` group (see :class:`escalation.specs.ActorSpec`)."""
-
-    kind: str = MISSING
-    label: str = ""
-    patron: str | None = None
-    max_rung: int = 6
-    interception: Any = 0.5
-    restraint: Any = 1.0
-
-
-@dataclass
-class AttackConfig:
-    """Schema of one attack dyad in ``scenario.attacks`` (see :class:`escalation.specs.AttackSpec`)."""
-
-    attacker: str = MISSING
-    target: str = MISSING
-    base_rate: Any = MISSING
-    excitation: Any = 0.0
-    deterrence: Any = 0.0
-    provocation_memory_days: Any = 14.0
-    punishment_memory_days: Any = 30.0
-    injury_probability: Any = 0.0
-    injured_extra: Any = 0.0
-    kill_probability: Any = 0.0
-    killed_extra: Any = 0.0
-    min_rung: int = 1
-    max_per_day: int = 50
-    background: bool = False
+def _schema_type(annotation: str) -> Any:
+    """The OmegaConf-friendly type of a spec field, from its (string) annotation."""
+    if annotation == "Param":
+        return Any  # a number or a {dist: ...} mapping
+    if annotation.startswith("tuple["):
+        return list[float] if "float" in annotation else list[str]
+    if annotation.endswith("| None"):
+        return str | None  # optional names and dates
+    return {"int": int, "float": float, "bool": bool}.get(annotation, str)  # str, Literal, date
 
 
-@dataclass
-class RetaliationConfig:
-    """Schema of one retaliation dyad in ``scenario.retaliations``."""
-
-    state: str = MISSING
-    target: str = MISSING
-    background: bool = False
-
-
-@dataclass
-class PolicyConfig:
-    """Schema of one state's policy in the ``policy`` group (the deterrence levers)."""
-
-    threshold: Any = 10.0
-    retaliation_probability: Any = 0.3
-    proportionality: Any = 0.1
-    escalation_probability: Any = 0.02
-    lethal_escalation_probability: Any = 0.1
-    max_level: str = "patron_assets"
-    max_strikes_per_day: int = 10
-    memory_days: Any = 30.0
+def _schema_default(spec_field: dataclasses.Field) -> Any:
+    if spec_field.default is not dataclasses.MISSING:
+        value = spec_field.default
+    elif spec_field.default_factory is not dataclasses.MISSING:
+        value = spec_field.default_factory()
+    else:
+        return field(default=MISSING)
+    if isinstance(value, tuple):
+        return field(default_factory=lambda value=value: list(value))
+    return field(default=value)
 
 
-@dataclass
-class DriverConfig:
-    """Schema of one dated driver in ``scenario.drivers``."""
+def schema_of(spec: type, name: str, *, skip: tuple[str, ...] = (), loose: tuple[str, ...] = ()) -> type:
+    """A structured-config dataclass with the fields and defaults of a spec dataclass.
 
-    date: str = MISSING
-    effect: str = MISSING
-    factor: Any = MISSING
-    attackers: list[str] = field(default_factory=list)
-    targets: list[str] = field(default_factory=list)
-    end: str | None = None
-
-
-@dataclass
-class ThresholdConfig:
-    """Schema of one named threshold in ``scenario.thresholds``."""
-
-    min_rung: Any = MISSING
-    attackers: list[str] = field(default_factory=list)
-    targets: list[str] = field(default_factory=list)
-    kind: str = "any"
-    label: str = ""
+    Args:
+        spec: the spec class (the one source of field names and defaults).
+        name: the schema's class name.
+        skip: fields that the config gives another way (e.g. the name, which is the mapping's key).
+        loose: fields typed ``Any`` in the config (a rung may be given as a number or a name).
+    """
+    fields_ = [
+        (f.name, Any if f.name in loose else _schema_type(str(f.type)), _schema_default(f))
+        for f in dataclasses.fields(spec)
+        if f.init and f.name not in skip
+    ]
+    return dataclasses.make_dataclass(name, fields_)
 
 
-@dataclass
-class HarmConfig:
-    """Schema of ``scenario.harm``: harm units per attack, casualty and strike."""
-
-    attack: float = 1.0
-    injured: float = 1.0
-    killed: float = 10.0
-    strike: list[float] = field(default_factory=lambda: [2.0, 4.0, 8.0])
+ActorConfig = schema_of(ActorSpec, "ActorConfig", skip=("name",))
+AttackConfig = schema_of(AttackSpec, "AttackConfig", skip=("name",))
+RetaliationConfig = schema_of(RetaliationSpec, "RetaliationConfig", skip=("name",))
+PolicyConfig = schema_of(PolicySpec, "PolicyConfig", skip=("state",))
+DriverConfig = schema_of(DriverSpec, "DriverConfig", skip=("name",))
+ThresholdConfig = schema_of(ThresholdSpec, "ThresholdConfig", skip=("name",), loose=("min_rung",))
+HarmConfig = schema_of(HarmWeights, "HarmConfig")
+EnsembleConfig = schema_of(EnsembleSpec, "EnsembleConfig")
 
 
 @dataclass
 class LadderConfig:
-    """Schema of ``scenario.ladder``: rung names and the regional-war rule."""
+    """Schema of ``scenario.ladder``: rung names (empty: the default names) and the regional-war rule."""
 
     names: list[str] | None = None
-    war_strikes: int = 3
-    war_window_days: int = 14
+    war_strikes: int = Ladder.war_strikes
+    war_window_days: int = Ladder.war_window_days
 
 
 @dataclass
@@ -127,17 +104,6 @@ class ScenarioConfig:
     retaliations: dict[str, RetaliationConfig] = field(default_factory=dict)
     drivers: dict[str, DriverConfig] = field(default_factory=dict)
     thresholds: dict[str, ThresholdConfig] = field(default_factory=dict)
-
-
-@dataclass
-class EnsembleConfig:
-    """Schema of the ``ensemble`` group (see :class:`escalation.specs.EnsembleSpec`)."""
-
-    replications: int = 10_000
-    chunk_size: int = 2_500
-    workers: int = 1
-    seed: int = 20231027
-    progress: bool = True
 
 
 @dataclass
