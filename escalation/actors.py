@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from escalation import rules
+from escalation import rules, sampling
 
 if TYPE_CHECKING:
     from escalation.model import EscalationModel
@@ -67,7 +67,9 @@ class ActorAgent(mesa.Agent):
                 m.punishment[:, d],
                 m.restraint[:, self.index],
             )
-            m.attacks[:, d] = np.minimum(stream.poisson(intensity), m.max_attacks[d])
+            m.attacks[:, d] = np.minimum(
+                sampling.poisson(stream.random(m.replications), intensity), m.max_attacks[d]
+            )
 
     def _decide_strikes(self) -> None:
         if not self.retaliation_dyads:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import mesa
 import numpy as np
 
-from escalation import rules
+from escalation import rules, sampling
 from escalation.actors import ActorAgent
 from escalation.history import ObservedHistory
 from escalation.ladder import Rung
@@ -273,8 +273,6 @@ class EscalationModel(mesa.Model):
         self._outcome_streams = [self.streams(f"outcome:{dyad.key}") for dyad in self.scenario.attacks]
         self.highest = np.full(r, -1, dtype=np.int64)
         # Work arrays reused every day.
-        self._injured = np.zeros((r, n_a), dtype=np.int64)
-        self._killed = np.zeros((r, n_a), dtype=np.int64)
         self._harm = np.zeros((r, self.n_channels))
         self._strike_counts = np.zeros((r, self.n_channels))
         self._strikes = np.zeros((r, len(self.strike_slots)), dtype=np.int64)
@@ -314,27 +312,21 @@ class EscalationModel(mesa.Model):
         Each attack gets through the target's air defence with probability ``(1 - q) * f(t)`` (f: the
         air-defence drivers in force) and, if it does, injures with probability ``p_inj`` and kills with
         probability ``p_kill``. Injury and death are drawn independently per attack, so thinning the day's
-        attacks by ``(1 - q) f p_inj`` and ``(1 - q) f p_kill`` gives the injuring and lethal attacks.
+        attacks by ``(1 - q) f p_inj`` and ``(1 - q) f p_kill`` gives the injuring and lethal attacks. Each
+        dyad's stream gives four uniforms per replication a day, whatever happened (common random numbers).
         """
         attacks = self.attacks
-        injured = self._injured
-        killed = self._killed
         through = np.clip(
             (1.0 - self.interception[:, self.attack_target]) * self.through_multiplier, 0.0, 1.0
         )
-        p_injuring = through * self.injury_probability
-        p_lethal = through * self.kill_probability
-        injured.fill(0)
-        killed.fill(0)
-        for d, stream in enumerate(self._outcome_streams):
-            # Draw only where there were attacks: most replications are quiet on most dyads on most days.
-            rows = np.flatnonzero(attacks[:, d])
-            n = attacks[rows, d]
-            injuring = stream.binomial(n, p_injuring[rows, d])
-            lethal = stream.binomial(n, p_lethal[rows, d])
-            injured[rows, d] = injuring + stream.poisson(injuring * self.injured_extra[rows, d])
-            killed[rows, d] = lethal + stream.poisson(lethal * self.killed_extra[rows, d])
-        return attacks, injured, killed
+        uniforms = np.stack(
+            [stream.random((self.replications, 4)) for stream in self._outcome_streams], axis=1
+        )
+        injuring = sampling.binomial(uniforms[..., 0], attacks, through * self.injury_probability)
+        lethal = sampling.binomial(uniforms[..., 1], attacks, through * self.kill_probability)
+        injured = injuring + sampling.poisson(uniforms[..., 2], injuring * self.injured_extra)
+        killed = lethal + sampling.poisson(uniforms[..., 3], lethal * self.killed_extra)
+        return attacks, injured.reshape(attacks.shape), killed.reshape(attacks.shape)
 
     def _channel_inputs(
         self, attacks: np.ndarray, injured: np.ndarray, killed: np.ndarray, strike_channels: np.ndarray
