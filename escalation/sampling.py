@@ -20,7 +20,6 @@ from __future__ import annotations
 import numpy as np
 import scipy.special
 
-
 # Above this rate exp(-rate) nears the underflow limit; the normal approximation (error of order 1/sqrt(rate)
 # in the CDF, continuity-corrected) is used instead, still one uniform per value.
 LARGE_RATE = 500.0
