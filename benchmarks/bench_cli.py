@@ -19,7 +19,7 @@ from pathlib import Path
 
 def timed(args: list[str], cwd: Path) -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "escalation.cli", *args], cwd=cwd, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "escalation", *args], cwd=cwd, check=True, capture_output=True)
     return time.perf_counter() - started
 
 

@@ -11,6 +11,7 @@ manifest and holds no summary.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -21,6 +22,7 @@ import hydra
 from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -85,6 +87,7 @@ def _prepare(cfg: DictConfig):
             level=float(experiment.level),
             method=str(experiment.interval_method),
             figure_formats=tuple(str(f) for f in experiment.figure_formats),
+            figures=bool(experiment.figures),
         )
         cutoff = _date("calibration.cutoff", cfg.calibration.cutoff) if cfg.calibration.cutoff else None
         calibration = calibrate(
@@ -133,27 +136,69 @@ def _print_summary(summary: dict, folder: Path) -> None:
     print(f"Run folder: {folder}")
 
 
+def _config_hash(cfg: DictConfig) -> str:
+    """sha256 of the resolved config (without Hydra's own settings): equal hashes give equal results."""
+    import hashlib
+
+    return hashlib.sha256(OmegaConf.to_yaml(cfg, resolve=True).encode("utf-8")).hexdigest()
+
+
+def _ensemble_workers(cfg: DictConfig) -> int:
+    """Ensemble worker processes, reduced so that parallel sweep jobs and their workers share the cores."""
+    requested = int(cfg.ensemble.workers)
+    launcher = HydraConfig.get().launcher
+    jobs = int(launcher.get("n_jobs", 1) or 1) if "n_jobs" in launcher else 1
+    cores = os.cpu_count() or 1
+    jobs = cores if jobs < 0 else jobs
+    return max(1, min(requested, cores // max(jobs, 1)))
+
+
+def _headline(summary: dict) -> str:
+    arm = next(iter(summary["arms"].values()))
+    threshold = next(iter(arm["thresholds"].values()))
+    horizon = max(threshold["by_day"], key=int)
+    value = threshold["by_day"][horizon]
+    return (
+        f"{threshold['label']} by day {horizon}: {100 * value['probability']:.1f}% "
+        f"({100 * value['lower']:.1f}-{100 * value['upper']:.1f})"
+    )
+
+
 def run(cfg: DictConfig) -> None:
-    """Run one experiment into Hydra's output folder."""
+    """Run one experiment (or one sweep point) into Hydra's output folder."""
+    from hydra.types import RunMode
+
     from escalation.experiment import run_experiment, write_outputs
-    from escalation.runfolder import RunFolder, atomic_write_text
+    from escalation.runfolder import RunFolder, atomic_write_text, read_manifest
 
     logging.getLogger("MESA").setLevel(logging.WARNING)
     hydra_cfg = HydraConfig.get()
+    output = Path(hydra_cfg.runtime.output_dir)
+    sweeping = hydra_cfg.mode == RunMode.MULTIRUN
+    point = f"[point {hydra_cfg.job.num}] {hydra_cfg.job.override_dirname or 'defaults'}" if sweeping else ""
+    config_hash = _config_hash(cfg)
+    done = read_manifest(output) or {}
+    complete = done.get("status") == "ok" and (output / "summary.json").is_file()
+    if sweeping and complete and done.get("config_hash") == config_hash:
+        print(f"{point}: already complete, skipped", flush=True)
+        return
+    workers = _ensemble_workers(cfg)
     folder = RunFolder(
-        Path(hydra_cfg.runtime.output_dir),
+        output,
         {
             "experiment": str(cfg.experiment.name),
             "seed": int(cfg.ensemble.seed),
             "replications": int(cfg.ensemble.replications),
             "chunk_size": int(cfg.ensemble.chunk_size),
-            "workers": int(cfg.ensemble.workers),
+            "workers": workers,
             "overrides": list(hydra_cfg.overrides.task),
+            "config_hash": config_hash,
         },
     )
     atomic_write_text(folder.path / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     try:
         spec, ensemble, events, calibration = _prepare(cfg)
+        ensemble = dataclasses.replace(ensemble, workers=workers, progress=ensemble.progress and not sweeping)
         calibration.save(folder.path / "calibration.json")
         folder.record(
             data_path=str(events.path),
@@ -177,7 +222,65 @@ def run(cfg: DictConfig) -> None:
         folder.finish("failed", f"{type(err).__name__}: {err}")
         raise
     folder.finish("ok")
-    _print_summary(summary, folder.path)
+    if sweeping:
+        print(f"{point}: {_headline(summary)}", flush=True)
+    else:
+        _print_summary(summary, folder.path)
+
+
+_FINISHED_SWEEPS: list[Path] = []
+
+
+class AggregateSweep(Callback):
+    """Hydra callback: note each finished multirun's sweep folder, for :func:`main` to aggregate.
+
+    Hydra reports an exception raised inside a callback only as a warning, so the aggregation itself runs in
+    :func:`main` after Hydra returns, where a problem can end the command with a clear error and exit code.
+    """
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        """Remember the sweep folder of the multirun that just ended."""
+        _FINISHED_SWEEPS.append(Path(config.hydra.sweep.dir))
+
+
+def _aggregate(sweep_dir: Path) -> None:
+    from escalation.sweep import SweepError, aggregate_sweep
+
+    try:
+        info = aggregate_sweep(sweep_dir)
+    except SweepError as err:
+        raise UserError(str(err)) from None
+    _print_sweep(info, sweep_dir)
+
+
+def _print_sweep(info: dict, sweep_dir: Path) -> None:
+    print(f"\nSweep: {info['points_complete']} points complete over {', '.join(info['levers'])}")
+    if info["points_incomplete"]:
+        print(f"Not complete (rerun the same command to finish them): {', '.join(info['points_incomplete'])}")
+    print(f"Sweep folder: {sweep_dir} (sweep_summary.parquet, sweep_differences.parquet, figures/)")
+
+
+def report_main(argv: list[str] | None = None) -> None:
+    """Entry point of ``escalation-report``: re-aggregate an existing sweep folder without re-running it."""
+    import argparse
+
+    from escalation.sweep import SweepError, aggregate_sweep
+
+    parser = argparse.ArgumentParser(
+        prog="escalation-report",
+        description="Aggregate the points of a sweep folder (from escalation -m) into tables and figures.",
+    )
+    parser.add_argument("sweep_dir", type=Path, help="the sweep folder, e.g. results/sweeps/deterrence_sweep")
+    parser.add_argument(
+        "--formats", default="png,svg", help="figure formats, comma-separated (default png,svg)"
+    )
+    args = parser.parse_args(argv)
+    try:
+        info = aggregate_sweep(args.sweep_dir, formats=tuple(f for f in args.formats.split(",") if f))
+    except SweepError as err:
+        print(f"escalation-report: error: {err}", file=sys.stderr)
+        sys.exit(USAGE_ERROR)
+    _print_sweep(info, args.sweep_dir)
 
 
 def _one_line(err: BaseException) -> str:
@@ -185,7 +288,7 @@ def _one_line(err: BaseException) -> str:
     parts = []
     seen: BaseException | None = err
     while seen is not None and len(parts) < 3:
-        text = " ".join(str(seen).split())
+        text = " ".join(str(seen).split()).split(' """ Traceback')[0]  # drop a worker's remote traceback
         key = getattr(seen, "full_key", None)
         if isinstance(seen, OmegaConfBaseException):
             text = text.split(" full_key:")[0].split(" object_type=")[0]
@@ -221,6 +324,8 @@ def main() -> None:
     _register_schema()
     try:
         _hydra_main()
+        while _FINISHED_SWEEPS:
+            _aggregate(_FINISHED_SWEEPS.pop(0))
     except UserError as err:
         print(f"escalation: error: {err}", file=sys.stderr)
         sys.exit(USAGE_ERROR)
@@ -230,4 +335,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Run the imported module's main, not this __main__ copy: Hydra imports the callback from escalation.cli.
+    from escalation.cli import main as escalation_main
+
+    escalation_main()

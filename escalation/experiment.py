@@ -46,6 +46,7 @@ class ExperimentSpec:
         level: confidence level of the intervals.
         method: ``wilson`` or ``jeffreys``.
         figure_formats: file formats of the figures (PNG for slides, SVG or PDF for print).
+        figures: whether to draw the run's figures (sweeps draw the aggregate instead).
     """
 
     name: str
@@ -56,6 +57,7 @@ class ExperimentSpec:
     level: float = 0.90
     method: str = "wilson"
     figure_formats: tuple[str, ...] = ("png", "svg")
+    figures: bool = True
 
     def __post_init__(self) -> None:
         names = [arm.name for arm in self.arms]
@@ -260,7 +262,8 @@ def write_outputs(result: ExperimentResult, folder: RunFolder) -> dict:
     atomic_write_parquet(folder.tables / "replications.parquet", result.replications())
     if len(spec.arms) > 1:
         atomic_write_parquet(folder.tables / "paired_differences.parquet", result.paired_differences())
-    _write_figures(result, folder)
+    if spec.figures:
+        _write_figures(result, folder)
     summary = result.summary()
     atomic_write_json(folder.path / "summary.json", summary)
     return summary

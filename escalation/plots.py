@@ -31,12 +31,14 @@ from pathlib import Path
 
 import matplotlib
 import matplotlib.axis
+import matplotlib.colors
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import matplotlib.text
 import numpy as np
 import pandas as pd
 from cycler import cycler
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -48,10 +50,13 @@ __all__ = [
     "RUNG_COLOURS",
     "Caption",
     "arms_chart",
+    "difference_chart",
     "fan_chart",
+    "heatmap_chart",
     "house_style",
     "ladder_chart",
     "save_figure",
+    "sweep_chart",
     "threshold_chart",
 ]
 
@@ -330,6 +335,63 @@ def _end_labels(
         previous = y
 
 
+def _dots_and_intervals(
+    ax: Axes,
+    at: np.ndarray,
+    centre: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    colour: str,
+    *,
+    vertical: bool = False,
+    marker: str = "o",
+    markersize: float = 8.0,
+    linewidth: float = 2.6,
+    alpha: float = 0.6,
+    label: str | None = None,
+    interval_label: str | None = None,
+) -> Line2D:
+    """Estimates as dots, each with its confidence interval as a bar through it.
+
+    Bars are horizontal at rows ``at`` (estimates on the x axis), or vertical at positions ``at`` when
+    ``vertical`` (estimates on the y axis). Returns the line holding the dots.
+    """
+    bars = {"color": colour, "linewidth": linewidth, "alpha": alpha}
+    if interval_label is not None:
+        bars["label"] = interval_label
+    dots: dict[str, object] = {"color": colour, "markersize": markersize, "zorder": 3}
+    if label is not None:
+        dots["label"] = label
+    if vertical:
+        ax.vlines(at, lower, upper, **bars)
+        (line,) = ax.plot(at, centre, linestyle="none", marker=marker, **dots)
+    else:
+        ax.hlines(at, lower, upper, **bars)
+        (line,) = ax.plot(centre, at, linestyle="none", marker=marker, **dots)
+    return line
+
+
+def _line_and_band(
+    ax: Axes, x: object, centre: np.ndarray, lower: np.ndarray, upper: np.ndarray, colour: str,
+    *, label: str, **line: object,
+) -> Line2D:  # fmt: skip
+    """An estimate as a line with its confidence interval as a translucent band behind it."""
+    ax.fill_between(x, lower, upper, color=colour, alpha=0.22, linewidth=0)
+    (drawn,) = ax.plot(x, centre, color=colour, label=label, **line)
+    return drawn
+
+
+def _difference_axis(ax: Axes, which: str) -> None:
+    """A paired-difference axis (``"x"`` or ``"y"``): a solid line at zero and signed tick labels."""
+    zero = {"color": _INK, "linewidth": 1.2, "zorder": 2}
+    if which == "x":
+        ax.axvline(0, **zero)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _signed(v)))
+    else:
+        ax.axhline(0, **zero)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _signed(v)))
+
+
 @dataclass(frozen=True)
 class _ValueLabel:
     """A value label and the placement (anchor, offset in points, alignment) it can switch to."""
@@ -529,11 +591,10 @@ def ladder_chart(
             dates = pd.to_datetime(rows["date"]).to_numpy()
             colour = RUNG_COLOURS.get(rung, PALETTE[rung % len(PALETTE)])
             label = f"≥ {rung} {rows['rung_name'].iloc[0]}"
-            ax.fill_between(
-                dates, 100 * rows["lower"].to_numpy(float), 100 * rows["upper"].to_numpy(float),
-                color=colour, alpha=0.22, linewidth=0,
+            _line_and_band(
+                ax, dates, 100 * rows["probability"].to_numpy(float), 100 * rows["lower"].to_numpy(float),
+                100 * rows["upper"].to_numpy(float), colour, label=label,
             )  # fmt: skip
-            ax.plot(dates, 100 * rows["probability"].to_numpy(float), color=colour, label=label)
             first = dates[0] if first is None else min(first, dates[0])
             last = dates[-1] if last is None else max(last, dates[-1])
             ends.append((100 * float(rows["probability"].iloc[-1]), dates[-1]))
@@ -610,8 +671,10 @@ def threshold_chart(
         height = min(max(3.4, 1.6 + 0.85 * n), 7.5)
         fig, (ax,) = _new_figure(figsize=(FIGSIZE[0], height))
         ax.set_xlim(0, 100)
-        ax.hlines(y, lower, upper, color=colour, linewidth=3.0, alpha=0.55, label=_interval_note(level))
-        ax.plot(probability, y, "o", color=colour, markersize=10, label="Estimate", zorder=3)
+        _dots_and_intervals(
+            ax, y, probability, lower, upper, colour, markersize=10, linewidth=3.0, alpha=0.55,
+            label="Estimate", interval_label=_interval_note(level),
+        )  # fmt: skip
         value_labels = [
             _label_value(ax, lower[k], upper[k], y[k], _percent_text(rows["probability"].iloc[k]), _INK)
             for k in range(n)
@@ -709,13 +772,9 @@ def arms_chart(
                 continue
             y = rows["threshold"].map(row).to_numpy(float) + offset[arm]
             colour = colours[arm]
-            left.hlines(
-                y, 100 * rows["lower"].to_numpy(float), 100 * rows["upper"].to_numpy(float),
-                color=colour, linewidth=2.6, alpha=0.6,
-            )  # fmt: skip
-            left.plot(
-                100 * rows["probability"].to_numpy(float), y, "o", color=colour, markersize=8,
-                label=str(arm_labels[arm]), zorder=3,
+            _dots_and_intervals(
+                left, y, 100 * rows["probability"].to_numpy(float), 100 * rows["lower"].to_numpy(float),
+                100 * rows["upper"].to_numpy(float), colour, label=str(arm_labels[arm]),
             )  # fmt: skip
             for p, lo, hi, yy in zip(rows["probability"], rows["lower"], rows["upper"], y, strict=True):
                 labels.append(_label_value(left, 100 * lo, 100 * hi, yy, _percent_text(p), colour))
@@ -734,17 +793,15 @@ def arms_chart(
             d = 100 * rows["difference"].to_numpy(float)
             lo = 100 * rows["lower"].to_numpy(float)
             hi = 100 * rows["upper"].to_numpy(float)
-            right.hlines(y, lo, hi, color=colour, linewidth=2.6, alpha=0.6)
-            right.plot(d, y, "o", color=colour, markersize=8, label=str(arm_labels[arm]), zorder=3)
+            _dots_and_intervals(right, y, d, lo, hi, colour, label=str(arm_labels[arm]))
             points.append((d, lo, hi, y, colour))
-        right.axvline(0, color=_INK, linewidth=1.2, zorder=2)
+        _difference_axis(right, "x")
         extent = max([np.abs(np.concatenate([lo, hi])).max() for _, lo, hi, _, _ in points] + [1.0])
         right.set_xlim(-1.6 * extent, 1.6 * extent)
         for d, lo, hi, y, colour in points:
             for k in range(len(d)):
                 side = "left" if d[k] < 0 else "right"
                 labels.append(_label_value(right, lo[k], hi[k], y[k], _points_text(d[k]), colour, side=side))
-        right.xaxis.set_major_formatter(FuncFormatter(lambda v, _: _signed(v)))
         right.set_xlabel(f"Difference from {arm_labels[reference]}\n(percentage points)")
         right.tick_params(axis="y", left=False)
 
@@ -772,6 +829,380 @@ def arms_chart(
         _finish(fig, title, caption)
         _keep_inside(fig, labels)
         return fig
+
+
+# --------------------------------------------------------------------------------------------------------
+# Deterrence sweeps
+# --------------------------------------------------------------------------------------------------------
+
+_SERIES_MARKERS: tuple[str, ...] = ("o", "s", "D", "^", "v", "P", "X")
+"""Marker shapes in the order series receive them, so series differ in shape as well as colour."""
+
+_MAX_LEVER_TICKS = 12
+"""Above this many sweep points, a lever axis gets ordinary ticks instead of one at every point."""
+
+
+def _lever_text(value: float) -> str:
+    """A lever value as a short label: 0.1, 0.05, 2, 1e-05."""
+    return f"{float(value):g}"
+
+
+def _lever_ticks(
+    axis: matplotlib.axis.Axis, values: Sequence[float], positions: Sequence[float] | None = None
+) -> None:
+    """Ticks labelled with the sweep's lever values, when there are few enough to read.
+
+    The ticks sit at the values themselves, or at ``positions`` (for example cell indices) when given.
+    """
+    if len(values) <= _MAX_LEVER_TICKS:
+        axis.set_ticks(list(values if positions is None else positions), [_lever_text(v) for v in values])
+
+
+def _sweep_series(
+    table: pd.DataFrame, lever: str, series: str | None, argument: str
+) -> list[tuple[float | None, pd.DataFrame]]:
+    """Split a sweep table into its series (ascending values of ``series``), each sorted by the lever.
+
+    Returns one ``(series value, rows)`` pair per series; the value is None when ``series`` is None.
+
+    Raises:
+        ValueError: if two rows share a lever value within one series.
+    """
+    keys = [lever] if series is None else [series, lever]
+    duplicated = table.duplicated(keys, keep=False)
+    if duplicated.any():
+        first = table.loc[duplicated, keys].iloc[0].to_dict()
+        raise ValueError(f"{argument}: more than one row for the sweep point {first}")
+    if series is None:
+        return [(None, table.sort_values(lever))]
+    return [(float(value), rows.sort_values(lever)) for value, rows in table.groupby(series, sort=True)]
+
+
+def _series_styles(values: Sequence[float | None]) -> dict[float | None, tuple[str, str]]:
+    """A colour and a marker shape for each series, in order."""
+    return {
+        value: (PALETTE[k % len(PALETTE)], _SERIES_MARKERS[k % len(_SERIES_MARKERS)])
+        for k, value in enumerate(values)
+    }
+
+
+def _sweep_legend(ax: Axes, handles: list[Artist], series_label: str | None, *, grouped: bool) -> None:
+    """Legend of a sweep figure: right of the axes with a title when there are series, else above them.
+
+    Both places are beside the axes rather than the figure, so a title wrapped onto two lines never runs
+    into the legend.
+    """
+    if grouped:
+        ax.legend(handles=handles, title=series_label, loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                  alignment="left", borderaxespad=0.0)  # fmt: skip
+    else:
+        ax.legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=len(handles),
+                  borderaxespad=0.2)  # fmt: skip
+
+
+def _probability_limits(ax: Axes, upper: np.ndarray) -> None:
+    """A probability axis from 0: the full 0-100% scale, or zoomed in when every interval stays low.
+
+    Small probabilities (every upper bound below 40%) would lie flat along the bottom of a 0-100% axis, so
+    the axis then stops a little above the highest upper bound.
+    """
+    top = float(np.nanmax(upper)) if upper.size else 100.0
+    if top >= 40.0:
+        ax.set_ylim(0, 101)
+        _percent_axis(ax.yaxis)
+    else:
+        ax.set_ylim(0, max(1.0, 1.12 * top))
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+
+
+def sweep_chart(
+    table: pd.DataFrame,
+    *,
+    lever: str,
+    lever_label: str,
+    title: str,
+    caption: Caption,
+    series: str | None = None,
+    series_label: str | None = None,
+    level: float = 0.90,
+    ylabel: str = "Probability (%)",
+) -> Figure:
+    """Probability of one threshold event across a sweep of one or two policy levers.
+
+    The probability is drawn as a line against the lever, with a marker at each sweep point and its
+    confidence interval as a band. With ``series``, a second lever, there is one line and band per value of
+    it, each in its own colour and marker shape, listed in a legend titled ``series_label``. The x axis has
+    a tick at each lever value of the sweep.
+
+    The axis runs from 0 to 100%, or stops a little above the highest interval when every upper bound is
+    below 40%, so that small probabilities stay readable.
+
+    Args:
+        table: one row per sweep point, for one threshold and one horizon, with columns ``<lever>``,
+            ``probability``, ``lower`` and ``upper`` (probabilities in [0, 1]) and, with ``series``,
+            ``<series>``.
+        lever: column of the lever on the x axis.
+        lever_label: label of the x axis, for example ``"Retaliation probability"``.
+        title: figure title; phrase it as the question the figure answers.
+        caption: provenance line printed at the bottom.
+        series: column of a second lever, one line per value; None for a single line.
+        series_label: legend title for the values of ``series``; ``series`` itself when None.
+        level: confidence level of the ``lower``/``upper`` columns, used in the legend.
+        ylabel: label of the probability axis, for example ``"Probability by day 90 (%)"``.
+
+    Returns:
+        The figure.
+
+    Raises:
+        ValueError: if the table lacks a column, has no rows, or has two rows for one sweep point.
+    """
+    columns = [lever, "probability", "lower", "upper"] + ([series] if series is not None else [])
+    _require(table, columns, "table")
+    groups = _sweep_series(table, lever, series, "table")
+    styles = _series_styles([value for value, _ in groups])
+    levers = sorted({float(v) for v in table[lever]})
+
+    with house_style():
+        fig, (ax,) = _new_figure()
+        handles: list[Artist] = []
+        for value, rows in groups:
+            colour, marker = styles[value]
+            x = rows[lever].to_numpy(float)
+            p = 100 * rows["probability"].to_numpy(float)
+            name = "Estimate" if value is None else _lever_text(value)
+            line = _line_and_band(
+                ax, x, p, 100 * rows["lower"].to_numpy(float), 100 * rows["upper"].to_numpy(float), colour,
+                label=name, marker=marker, markersize=7,
+            )  # fmt: skip
+            handles.append(line)
+        handles.append(Patch(facecolor="#888888", alpha=0.3, label=_interval_note(level)))
+        _probability_limits(ax, 100 * table["upper"].to_numpy(float))
+        span = levers[-1] - levers[0]
+        margin = 0.03 * span if span > 0 else 0.5
+        ax.set_xlim(levers[0] - margin, levers[-1] + margin)
+        _lever_ticks(ax.xaxis, levers)
+        ax.grid(axis="x", visible=False)
+        ax.set_xlabel(lever_label)
+        ax.set_ylabel(ylabel)
+        _sweep_legend(ax, handles, series_label or series, grouped=series is not None)
+        return _finish(fig, title, caption)
+
+
+def _to_border(n: int) -> np.ndarray:
+    """Cell-centre positions 0..n-1 with the two outer borders (-0.5 and n-0.5) added."""
+    return np.concatenate([[-0.5], np.arange(n, dtype=float), [n - 0.5]])
+
+
+def _text_colour_on(rgba: Sequence[float]) -> str:
+    """Dark or white text, whichever contrasts more with a fill colour (by its relative luminance)."""
+
+    def linear(channel: float) -> float:
+        return channel / 12.92 if channel <= 0.04045 else ((channel + 0.055) / 1.055) ** 2.4
+
+    red, green, blue = (linear(c) for c in rgba[:3])
+    luminance = 0.2126 * red + 0.7152 * green + 0.0722 * blue
+    # White wins when the fill is darker than the point of equal contrast with white and near-black.
+    return "white" if luminance < 0.18 else _INK
+
+
+def heatmap_chart(
+    grid: pd.DataFrame,
+    *,
+    x: str,
+    y: str,
+    x_label: str,
+    y_label: str,
+    title: str,
+    caption: Caption,
+    contour: float | None = 0.5,
+    colorbar_label: str = "Probability (%)",
+) -> Figure:
+    """Probability of one threshold event over a two-lever sweep, as a grid of coloured cells.
+
+    Each sweep point is a cell coloured by its probability on a fixed 0-100% scale (the colour-blind-safe
+    *viridis* colour map, dark blue for low and yellow for high) and labelled with its value. Cells are equal
+    in size whatever the spacing of the lever values, and ticks sit at the lever values. When the grid crosses
+    ``contour``, a white line marks where the probability passes it (interpolated linearly between cell
+    centres, and carried flat across the outer half cells to the edge of the grid) and is labelled with it,
+    for example "50%"; the same level is marked on the colour bar.
+
+    Args:
+        grid: one row per sweep point with columns ``<x>``, ``<y>`` and ``probability`` (in [0, 1]); a
+            missing combination is left as a blank cell.
+        x: column of the lever across the figure.
+        y: column of the lever up the figure.
+        x_label: label of the x axis.
+        y_label: label of the y axis.
+        title: figure title; phrase it as the question the figure answers.
+        caption: provenance line printed at the bottom.
+        contour: probability (in [0, 1]) to trace; None for no line.
+        colorbar_label: label of the colour bar.
+
+    Returns:
+        The figure.
+
+    Raises:
+        ValueError: if the table lacks a column, has no rows, or has two rows for one sweep point, or if
+            ``contour`` is outside (0, 1).
+    """
+    _require(grid, (x, y, "probability"), "grid")
+    if contour is not None and not 0.0 < contour < 1.0:
+        raise ValueError(f"contour: expected a probability strictly between 0 and 1, got {contour}")
+    duplicated = grid.duplicated([x, y], keep=False)
+    if duplicated.any():
+        first = grid.loc[duplicated, [x, y]].iloc[0].to_dict()
+        raise ValueError(f"grid: more than one row for the sweep point {first}")
+    cells = grid.astype({x: float, y: float}).pivot(index=y, columns=x, values="probability")
+    cells = cells.sort_index(axis=0).sort_index(axis=1)
+    values = 100 * cells.to_numpy(float)
+    n_rows, n_cols = values.shape
+    colours = matplotlib.colormaps["viridis"].with_extremes(bad="#EEEEEE")
+    norm = matplotlib.colors.Normalize(vmin=0.0, vmax=100.0)
+    fontsize = 12.0 if n_cols <= 8 and n_rows <= 10 else 9.0
+
+    with house_style():
+        fig, (ax,) = _new_figure()
+        image = ax.imshow(
+            np.ma.masked_invalid(values), cmap=colours, norm=norm, origin="lower", aspect="auto",
+            interpolation="nearest",
+        )  # fmt: skip
+        for row in range(n_rows):
+            for col in range(n_cols):
+                value = values[row, col]
+                if np.isnan(value):
+                    continue
+                ax.text(
+                    col, row, _percent_text(value / 100), ha="center", va="center", fontsize=fontsize,
+                    fontweight="bold", color=_text_colour_on(colours(norm(value))),
+                )  # fmt: skip
+        bar = fig.colorbar(image, ax=ax, label=colorbar_label, fraction=0.05, pad=0.02)
+        _percent_axis(bar.ax.yaxis)
+        bar.outline.set_visible(False)
+        level = None if contour is None else 100.0 * contour
+        if level is not None and min(n_rows, n_cols) >= 2 and np.nanmin(values) < level < np.nanmax(values):
+            # Repeating the outer cells at the grid's border carries the line from the outer cell centres
+            # to the edge of the grid instead of stopping half a cell short.
+            lines = ax.contour(
+                _to_border(n_cols), _to_border(n_rows), np.ma.masked_invalid(np.pad(values, 1, mode="edge")),
+                levels=[level], colors="white", linewidths=2.4, linestyles="--",
+            )  # fmt: skip
+            ax.clabel(lines, fmt=lambda v: _percent_text(v / 100), fontsize=11.5, inline_spacing=6)
+            for text in lines.labelTexts:
+                text.set_fontweight("bold")
+            bar.add_lines(lines)
+        _lever_ticks(ax.xaxis, list(cells.columns), range(n_cols))
+        _lever_ticks(ax.yaxis, list(cells.index), range(n_rows))
+        ax.tick_params(length=0)
+        ax.grid(visible=False)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        ax.set_xlabel(x_label)
+        ax.set_ylabel(y_label)
+        return _finish(fig, title, caption)
+
+
+def _is_reference(rows: pd.DataFrame) -> np.ndarray:
+    """Rows that are the reference point itself: difference 0 with a zero-width interval."""
+    return (
+        (rows["difference"].to_numpy(float) == 0)
+        & (rows["lower"].to_numpy(float) == 0)
+        & (rows["upper"].to_numpy(float) == 0)
+    )
+
+
+def difference_chart(
+    table: pd.DataFrame,
+    *,
+    lever: str,
+    lever_label: str,
+    title: str,
+    caption: Caption,
+    reference_label: str,
+    series: str | None = None,
+    series_label: str | None = None,
+    level: float = 0.90,
+) -> Figure:
+    """Paired differences from a reference sweep point, in percentage points, across a sweep.
+
+    Every sweep point shares its seeds with the reference point, so the difference between them is paired
+    and its interval is much narrower than the two intervals of :func:`sweep_chart` would suggest. Each
+    point is a dot with its confidence interval as a vertical bar, joined along the lever by a thin line;
+    an interval that does not reach the zero line is a difference the ensemble resolves. With ``series``,
+    each value of the second lever has its own colour and marker shape, nudged sideways so bars do not
+    overlap. The reference point (difference 0 with a zero-width interval) is a hollow marker, listed in the
+    legend as "Reference point".
+
+    Args:
+        table: one row per sweep point with columns ``<lever>``, ``difference``, ``lower`` and ``upper``
+            (point minus reference, in probability units in [-1, 1]) and, with ``series``, ``<series>``.
+        lever: column of the lever on the x axis.
+        lever_label: label of the x axis.
+        title: figure title; phrase it as the question the figure answers.
+        caption: provenance line printed at the bottom.
+        reference_label: the reference point as readers know it, for example ``"retaliation 0.1"``;
+            used in the y axis label.
+        series: column of a second lever, one set of points per value; None for a single set.
+        series_label: legend title for the values of ``series``; ``series`` itself when None.
+        level: confidence level of the intervals, used in the legend.
+
+    Returns:
+        The figure.
+
+    Raises:
+        ValueError: if the table lacks a column, has no rows, or has two rows for one sweep point.
+    """
+    columns = [lever, "difference", "lower", "upper"] + ([series] if series is not None else [])
+    _require(table, columns, "table")
+    groups = _sweep_series(table, lever, series, "table")
+    styles = _series_styles([value for value, _ in groups])
+    levers = sorted({float(v) for v in table[lever]})
+    gap = float(np.diff(levers).min()) if len(levers) > 1 else 1.0
+    nudge = dict(zip(styles, _dodge(len(groups), spread=0.3 * gap), strict=True))
+
+    with house_style():
+        fig, (ax,) = _new_figure()
+        _difference_axis(ax, "y")
+        handles: list[Artist] = []
+        reference_points: list[tuple[float, str, str]] = []
+        for value, rows in groups:
+            colour, marker = styles[value]
+            x = rows[lever].to_numpy(float) + nudge[value]
+            d = 100 * rows["difference"].to_numpy(float)
+            name = "Estimate" if value is None else _lever_text(value)
+            ax.plot(x, d, color=colour, linewidth=1.2, alpha=0.7, label=name, zorder=2)
+            shown = ~_is_reference(rows)
+            _dots_and_intervals(
+                ax, x[shown], d[shown], 100 * rows["lower"].to_numpy(float)[shown],
+                100 * rows["upper"].to_numpy(float)[shown], colour, vertical=True, marker=marker,
+                markersize=7.5,
+            )  # fmt: skip
+            reference_points += [(float(at), colour, marker) for at in x[~shown]]
+            handles.append(
+                Line2D([], [], color=colour, marker=marker, markersize=7.5, linewidth=1.2, label=name)
+            )
+        handles.append(Line2D([], [], color="#888888", linewidth=2.6, alpha=0.6, label=_interval_note(level)))
+        for at, colour, marker in reference_points:
+            ax.plot(
+                [at], [0.0], linestyle="none", marker=marker, markersize=10, markerfacecolor="white",
+                markeredgecolor=colour, markeredgewidth=2.0, zorder=4,
+            )  # fmt: skip
+        if reference_points:
+            handles.append(
+                Line2D(
+                    [], [], linestyle="none", marker="o", markersize=10, markerfacecolor="white",
+                    markeredgecolor=_INK, markeredgewidth=2.0, label="Reference point",
+                )
+            )  # fmt: skip
+        span = levers[-1] - levers[0]
+        margin = (0.05 * span if span > 0 else 0.5) + max(nudge.values())
+        ax.set_xlim(levers[0] - margin, levers[-1] + margin)
+        _lever_ticks(ax.xaxis, levers)
+        ax.grid(axis="x", visible=False)
+        ax.set_xlabel(lever_label)
+        ax.set_ylabel(_wrap(f"Difference from {reference_label}", 40) + "\n(percentage points)")
+        _sweep_legend(ax, handles, series_label or series, grouped=series is not None)
+        return _finish(fig, title, caption)
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -66,7 +66,10 @@ def schema_of(spec: type, name: str, *, skip: tuple[str, ...] = (), loose: tuple
         for f in dataclasses.fields(spec)
         if f.init and f.name not in skip
     ]
-    return dataclasses.make_dataclass(name, fields_)
+    schema = dataclasses.make_dataclass(name, fields_)
+    # Worker processes of parallel sweep launchers unpickle the class by reference to this module.
+    schema.__module__ = __name__
+    return schema
 
 
 ActorConfig = schema_of(ActorSpec, "ActorConfig", skip=("name",))
@@ -131,6 +134,23 @@ class ArmConfig:
 
 
 @dataclass
+class LeverConfig:
+    """Schema of one swept lever: its config key and display label."""
+
+    key: str = MISSING
+    label: str = ""
+
+
+@dataclass
+class SweepConfig:
+    """Schema of ``experiment.sweep``: how a multirun sweep is aggregated and plotted."""
+
+    levers: list[LeverConfig] = field(default_factory=list)
+    reference: list[Any] = field(default_factory=list)  # lever values of the reference point
+    contour: float = 0.5
+
+
+@dataclass
 class ExperimentConfig:
     """Schema of the ``experiment`` group: the briefing question, horizons and arms."""
 
@@ -142,6 +162,8 @@ class ExperimentConfig:
     arms: dict[str, ArmConfig] = field(default_factory=dict)
     reference_arm: str | None = None
     figure_formats: list[str] = field(default_factory=lambda: ["png", "svg"])
+    figures: bool = True  # per-run figures; sweeps turn them off and plot the aggregate instead
+    sweep: SweepConfig = field(default_factory=SweepConfig)
 
 
 @dataclass

@@ -23,7 +23,7 @@ TINY = [
 
 def escalation(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "escalation.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "escalation", *args], cwd=cwd, capture_output=True, text=True, timeout=300
     )
 
 
@@ -119,7 +119,10 @@ def test_bad_input_exits_2_with_one_line_and_no_traceback(tmp_path, override, ex
 def test_help_lists_config_groups(tmp_path):
     done = escalation(tmp_path, "--help")
     assert done.returncode == 0
-    assert "experiment: baseline, ground_invasion_timing, us_posture" in done.stdout
+    assert (
+        "experiment: air_defence_sweep, baseline, deterrence_sweep, ground_invasion_timing, us_posture"
+        in done.stdout
+    )
     assert "ensemble: default, quick" in done.stdout
 
 

@@ -1,0 +1,317 @@
+"""Sweeps: one experiment run at several values of one or two levers, aggregated into one table and figures.
+
+A sweep folder holds one run folder per point (written by ``escalation -m``). Aggregation reads the points
+whose manifest says ``ok``, and writes into the sweep folder:
+
+- ``sweep_summary.parquet`` / ``.csv``: one row per point, arm, named threshold and horizon, with the lever
+  values as columns and the probability with its interval;
+- ``sweep_differences.parquet``: each point minus the reference point, per threshold and horizon, from the
+  paired replications (every point runs the same replication seeds, so the difference is precise);
+- ``sweep.json``: levers, reference point, points found, complete and incomplete;
+- ``figures/``: probability against the lever with bands, a heatmap over two levers with the contour of the
+  configured level, and the paired differences against the reference point.
+
+It never runs the model: ``escalation-report <sweep folder>`` re-aggregates an existing sweep.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from escalation import __version__, metrics, plots
+from escalation.runfolder import atomic_write_json, atomic_write_parquet, atomic_write_text, read_manifest
+
+
+class SweepError(ValueError):
+    """A sweep folder cannot be aggregated; the message says why."""
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """How a sweep is reported (``experiment.sweep`` in the experiment file).
+
+    Attributes:
+        levers: the swept config keys, x first (empty: every key whose value varies across points).
+        labels: display label of each lever.
+        reference: lever values of the reference point for paired differences (empty, or no such point
+            among the complete ones: the first point, as ``sweep.json`` then says).
+        contour: probability level drawn as a contour on heatmaps.
+    """
+
+    levers: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
+    reference: tuple[Any, ...] = ()
+    contour: float = 0.5
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One complete point of a sweep."""
+
+    folder: Path
+    overrides: dict[str, Any]
+    manifest: dict[str, Any]
+    summary: dict[str, Any]
+
+
+def _value(text: str) -> Any:
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _overrides(manifest: dict[str, Any]) -> dict[str, Any]:
+    pairs = (o.split("=", 1) for o in manifest.get("overrides", []) if "=" in o)
+    return {key.lstrip("+~"): _value(value) for key, value in pairs}
+
+
+def _settings(folder: Path) -> SweepSettings:
+    """The sweep settings stored in a point's resolved config."""
+    try:
+        config = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return SweepSettings()
+    raw = (config.get("experiment") or {}).get("sweep") or {}
+    levers = raw.get("levers") or []
+    return SweepSettings(
+        levers=tuple(str(lever["key"]) for lever in levers),
+        labels=tuple(str(lever.get("label") or lever["key"]) for lever in levers),
+        reference=tuple(_value(str(v)) for v in (raw.get("reference") or [])),
+        contour=float(raw.get("contour", 0.5)),
+    )
+
+
+def collect_points(sweep_dir: Path) -> tuple[list[SweepPoint], list[str]]:
+    """The complete points of a sweep folder, and the folders that are not complete."""
+    points, incomplete = [], []
+    for manifest_path in sorted(Path(sweep_dir).glob("*/manifest.json")):
+        folder = manifest_path.parent
+        manifest = read_manifest(folder)
+        summary_path = folder / "summary.json"
+        if not manifest or manifest.get("status") != "ok" or not summary_path.is_file():
+            incomplete.append(folder.name)
+            continue
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        points.append(SweepPoint(folder, _overrides(manifest), manifest, summary))
+    return points, incomplete
+
+
+def _levers(points: list[SweepPoint], settings: SweepSettings) -> list[str]:
+    """The configured levers that vary, then any other override that varies across the points."""
+    keys = sorted({k for p in points for k in p.overrides})
+    varying = [k for k in keys if len({repr(p.overrides.get(k)) for p in points}) > 1]
+    configured = [k for k in settings.levers if k in varying]
+    return configured + [k for k in varying if k not in configured]
+
+
+def sweep_table(points: list[SweepPoint], levers: list[str]) -> pd.DataFrame:
+    """One row per point, arm, named threshold and horizon, with the lever values as columns."""
+    rows = []
+    for point in points:
+        for arm_name, arm in point.summary["arms"].items():
+            for threshold, entry in arm["thresholds"].items():
+                for horizon, value in entry["by_day"].items():
+                    rows.append(
+                        {
+                            "point": point.folder.name,
+                            **{lever: point.overrides.get(lever) for lever in levers},
+                            "arm": arm_name,
+                            "threshold": threshold,
+                            "label": entry["label"],
+                            "horizon_days": int(horizon),
+                            **value,
+                            "replications": point.summary["replications"],
+                            "seed": point.summary["seed"],
+                        }
+                    )
+    return pd.DataFrame(rows)
+
+
+def _check_common_random_numbers(points: list[SweepPoint]) -> None:
+    keys = {(p.summary["seed"], p.summary["replications"], p.summary.get("chunk_size")) for p in points}
+    if len(keys) > 1:
+        raise SweepError(
+            "the points were run with different seeds, replications or chunk sizes "
+            f"({sorted(keys, key=repr)}); paired differences need the same replication seeds at every point"
+        )
+
+
+def _reference(
+    points: list[SweepPoint], levers: list[str], settings: SweepSettings
+) -> tuple[SweepPoint, str]:
+    """The reference point for paired differences, and how it was chosen."""
+    wanted = {k: v for k, v in zip(settings.levers, settings.reference, strict=False) if k in levers}
+    if wanted:
+        for point in points:
+            if all(point.overrides.get(k) == v for k, v in wanted.items()):
+                return point, f"experiment.sweep.reference {wanted}"
+        return points[0], f"first point: no complete point has the configured reference {wanted}"
+    return points[0], "first point"
+
+
+def paired_differences(
+    points: list[SweepPoint], reference: SweepPoint, levers: list[str], level: float
+) -> pd.DataFrame:
+    """Each point minus the reference, per arm, threshold and horizon, from the paired replications."""
+    base = pd.read_parquet(reference.folder / "tables" / "replications.parquet")
+    rows = []
+    for point in points:
+        table = (
+            base if point is reference else pd.read_parquet(point.folder / "tables" / "replications.parquet")
+        )
+        for arm_name, arm in point.summary["arms"].items():
+            mine = table[table["arm"] == arm_name]
+            theirs = base[base["arm"] == arm_name]
+            for threshold, entry in arm["thresholds"].items():
+                column = f"first_day_{threshold}"
+                for horizon in entry["by_day"]:
+                    h = int(horizon)
+                    a = _happened(mine[column].to_numpy(), h)
+                    b = _happened(theirs[column].to_numpy(), h)
+                    paired = metrics.paired_difference(a, b, level=level)
+                    rows.append(
+                        {
+                            "point": point.folder.name,
+                            **{lever: point.overrides.get(lever) for lever in levers},
+                            "arm": arm_name,
+                            "threshold": threshold,
+                            "label": entry["label"],
+                            "horizon_days": h,
+                            "reference_point": reference.folder.name,
+                            **{k: paired[k] for k in ("difference", "standard_error", "lower", "upper")},
+                        }
+                    )
+    return pd.DataFrame(rows)
+
+
+def _happened(first_days: np.ndarray, horizon: int) -> np.ndarray:
+    return (first_days >= 0) & (first_days < horizon)
+
+
+def aggregate_sweep(sweep_dir: str | Path, *, formats: tuple[str, ...] = ("png", "svg")) -> dict[str, Any]:
+    """Aggregate a sweep folder into tables and figures (see the module docstring); returns ``sweep.json``.
+
+    Raises:
+        SweepError: no complete point, or points that cannot be paired.
+    """
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise SweepError(f"{sweep_dir}: no such sweep folder")
+    points, incomplete = collect_points(sweep_dir)
+    if not points:
+        raise SweepError(
+            f"{sweep_dir}: no complete sweep point (a point is complete when its manifest says ok)"
+        )
+    settings = _settings(points[0].folder)
+    levers = _levers(points, settings)
+    if not levers:
+        raise SweepError(f"{sweep_dir}: the points do not differ in any override; nothing was swept")
+    _check_common_random_numbers(points)
+    reference, reference_choice = _reference(points, levers, settings)
+    level = float(points[0].summary["interval"]["level"])
+    table = sweep_table(points, levers)
+    differences = paired_differences(points, reference, levers, level)
+    atomic_write_parquet(sweep_dir / "sweep_summary.parquet", table)
+    atomic_write_text(sweep_dir / "sweep_summary.csv", table.to_csv(index=False))
+    atomic_write_parquet(sweep_dir / "sweep_differences.parquet", differences)
+    labels = dict(zip(settings.levers, settings.labels, strict=True)) if settings.levers else {}
+    figures = _figures_note(table, levers)
+    if figures == "written":
+        _write_sweep_figures(
+            sweep_dir, table, differences, levers, labels, reference, settings, points, formats
+        )
+    info = {
+        "experiment": points[0].summary["experiment"],
+        "question": points[0].summary["question"],
+        "levers": levers,
+        "reference_point": reference.folder.name,
+        "reference": {lever: reference.overrides.get(lever) for lever in levers},
+        "reference_choice": reference_choice,
+        "points_complete": len(points),
+        "points_incomplete": incomplete,
+        "replications": points[0].summary["replications"],
+        "seed": points[0].summary["seed"],
+        "interval": points[0].summary["interval"],
+        "figures": figures,
+        "aggregated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "escalation_version": __version__,
+    }
+    atomic_write_json(sweep_dir / "sweep.json", info)
+    return info
+
+
+def _figures_note(table: pd.DataFrame, levers: list[str]) -> str:
+    """Whether the sweep can be drawn: one or two numeric levers (the tables always hold every result)."""
+    if len(levers) > 2:
+        return f"not drawn: {len(levers)} levers vary; the figures show one or two"
+    for lever in levers:
+        if not all(isinstance(v, float) for v in table[lever]):
+            return f"not drawn: the lever {lever} is not numeric"
+    return "written"
+
+
+def _write_sweep_figures(
+    sweep_dir: Path,
+    table: pd.DataFrame,
+    differences: pd.DataFrame,
+    levers: list[str],
+    labels: dict[str, str],
+    reference: SweepPoint,
+    settings: SweepSettings,
+    points: list[SweepPoint],
+    formats: tuple[str, ...],
+) -> None:
+    summary = points[0].summary
+    caption = plots.Caption(
+        experiment=f"{summary['experiment']} sweep ({len(points)} points)",
+        replications=int(summary["replications"]),
+        seed=int(summary["seed"]),
+        run_date=dt.date.today().isoformat(),
+        version=__version__,
+        scenario=summary["scenario"],
+    )
+    x = levers[0]
+    series = levers[1] if len(levers) > 1 else None
+    horizon = int(table["horizon_days"].max())
+    reference_label = ", ".join(f"{labels.get(k, k)} = {reference.overrides.get(k):g}" for k in levers)
+    figures = sweep_dir / "figures"
+    for (arm, threshold), rows in table[table["horizon_days"] == horizon].groupby(
+        ["arm", "threshold"], sort=False
+    ):
+        name = f"{threshold}" if len(summary["arms"]) == 1 else f"{threshold}_{arm}"
+        label = rows["label"].iloc[0]
+        ylabel = f"Probability by day {horizon} (%)"
+        fig = plots.sweep_chart(
+            rows, lever=x, lever_label=labels.get(x, x), series=series,
+            series_label=labels.get(series, series) if series else None,
+            title=f"{label}: probability by day {horizon}", caption=caption, ylabel=ylabel,
+            level=float(summary["interval"]["level"]),
+        )  # fmt: skip
+        plots.save_figure(fig, figures, f"sweep_{name}", formats=formats)
+        if series is not None:
+            fig = plots.heatmap_chart(
+                rows, x=x, y=series, x_label=labels.get(x, x), y_label=labels.get(series, series),
+                title=f"{label}: probability by day {horizon}", caption=caption, contour=settings.contour,
+            )  # fmt: skip
+            plots.save_figure(fig, figures, f"heatmap_{name}", formats=formats)
+        diffs = differences[
+            (differences["arm"] == arm)
+            & (differences["threshold"] == threshold)
+            & (differences["horizon_days"] == horizon)
+        ]
+        fig = plots.difference_chart(
+            diffs, lever=x, lever_label=labels.get(x, x), series=series,
+            series_label=labels.get(series, series) if series else None,
+            title=f"{label}: change from the reference point by day {horizon}", caption=caption,
+            reference_label=reference_label, level=float(summary["interval"]["level"]),
+        )  # fmt: skip
+        plots.save_figure(fig, figures, f"difference_{name}", formats=formats)
