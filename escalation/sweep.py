@@ -282,7 +282,7 @@ def _write_sweep_figures(
     x = levers[0]
     series = levers[1] if len(levers) > 1 else None
     horizon = int(table["horizon_days"].max())
-    reference_label = ", ".join(f"{labels.get(k, k)} = {reference.overrides.get(k):g}" for k in levers)
+    reference_values = ", ".join(f"{reference.overrides.get(k):g}" for k in levers)
     figures = sweep_dir / "figures"
     for (arm, threshold), rows in table[table["horizon_days"] == horizon].groupby(
         ["arm", "threshold"], sort=False
@@ -311,7 +311,7 @@ def _write_sweep_figures(
         fig = plots.difference_chart(
             diffs, lever=x, lever_label=labels.get(x, x), series=series,
             series_label=labels.get(series, series) if series else None,
-            title=f"{label}: change from the reference point by day {horizon}", caption=caption,
-            reference_label=reference_label, level=float(summary["interval"]["level"]),
+            title=f"{label}: change from the reference point ({reference_values}) by day {horizon}",
+            caption=caption, reference_label="the reference point", level=float(summary["interval"]["level"]),
         )  # fmt: skip
         plots.save_figure(fig, figures, f"difference_{name}", formats=formats)
