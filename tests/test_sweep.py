@@ -182,3 +182,22 @@ def test_joblib_launcher_gives_the_same_sweep_as_the_basic_launcher(tmp_path):
         for name in ("basic", "joblib")
     ]
     pd.testing.assert_frame_equal(*tables)
+
+
+@pytest.mark.slow
+def test_ray_launcher_on_a_local_ray_instance_matches_the_basic_launcher(tmp_path):
+    pytest.importorskip(
+        "hydra_plugins.hydra_ray_launcher",
+        reason="the Ray launcher is an optional extra: pip install 'escalation[ray]'",
+    )
+    points = "scenario.drivers.air_defence.factor=1.0,0.5"
+    for name, extra in (("basic", []), ("ray", ["hydra/launcher=ray"])):
+        (tmp_path / name).mkdir()
+        done = escalation(tmp_path / name, "experiment=air_defence_sweep", points, *TINY, *extra)
+        assert done.returncode == 0, done.stderr
+    assert "Started a local Ray instance" in done.stderr + done.stdout
+    tables = [
+        pd.read_parquet(tmp_path / name / "results/sweeps/air_defence_sweep/sweep_summary.parquet")
+        for name in ("basic", "ray")
+    ]
+    pd.testing.assert_frame_equal(*tables)
