@@ -916,6 +916,17 @@ def _probability_limits(ax: Axes, upper: np.ndarray) -> None:
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
 
 
+def _sweep_setup(
+    table: pd.DataFrame, lever: str, series: str | None, value: str
+) -> tuple[list, list, list[float]]:
+    """Check a sweep table and split it into series: (groups, their styles, the sorted lever values)."""
+    columns = [lever, value, "lower", "upper"] + ([series] if series is not None else [])
+    _require(table, columns, "table")
+    groups = _sweep_series(table, lever, series, "table")
+    styles = _series_styles([group for group, _ in groups])
+    return groups, styles, sorted({float(v) for v in table[lever]})
+
+
 def sweep_chart(
     table: pd.DataFrame,
     *,
@@ -957,11 +968,7 @@ def sweep_chart(
     Raises:
         ValueError: if the table lacks a column, has no rows, or has two rows for one sweep point.
     """
-    columns = [lever, "probability", "lower", "upper"] + ([series] if series is not None else [])
-    _require(table, columns, "table")
-    groups = _sweep_series(table, lever, series, "table")
-    styles = _series_styles([value for value, _ in groups])
-    levers = sorted({float(v) for v in table[lever]})
+    groups, styles, levers = _sweep_setup(table, lever, series, "probability")
 
     with house_style():
         fig, (ax,) = _new_figure()
@@ -1152,11 +1159,7 @@ def difference_chart(
     Raises:
         ValueError: if the table lacks a column, has no rows, or has two rows for one sweep point.
     """
-    columns = [lever, "difference", "lower", "upper"] + ([series] if series is not None else [])
-    _require(table, columns, "table")
-    groups = _sweep_series(table, lever, series, "table")
-    styles = _series_styles([value for value, _ in groups])
-    levers = sorted({float(v) for v in table[lever]})
+    groups, styles, levers = _sweep_setup(table, lever, series, "difference")
     gap = float(np.diff(levers).min()) if len(levers) > 1 else 1.0
     nudge = dict(zip(styles, _dodge(len(groups), spread=0.3 * gap), strict=True))
 
