@@ -84,8 +84,11 @@ class Calibration:
 
     @property
     def hash(self) -> str:
-        """sha256 of the artefact's canonical JSON (what a run's manifest records)."""
-        return hashlib.sha256(_canonical_json(self.to_dict()).encode("utf-8")).hexdigest()
+        """sha256 of the artefact's canonical JSON without the file path (what a run's manifest records)."""
+        content = {
+            k: v for k, v in self.to_dict().items() if k != "data_path"
+        }  # a path's spelling is not data
+        return hashlib.sha256(_canonical_json(content).encode("utf-8")).hexdigest()
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the artefact atomically (temporary file, then rename)."""
@@ -137,17 +140,28 @@ class _Axis:
     prior: np.ndarray  # prior probability of each cell (sums to 1)
 
 
-def _axis(path: str, spec: Param, size: int, upper: float | None = None) -> _Axis:
-    """A grid over the prior's bulk (or a single point for a fixed setting)."""
+def _axis(
+    path: str, spec: Param, size: int, upper: float | None = None, steps: np.ndarray | None = None
+) -> _Axis:
+    """A grid over the prior's bulk (or a single point for a fixed setting).
+
+    Args:
+        path: the parameter's path.
+        spec: its prior.
+        size: number of cells.
+        upper: extend the grid at least this far (where the data put the likelihood).
+        steps: values where the likelihood jumps; they become cell edges, so that no cell straddles a jump
+            and the jitter inside a cell never leaves the region the data allow.
+    """
     if not isinstance(spec, Dist):
         return _Axis(path, np.array([float(spec)]), np.array([0.0]), np.array([1.0]))
     frozen = spec.frozen()
-    low, high = frozen.support()
-    low = max(float(low), float(frozen.ppf(1e-6)) if np.isinf(low) else float(low))
-    high = float(frozen.ppf(1 - 1e-6)) if np.isinf(high) else float(high)
+    low, high = float(frozen.ppf(1e-6)), float(frozen.ppf(1 - 1e-6))
     if upper is not None:
         high = max(high, upper)
     edges = np.linspace(low, high, size + 1)
+    if steps is not None:
+        edges = np.unique(np.concatenate([edges, steps[(steps > low) & (steps < high)]]))
     mass = np.diff(frozen.cdf(edges))
     if mass.sum() <= 0:
         raise ValueError(f"{path}: the prior puts no mass on the grid [{low}, {high}]")
@@ -293,22 +307,30 @@ def _outcome_posterior(
     killed_extra = param_mean(dyad.killed_extra)
 
     through_q = 1.0 - q.points[:, None, None]
-    injury = np.ones((q.points.size, p_inj.points.size, extra.points.size))
-    kill = np.ones((q.points.size, p_kill.points.size))
-    for event in rows:
-        through = through_q * _driver_exposure(scenario, d, event, "through_factor") / event.days
-        injury *= _casualty_likelihood(
-            event.count,
-            int(event.injured),
-            np.clip(through * p_inj.points[None, :, None], 0, 1),
-            extra.points[None, None, :],
-        )
-        kill *= _casualty_likelihood(
-            event.count,
-            int(event.killed),
-            np.clip(through[:, :, 0] * p_kill.points[None, :], 0, 1),
-            killed_extra,
-        )
+    # Log likelihoods summed over rows: a product of many rows' probabilities would underflow.
+    injury = np.zeros((q.points.size, p_inj.points.size, extra.points.size))
+    kill = np.zeros((q.points.size, p_kill.points.size))
+    with np.errstate(divide="ignore"):
+        for event in rows:
+            through = through_q * _driver_exposure(scenario, d, event, "through_factor") / event.days
+            injury += np.log(
+                _casualty_likelihood(
+                    event.count,
+                    int(event.injured),
+                    np.clip(through * p_inj.points[None, :, None], 0, 1),
+                    extra.points[None, None, :],
+                )
+            )
+            kill += np.log(
+                _casualty_likelihood(
+                    event.count,
+                    int(event.killed),
+                    np.clip(through[:, :, 0] * p_kill.points[None, :], 0, 1),
+                    killed_extra,
+                )
+            )
+    injury = np.exp(injury - injury.max())
+    kill = np.exp(kill - kill.max())
     kill_weight = kill * p_kill.prior[None, :]
     marginal_kill = kill_weight.sum(axis=1)
     weights = (
@@ -402,6 +424,15 @@ def _unanswered_before(
     return memory
 
 
+def _lethal_before(attacks: list[Event], first_day: date, days: int) -> np.ndarray:
+    """(days,) whether a dated lethal attack happened before each day counted from ``first_day``."""
+    pending = np.zeros(days, dtype=bool)
+    for event in attacks:
+        if event.days == 1 and event.killed:
+            pending[(event.start - first_day).days + 1 :] = True
+    return pending
+
+
 def _policy_posterior(
     scenario: ScenarioSpec,
     state: str,
@@ -415,9 +446,15 @@ def _policy_posterior(
     prefix = f"policy.{state}"
     first_day = min(e.start for e in attacks)
     memory = _unanswered_before(scenario, state, attacker, attacks, first_day, strike.start)
-    theta = _axis(f"{prefix}.threshold", policy.threshold, 400, upper=2.0 * float(memory.max()))
+    theta = _axis(
+        f"{prefix}.threshold", policy.threshold, 400, upper=2.0 * float(memory.max()), steps=np.unique(memory)
+    )
     rho = _axis(f"{prefix}.retaliation_probability", policy.retaliation_probability, 200)
-    ready = (memory[None, :] >= theta.points[:, None]) & (memory[None, :] > 0)  # (theta, days + 1)
+    # Ready on day t: unanswered harm at the end of day t-1 reached the threshold, or a dated lethal attack
+    # happened before day t (the model's lethal trigger; interval rows, whose days of death are unknown, do
+    # not set it, as in the warm start).
+    lethal = _lethal_before(attacks, first_day, memory.size)
+    ready = ((memory[None, :] >= theta.points[:, None]) & (memory[None, :] > 0)) | lethal[None, :]
     waited_days = ready[:, :-1].sum(axis=1)  # ready days on which the state did not strike
     struck_ready = ready[:, -1]
     log_rho = np.log(np.clip(rho.points, 1e-300, 1.0))

@@ -78,6 +78,9 @@ def _prepare(cfg: DictConfig):
             )
         if not 0 < experiment.level < 1:
             raise UserError(f"experiment.level: must be in (0, 1), got {experiment.level}")
+        _check_figure_formats(list(experiment.figure_formats))
+        if int(cfg.calibration.draws) < 2:
+            raise UserError(f"calibration.draws: must be an integer >= 2, got {cfg.calibration.draws}")
         spec = ExperimentSpec(
             name=str(experiment.name),
             question=str(experiment.question or experiment.name),
@@ -90,6 +93,11 @@ def _prepare(cfg: DictConfig):
             figures=bool(experiment.figures),
         )
         cutoff = _date("calibration.cutoff", cfg.calibration.cutoff) if cfg.calibration.cutoff else None
+        if cutoff is not None and cutoff > base.start:
+            raise UserError(
+                f"calibration.cutoff: {cutoff} is after the scenario's start {base.start}; a calibration "
+                "may use only events before the forecast (allowed: a date up to the start)"
+            )
         calibration = calibrate(
             events, base, cutoff=cutoff, draws=int(cfg.calibration.draws), seed=int(cfg.calibration.seed)
         )
@@ -98,6 +106,18 @@ def _prepare(cfg: DictConfig):
     except ValueError as err:
         raise UserError(str(err)) from None
     return spec, ensemble, events, calibration
+
+
+def _check_figure_formats(formats: list[str]) -> None:
+    from matplotlib.figure import Figure
+
+    supported = Figure().canvas.get_supported_filetypes()
+    unknown = [f for f in formats if f not in supported]
+    if unknown or not formats:
+        raise UserError(
+            f"experiment.figure_formats: unknown format {unknown[0] if unknown else '(none)'}; "
+            f"allowed: {', '.join(sorted(supported))}"
+        )
 
 
 def _date(key: str, text: str):
@@ -137,10 +157,19 @@ def _print_summary(summary: dict, folder: Path) -> None:
 
 
 def _config_hash(cfg: DictConfig) -> str:
-    """sha256 of the resolved config (without Hydra's own settings): equal hashes give equal results."""
+    """sha256 of what determines a run's results: the resolved config, the event data and the version."""
     import hashlib
 
-    return hashlib.sha256(OmegaConf.to_yaml(cfg, resolve=True).encode("utf-8")).hexdigest()
+    from escalation import __version__
+    from escalation.events import builtin_events_path
+
+    data = Path(cfg.data.path) if cfg.data.path else builtin_events_path()
+    try:
+        data_hash = hashlib.sha256(data.read_bytes()).hexdigest()
+    except OSError:
+        data_hash = "unreadable"  # the run itself reports the missing file
+    text = f"{OmegaConf.to_yaml(cfg, resolve=True)}\ndata: {data_hash}\nversion: {__version__}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _ensemble_workers(cfg: DictConfig) -> int:
@@ -255,8 +284,8 @@ def _aggregate(sweep_dir: Path) -> None:
 
 def _print_sweep(info: dict, sweep_dir: Path) -> None:
     print(f"\nSweep: {info['points_complete']} points complete over {', '.join(info['levers'])}")
-    if info["points_incomplete"]:
-        print(f"Not complete (rerun the same command to finish them): {', '.join(info['points_incomplete'])}")
+    if info["points_left_out"]:
+        print(f"Left out: {', '.join(info['points_left_out'])} (rerun the sweep's command to finish a point)")
     print(f"Sweep folder: {sweep_dir} (sweep_summary.parquet, sweep_differences.parquet, figures/)")
 
 

@@ -19,6 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.special
+import scipy.stats
+
+# Below this log-probability the upward search from zero loses precision (exp underflows near -745).
+UNDERFLOW_LOG = -600.0
 
 # Above this rate exp(-rate) nears the underflow limit; the normal approximation (error of order 1/sqrt(rate)
 # in the CDF, continuity-corrected) is used instead, still one uniform per value.
@@ -29,6 +33,8 @@ def poisson(uniform: np.ndarray, rate: np.ndarray) -> np.ndarray:
     """Poisson(rate) values from uniforms: the smallest k with CDF(k) >= u, per element."""
     uniform = np.asarray(uniform, dtype=float)
     rate = np.broadcast_to(np.asarray(rate, dtype=float), uniform.shape)
+    if not np.isfinite(rate).all() or (rate < 0).any():
+        raise ValueError("rate: Poisson rates must be finite and >= 0")
     large = rate > LARGE_RATE
     if large.any():
         count = poisson(uniform, np.where(large, 0.0, rate))
@@ -59,16 +65,28 @@ def binomial(uniform: np.ndarray, trials: np.ndarray, probability: np.ndarray) -
     shape = np.shape(uniform)
     uniform = np.asarray(uniform, dtype=float).reshape(-1)
     trials = np.broadcast_to(np.asarray(trials, dtype=np.int64), shape).reshape(-1)
-    p = np.clip(np.broadcast_to(np.asarray(probability, dtype=float), shape).reshape(-1), 0.0, 1.0)
+    p = np.broadcast_to(np.asarray(probability, dtype=float), shape).reshape(-1)
+    if np.isnan(p).any():
+        raise ValueError("probability: binomial probabilities must not be NaN")
+    p = np.clip(p, 0.0, 1.0)
     count = np.zeros(uniform.size, dtype=np.int64)
     certain = p >= 1.0
     count[certain] = trials[certain]
     candidates = np.flatnonzero((trials > 0) & (p > 0.0) & ~certain)
     if candidates.size == 0:
         return count.reshape(shape)
+    # Where P(K = 0) underflows (many trials, high probability) the upward search cannot start: invert with
+    # scipy's exact quantile function instead, still from the same single uniform.
+    log_zero = trials[candidates] * np.log1p(-p[candidates])
+    far = log_zero < UNDERFLOW_LOG
+    if far.any():
+        rows = candidates[far]
+        count[rows] = scipy.stats.binom.ppf(uniform[rows], trials[rows], p[rows]).astype(np.int64)
+        candidates = candidates[~far]
+        log_zero = log_zero[~far]
     n, q = trials[candidates], p[candidates]
     ratio = q / (1.0 - q)
-    mass = np.exp(n * np.log1p(-q))  # P(K = 0)
+    mass = np.exp(log_zero)  # P(K = 0)
     cumulative = mass.copy()
     u = uniform[candidates]
     k = np.zeros(candidates.size, dtype=np.int64)

@@ -54,9 +54,10 @@ class SweepSettings:
 
 @dataclass(frozen=True)
 class SweepPoint:
-    """One complete point of a sweep."""
+    """One complete point of a sweep; ``name`` is its folder relative to the sweep folder."""
 
     folder: Path
+    name: str
     overrides: dict[str, Any]
     manifest: dict[str, Any]
     summary: dict[str, Any]
@@ -91,18 +92,29 @@ def _settings(folder: Path) -> SweepSettings:
 
 
 def collect_points(sweep_dir: Path) -> tuple[list[SweepPoint], list[str]]:
-    """The complete points of a sweep folder, and the folders that are not complete."""
-    points, incomplete = [], []
-    for manifest_path in sorted(Path(sweep_dir).glob("*/manifest.json")):
+    """The complete points of the sweep last run in a folder, and the folders left out with the reason.
+
+    Points are found at any depth (an override value with a slash nests its folder). A folder can hold points
+    of earlier sweeps over other levers; only the points whose overrides have the same keys as the most
+    recently finished point are aggregated.
+    """
+    points, left_out = [], []
+    for manifest_path in sorted(Path(sweep_dir).rglob("manifest.json")):
         folder = manifest_path.parent
+        name = folder.relative_to(sweep_dir).as_posix()
         manifest = read_manifest(folder)
         summary_path = folder / "summary.json"
         if not manifest or manifest.get("status") != "ok" or not summary_path.is_file():
-            incomplete.append(folder.name)
+            left_out.append(f"{name} (not complete)")
             continue
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
-        points.append(SweepPoint(folder, _overrides(manifest), manifest, summary))
-    return points, incomplete
+        points.append(SweepPoint(folder, name, _overrides(manifest), manifest, summary))
+    if not points:
+        return [], left_out
+    latest = max(points, key=lambda p: (p.manifest.get("finished", ""), p.name))
+    keys = set(latest.overrides)
+    left_out += [f"{p.name} (another sweep: other overrides)" for p in points if set(p.overrides) != keys]
+    return [p for p in points if set(p.overrides) == keys], left_out
 
 
 def _levers(points: list[SweepPoint], settings: SweepSettings) -> list[str]:
@@ -122,7 +134,7 @@ def sweep_table(points: list[SweepPoint], levers: list[str]) -> pd.DataFrame:
                 for horizon, value in entry["by_day"].items():
                     rows.append(
                         {
-                            "point": point.folder.name,
+                            "point": point.name,
                             **{lever: point.overrides.get(lever) for lever in levers},
                             "arm": arm_name,
                             "threshold": threshold,
@@ -180,13 +192,13 @@ def paired_differences(
                     paired = metrics.paired_difference(a, b, level=level)
                     rows.append(
                         {
-                            "point": point.folder.name,
+                            "point": point.name,
                             **{lever: point.overrides.get(lever) for lever in levers},
                             "arm": arm_name,
                             "threshold": threshold,
                             "label": entry["label"],
                             "horizon_days": h,
-                            "reference_point": reference.folder.name,
+                            "reference_point": reference.name,
                             **{k: paired[k] for k in ("difference", "standard_error", "lower", "upper")},
                         }
                     )
@@ -233,11 +245,11 @@ def aggregate_sweep(sweep_dir: str | Path, *, formats: tuple[str, ...] = ("png",
         "experiment": points[0].summary["experiment"],
         "question": points[0].summary["question"],
         "levers": levers,
-        "reference_point": reference.folder.name,
+        "reference_point": reference.name,
         "reference": {lever: reference.overrides.get(lever) for lever in levers},
         "reference_choice": reference_choice,
         "points_complete": len(points),
-        "points_incomplete": incomplete,
+        "points_left_out": incomplete,
         "replications": points[0].summary["replications"],
         "seed": points[0].summary["seed"],
         "interval": points[0].summary["interval"],
@@ -282,7 +294,7 @@ def _write_sweep_figures(
     x = levers[0]
     series = levers[1] if len(levers) > 1 else None
     horizon = int(table["horizon_days"].max())
-    reference_values = ", ".join(f"{reference.overrides.get(k):g}" for k in levers)
+    reference_values = ", ".join(str(reference.overrides.get(k)) for k in levers)
     figures = sweep_dir / "figures"
     for (arm, threshold), rows in table[table["horizon_days"] == horizon].groupby(
         ["arm", "threshold"], sort=False

@@ -4,6 +4,7 @@ censoring, the policy posterior and the saved artefact."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from datetime import date
 
 import numpy as np
@@ -149,3 +150,66 @@ def test_cutoff_excludes_later_events(builtin, scenario):
     early = calibrate(builtin, scenario, cutoff=date(2023, 10, 20))
     assert "attacks.militias->us.base_rate" not in early.draws
     assert any("no interval counts" in note for note in early.notes)
+
+
+def _policy_scenario():
+    spec = one_dyad_scenario(
+        retaliation={"threshold": {"dist": "gamma", "a": 2.0, "scale": 20.0},
+                     "retaliation_probability": {"dist": "beta", "a": 2.0, "b": 2.0}, "max_level": "target"}
+    )  # fmt: skip
+    return spec
+
+
+def _write_rows(tmp_path, rows):
+    lines = ["event_id,start_date,end_date,attacker,target,kind,count,injured,killed,source"]
+    lines += [",".join(str(x) for x in (f"r{i}", *row, "synthetic")) for i, row in enumerate(rows)]
+    path = tmp_path / "events.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return load_events(path)
+
+
+def test_a_dated_lethal_attack_explains_the_strike_without_forcing_the_threshold_down(tmp_path):
+    # Attacks on 1 and 3 January, a lethal one on the 5th, a strike on the 6th: the lethal trigger explains
+    # the strike, so the threshold keeps its prior (mean 40) instead of being pushed below the harm of the
+    # two earlier attacks.
+    rows = [
+        ("2024-01-01", "2024-01-01", "group", "state", "attack", 1, 0, 0),
+        ("2024-01-03", "2024-01-03", "group", "state", "attack", 1, 0, 0),
+        ("2024-01-05", "2024-01-05", "group", "state", "attack", 1, 0, 1),
+        ("2024-01-06", "2024-01-06", "state", "group", "strike", 1, "", ""),
+    ]
+    calibration = calibrate(_write_rows(tmp_path, rows), _policy_scenario(), cutoff=date(2024, 2, 1))
+    summary = calibration.summaries["policy.state.threshold"]
+    assert summary["mean"] > 30
+
+
+def test_threshold_draws_stay_below_the_harm_that_triggered_the_strike(tmp_path):
+    rows = [
+        ("2024-01-01", "2024-01-01", "group", "state", "attack", 1, 0, 0),
+        ("2024-01-20", "2024-01-20", "state", "group", "strike", 1, "", ""),
+    ]
+    calibration = calibrate(_write_rows(tmp_path, rows), _policy_scenario(), cutoff=date(2024, 2, 1))
+    harm = next(c for c in calibration.checks if c["quantity"] == "first strike day")[
+        "unanswered_harm_before_strike"
+    ]
+    assert calibration.draws["policy.state.threshold"].max() <= harm
+
+
+def test_many_casualty_rows_do_not_underflow(tmp_path):
+    # 400 weekly rows: the likelihood is accumulated in logs, so the posterior exists and is concentrated.
+    spec = one_dyad_scenario()
+    spec = dataclasses.replace(
+        spec,
+        attacks=(
+            dataclasses.replace(spec.attacks[0], injury_probability=Dist("beta", (("a", 2.0), ("b", 2.0)))),
+        ),
+    )
+    rows = []
+    for week in range(400):
+        start = date(2020, 1, 1) + dt.timedelta(days=7 * week)
+        end = start + dt.timedelta(days=6)
+        rows.append((start.isoformat(), end.isoformat(), "group", "state", "attack", 10, 3, 0))
+    summary = calibrate(_write_rows(tmp_path, rows), spec).summaries[
+        "attacks.group->state.injury_probability"
+    ]
+    assert abs(summary["mean"] - 0.3) < 0.02

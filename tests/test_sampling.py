@@ -40,3 +40,21 @@ def test_large_rates_use_the_normal_approximation_with_the_right_moments():
     draws = sampling.poisson(u, np.full(100_000, 2_000.0))
     assert abs(draws.mean() - 2_000.0) < 4 * np.sqrt(2_000.0 / 100_000)
     assert abs(draws.var() / 2_000.0 - 1) < 0.05
+
+
+def test_binomial_with_many_trials_and_high_probability_matches_the_quantile_function():
+    # (1 - p)^n underflows here; the draws must still be exact inversions, not n.
+    rng = np.random.default_rng(6)
+    u = rng.random(5_000)
+    for n, p in ((200, 0.99), (10_000, 0.5), (3_000, 0.3)):
+        expected = scipy.stats.binom.ppf(u, n, p).astype(np.int64)
+        assert np.array_equal(sampling.binomial(u, np.full(5_000, n), p), expected), (n, p)
+
+
+def test_invalid_rates_and_probabilities_are_errors():
+    import pytest
+
+    with pytest.raises(ValueError, match="rate"):
+        sampling.poisson(np.array([0.5]), np.array([np.inf]))
+    with pytest.raises(ValueError, match="probability"):
+        sampling.binomial(np.array([0.5]), np.array([3]), np.array([np.nan]))

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 import escalation as esc
+import escalation.events
 from escalation.specs import EnsembleSpec
 from escalation.sweep import aggregate_sweep
 
@@ -53,7 +54,7 @@ def test_three_point_sweep_writes_the_aggregate_and_every_sweep_plot(tmp_path):
     for threshold in ("first_us_fatality", "us_strikes_iran", "iran_israel_direct", "regional_war"):
         assert {f"sweep_{threshold}.png", f"difference_{threshold}.png"} <= figures
     info = json.loads((sweep / "sweep.json").read_text())
-    assert info["points_complete"] == 3 and info["points_incomplete"] == []
+    assert info["points_complete"] == 3 and info["points_left_out"] == []
     assert info["reference"] == {"scenario.drivers.air_defence.factor": 1.0}
     differences = pd.read_parquet(sweep / "sweep_differences.parquet")
     reference = differences[differences["scenario.drivers.air_defence.factor"] == 1.0]
@@ -201,3 +202,46 @@ def test_ray_launcher_on_a_local_ray_instance_matches_the_basic_launcher(tmp_pat
         for name in ("basic", "ray")
     ]
     pd.testing.assert_frame_equal(*tables)
+
+
+@pytest.mark.slow
+def test_a_second_sweep_over_other_levers_is_aggregated_alone(tmp_path):
+    first = escalation(
+        tmp_path, "experiment=air_defence_sweep", "scenario.drivers.air_defence.factor=1.0,0.5", *TINY
+    )
+    assert first.returncode == 0, first.stderr
+    second = escalation(
+        tmp_path, "experiment=air_defence_sweep", "scenario.drivers.air_defence.factor=0.7",
+        "policy.us.proportionality=0.02,0.1", *TINY,
+    )  # fmt: skip
+    assert second.returncode == 0, second.stderr
+    sweep = tmp_path / "results/sweeps/air_defence_sweep"
+    info = json.loads((sweep / "sweep.json").read_text())
+    assert info["levers"] == ["policy.us.proportionality"]
+    assert info["points_complete"] == 2
+    assert sum("another sweep" in entry for entry in info["points_left_out"]) == 2
+    table = pd.read_parquet(sweep / "sweep_summary.parquet")
+    assert sorted(table["policy.us.proportionality"].unique()) == [0.02, 0.1]
+
+
+@pytest.mark.slow
+def test_resume_recomputes_points_when_the_event_file_changes(tmp_path):
+    events = tmp_path / "data" / "events.csv"
+    events.parent.mkdir()
+    events.write_bytes(esc.events.builtin_events_path().read_bytes())
+    args = [
+        "experiment=air_defence_sweep",
+        "scenario.drivers.air_defence.factor=1.0,0.5",
+        f"data.path={events}",
+        *TINY,
+    ]
+    first = escalation(tmp_path, *args)
+    assert first.returncode == 0, first.stderr
+    again = escalation(tmp_path, *args)
+    assert again.stdout.count("already complete, skipped") == 2
+    with events.open("a") as handle:  # a new event: the points must be computed again
+        handle.write("late-context,2023-10-27,2023-10-27,us,israel,context,1,false,,,,,,a note,\n")
+    changed = escalation(tmp_path, *args)
+    assert changed.returncode == 0, changed.stderr
+    assert "already complete, skipped" not in changed.stdout
+    assert changed.stdout.count("[point ") == 2
