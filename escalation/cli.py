@@ -236,9 +236,14 @@ def run(cfg: DictConfig) -> None:
             root_seed_entropy=ensemble.seed,
             arms=[arm.name for arm in spec.arms],
         )
-        result = run_experiment(spec, ensemble, events, calibration)
-        folder.record(simulation_seconds=round(sum(r.elapsed_seconds for r in result.results.values()), 3))
-        summary = write_outputs(result, folder)
+        if cfg.backtest.cutoff:
+            summary = _backtest(cfg, spec, ensemble, events, folder)
+        else:
+            result = run_experiment(spec, ensemble, events, calibration)
+            folder.record(
+                simulation_seconds=round(sum(r.elapsed_seconds for r in result.results.values()), 3)
+            )
+            summary = write_outputs(result, folder)
     except KeyboardInterrupt:
         folder.finish("interrupted")
         raise
@@ -251,13 +256,55 @@ def run(cfg: DictConfig) -> None:
         folder.finish("failed", f"{type(err).__name__}: {err}")
         raise
     folder.finish("ok")
-    if sweeping:
+    if cfg.backtest.cutoff:
+        _print_backtest(summary, folder.path)
+    elif sweeping:
         print(f"{point}: {_headline(summary)}", flush=True)
     else:
         _print_summary(summary, folder.path)
 
 
 _FINISHED_SWEEPS: list[Path] = []
+
+
+def _backtest(cfg: DictConfig, spec, ensemble, events, folder) -> dict:
+    """Run the backtest the config asks for and write it into the run folder."""
+    from escalation.backtest import run_backtest, write_backtest
+
+    cutoff = _date("backtest.cutoff", cfg.backtest.cutoff)
+    if int(cfg.backtest.horizon_days) < 1:
+        raise UserError(f"backtest.horizon_days: must be an integer >= 1, got {cfg.backtest.horizon_days}")
+    try:
+        result = run_backtest(
+            events,
+            spec.arms[0].scenario,
+            cutoff,
+            int(cfg.backtest.horizon_days),
+            ensemble,
+            target=str(cfg.backtest.target),
+            window_days=int(cfg.backtest.window_days),
+            calibration_draws=int(cfg.calibration.draws),
+            calibration_seed=int(cfg.calibration.seed),
+        )
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    folder.record(backtest_cutoff=cutoff.isoformat(), calibration_hash=result.calibration.hash)
+    return write_backtest(result, folder, experiment=spec.name, formats=spec.figure_formats)
+
+
+def _print_backtest(summary: dict, folder: Path) -> None:
+    days, target = summary["horizon_days"], summary["target"]
+    bounds = summary["observations_lower_bound"]
+    print(f"\nBacktest from {summary['cutoff']} over {days} days, attacks on {target}:")
+    print(f"  {summary['observations']} observations ({bounds} known only as lower bounds)")
+    for name, entry in summary["forecasters"].items():
+        scored = entry["observations_scored"]
+        print(f"  {name:<14} mean CRPS {entry['mean_crps']:.2f} over {scored} observations")
+    if not summary["baseline_rates"]:
+        print("  baselines: no attacks on the target were known before the cut-off")
+    for row in summary["thresholds"]:
+        print(f"  {row['label']:<42} forecast {100 * row['probability']:5.1f}%  happened: {row['happened']}")
+    print(f"Run folder: {folder}")
 
 
 class AggregateSweep(Callback):

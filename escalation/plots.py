@@ -268,9 +268,11 @@ def _date_axis(ax: Axes) -> None:
     again at the right end of the axis, so a chart that stays within one year still shows it.
     """
     locator = mdates.AutoDateLocator(minticks=4, maxticks=8)
+    # The model's unit is the day: on a horizon of a few days, tick whole days rather than hours.
+    locator.intervald[mdates.HOURLY] = [24]
     ax.xaxis.set_major_locator(locator)
     formatter = mdates.ConciseDateFormatter(
-        locator, offset_formats=["", "%Y", "%Y", "%d %b %Y", "%d %b %Y", "%d %b %Y"]
+        locator, offset_formats=["", "%Y", "%b %Y", "%d %b %Y", "%d %b %Y", "%d %b %Y"]
     )
     ax.xaxis.set_major_formatter(formatter)
     ax.set_xlabel("Date")

@@ -167,6 +167,16 @@ class ExperimentConfig:
 
 
 @dataclass
+class BacktestConfig:
+    """Schema of ``backtest``: a cut-off date turns the run into a backtest (see escalation.backtest)."""
+
+    cutoff: str | None = None  # None: a forecast, not a backtest
+    horizon_days: int = 30
+    target: str = "us"
+    window_days: int = 7
+
+
+@dataclass
 class Config:
     """Schema of the whole composed config."""
 
@@ -177,3 +187,4 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
+    backtest: BacktestConfig = field(default_factory=BacktestConfig)

@@ -1,0 +1,313 @@
+"""Backtests: calibrate on the events known at a cut-off, forecast the days after it, score what happened.
+
+A backtest is honest only if the forecast could have been made on the cut-off date. So the calibration and the
+warm start see only the events that *ended* before the cut-off (an interval count that runs past it was not
+known yet), the model simulates from the cut-off, and the forecast is scored against the events after it:
+
+- the cumulative attacks on a target at each dated observation: CRPS, and whether the 50% and 90% forecast
+  intervals cover it, plus the randomised PIT. An observation known only as a lower bound (an attack dated
+  inside an interval row that began before the cut-off, whose other attacks are undated) cannot be scored by
+  CRPS; the forecast probability of at least that many is reported instead;
+- the named thresholds by the horizon: Brier and log scores of the forecast probability against whether the
+  event happened.
+
+The same count scores are computed for two baselines that need no model: *no change* (the attack rate of the
+last ``window_days`` before the cut-off carried forward as a Poisson rate) and *constant rate* (the rate over
+all known days), with skill scores relative to them. In conflict forecasting the no-change baseline is hard
+to beat, so a model that does not beat it has not earned its complexity.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.stats
+
+from escalation import scoring
+from escalation.calibration import Calibration, calibrate
+from escalation.ensemble import EnsembleResult, run_ensemble
+from escalation.events import Event, EventKind, EventLog
+from escalation.history import observed_history
+from escalation.ladder import Rung
+from escalation.specs import EnsembleSpec, ScenarioSpec, ThresholdSpec
+
+LEVELS = (0.5, 0.9)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A dated cumulative count of attacks on the target since the cut-off."""
+
+    date: dt.date
+    day: int
+    count: int
+    lower_bound: bool
+
+
+def known_before(events: EventLog, cutoff: dt.date) -> EventLog:
+    """The events that had ended before the cut-off: what a forecaster could know on that date."""
+    return dataclasses.replace(events, events=tuple(e for e in events if e.end < cutoff))
+
+
+def observations_after(
+    events: EventLog, target: str, cutoff: dt.date, horizon_days: int
+) -> list[Observation]:
+    """Cumulative attacks on ``target`` since the cut-off at the end date of each attack row in the horizon.
+
+    Rows counted by an interval row that started before the cut-off are included, but the count becomes a
+    lower bound: the interval's other attacks are undated and may fall after the cut-off too.
+    """
+    end = cutoff + dt.timedelta(days=horizon_days)
+    by_id = {e.event_id: e for e in events}
+    rows: list[tuple[Event, bool]] = []
+    for event in events:
+        if (
+            event.kind != EventKind.ATTACK
+            or event.target != target
+            or not cutoff <= event.start <= event.end < end
+        ):
+            continue
+        parent = by_id.get(event.within) if event.within else None
+        if parent is not None and parent.start >= cutoff and parent.end < end:
+            continue  # counted by its interval row, which is itself an observation
+        rows.append((event, event.lower_bound or parent is not None))
+    by_date: dict[dt.date, Observation] = {}  # one observation per date: the count at the end of that day
+    total, lower = 0, False
+    for event, bound in sorted(rows, key=lambda r: r[0].end):
+        total += event.count
+        lower = lower or bound
+        by_date[event.end] = Observation(event.end, (event.end - cutoff).days, total, lower)
+    return list(by_date.values())
+
+
+def _daily_counts(events: EventLog, target: str, cutoff: dt.date) -> tuple[np.ndarray, dt.date] | None:
+    """Attacks on ``target`` per day before the cut-off, from the first day (interval counts spread)."""
+    rows = [e for e in events if e.kind == EventKind.ATTACK and e.target == target and e.within is None]
+    if not rows:
+        return None
+    first = min(e.start for e in rows)
+    daily = np.zeros((cutoff - first).days)
+    for event in rows:
+        start = (event.start - first).days
+        daily[start : start + event.days] += event.count / event.days
+    return daily, first
+
+
+def baseline_rates(events: EventLog, target: str, cutoff: dt.date, window_days: int) -> dict[str, float]:
+    """Poisson rates (attacks a day) of the no-change and constant-rate baselines; empty without data."""
+    counted = _daily_counts(events, target, cutoff)
+    if counted is None:
+        return {}
+    daily, _ = counted
+    return {"no change": float(daily[-window_days:].mean()), "constant rate": float(daily.mean())}
+
+
+def _poisson_histogram(rate: float, days: int, width: int) -> np.ndarray:
+    """(days, width) probability of each cumulative count by the end of each day under a constant rate."""
+    counts = np.arange(width)
+    table = scipy.stats.poisson.pmf(counts[None, :], rate * (np.arange(days)[:, None] + 1))
+    table[:, -1] += 1.0 - table.sum(axis=1)  # the tail beyond the support, so each row is a distribution
+    return table
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """A backtest's forecast, its baselines, the observations and the scores."""
+
+    cutoff: dt.date
+    horizon_days: int
+    target: str
+    forecast: EnsembleResult
+    calibration: Calibration
+    observations: tuple[Observation, ...]
+    baselines: dict[str, float]
+    scores: pd.DataFrame
+    thresholds: pd.DataFrame
+
+    def summary(self) -> dict:
+        """Mean scores per forecaster and skill relative to the baselines (JSON-ready)."""
+        exact = self.scores[~self.scores["lower_bound"]]
+        forecasters = {}
+        for name, rows in exact.groupby("forecaster", sort=False):
+            forecasters[name] = {
+                "observations_scored": len(rows),
+                "mean_crps": float(rows["crps"].mean()),
+                **{
+                    f"coverage_{round(100 * level)}": float(rows[f"covered_{round(100 * level)}"].mean())
+                    for level in LEVELS
+                },
+            }
+        model = forecasters.get("model", {}).get("mean_crps")
+        for name, entry in forecasters.items():
+            if name != "model" and model is not None and entry["mean_crps"] > 0:
+                forecasters["model"][f"crps_skill_vs_{name.replace(' ', '_')}"] = scoring.skill(
+                    model, entry["mean_crps"]
+                )
+        return {
+            "cutoff": self.cutoff.isoformat(),
+            "horizon_days": self.horizon_days,
+            "target": self.target,
+            "observations": len(self.observations),
+            "observations_lower_bound": int(sum(o.lower_bound for o in self.observations)),
+            "baseline_rates": self.baselines,
+            "forecasters": forecasters,
+            "thresholds": self.thresholds.to_dict("records"),
+            "replications": self.forecast.replications,
+            "seed": self.forecast.ensemble.seed,
+            "calibration_hash": self.calibration.hash,
+        }
+
+
+def event_rung(event: Event) -> int:
+    """The rung of an observed event: its own rung, or for attacks the rung its casualties imply."""
+    if event.rung is not None:
+        return int(event.rung)
+    if event.kind == EventKind.STRIKE:
+        return int(Rung.PROXY_STRIKE)
+    if event.killed:
+        return int(Rung.LETHAL)
+    return int(Rung.CASUALTIES if event.injured else Rung.HARASSMENT)
+
+
+def threshold_happened(events: EventLog, threshold: ThresholdSpec, start: dt.date, end: dt.date) -> bool:
+    """Whether an event in [start, end) reached the named threshold (regional war: a rung-7 row)."""
+    kinds = {"attack": {EventKind.ATTACK}, "strike": {EventKind.STRIKE}}.get(
+        threshold.kind, {EventKind.ATTACK, EventKind.STRIKE}
+    )
+    return any(
+        e.kind in kinds
+        and start <= e.start < end
+        and (not threshold.attackers or e.attacker in threshold.attackers)
+        and (not threshold.targets or e.target in threshold.targets)
+        and event_rung(e) >= threshold.min_rung
+        for e in events
+    )
+
+
+def run_backtest(
+    events: EventLog,
+    scenario: ScenarioSpec,
+    cutoff: dt.date,
+    horizon_days: int,
+    ensemble: EnsembleSpec,
+    *,
+    target: str = "us",
+    window_days: int = 7,
+    calibration_draws: int = 4000,
+    calibration_seed: int = 0,
+) -> BacktestResult:
+    """Calibrate on the events known at ``cutoff``, forecast ``horizon_days``, and score what happened."""
+    if target not in scenario.tracked_targets:
+        raise ValueError(
+            f"backtest.target: {target!r} is not tracked; allowed: {', '.join(scenario.tracked_targets)}"
+        )
+    known = known_before(events, cutoff)
+    forecast_scenario = dataclasses.replace(scenario, start=cutoff, horizon_days=horizon_days)
+    calibration = calibrate(
+        known, forecast_scenario, cutoff=cutoff, draws=calibration_draws, seed=calibration_seed
+    )
+    forecast = run_ensemble(
+        forecast_scenario,
+        ensemble,
+        calibration_draws=calibration.draws,
+        history=observed_history(known, forecast_scenario),
+        calibration_hash=calibration.hash,
+    )
+    observations = tuple(observations_after(events, target, cutoff, horizon_days))
+    baselines = baseline_rates(known, target, cutoff, window_days)
+    histogram = forecast.outcomes.count_histograms[target]
+    width = max(histogram.shape[1], max((o.count for o in observations), default=0) + 1) * 2
+    forecasters = {"model": histogram} | {
+        name: _poisson_histogram(rate, horizon_days, width) for name, rate in baselines.items()
+    }
+    scores = _score_counts(forecasters, observations, seed=ensemble.seed)
+    end = cutoff + dt.timedelta(days=horizon_days)
+    thresholds = _score_thresholds(forecast, events, cutoff, end, horizon_days)
+    return BacktestResult(
+        cutoff, horizon_days, target, forecast, calibration, observations, baselines, scores, thresholds
+    )
+
+
+def _score_counts(
+    forecasters: dict[str, np.ndarray], observations: tuple[Observation, ...], seed: int
+) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for name, table in forecasters.items():
+        for obs in observations:
+            forecast = table[obs.day]
+            at_least = float(forecast[obs.count :].sum() / forecast.sum())
+            row = {"forecaster": name, "date": pd.Timestamp(obs.date), "day": obs.day, "observed": obs.count,
+                   "lower_bound": obs.lower_bound, "p_at_least_observed": at_least}  # fmt: skip
+            if not obs.lower_bound:
+                row["crps"] = scoring.crps(forecast, obs.count)
+                for level in LEVELS:
+                    row[f"covered_{round(100 * level)}"] = scoring.interval_covers(forecast, obs.count, level)
+                row["pit"] = scoring.randomized_pit(forecast, obs.count, rng)
+            rows.append(row)
+    columns = ["forecaster", "date", "day", "observed", "lower_bound", "p_at_least_observed", "crps",
+               "covered_50", "covered_90", "pit"]  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _score_thresholds(
+    forecast: EnsembleResult, events: EventLog, start: dt.date, end: dt.date, horizon_days: int
+) -> pd.DataFrame:
+    table = forecast.threshold_table((horizon_days,))
+    happened = np.array([threshold_happened(events, t, start, end) for t in forecast.scenario.thresholds])
+    probability = table["probability"].to_numpy()
+    return pd.DataFrame(
+        {
+            "threshold": table["threshold"],
+            "label": table["label"],
+            "horizon_days": horizon_days,
+            "probability": probability,
+            "happened": happened,
+            "brier": scoring.brier(probability, happened),
+            "log_score": scoring.log_score(probability, happened, replications=forecast.replications),
+        }
+    )
+
+
+def write_backtest(result: BacktestResult, folder, *, experiment: str, formats: tuple[str, ...]) -> dict:
+    """Write a backtest's tables, calibration, figure and (last) summary into a run folder."""
+    from escalation import __version__, plots
+    from escalation.runfolder import atomic_write_json, atomic_write_parquet
+
+    atomic_write_parquet(folder.tables / "backtest_scores.parquet", result.scores)
+    atomic_write_parquet(folder.tables / "backtest_thresholds.parquet", result.thresholds)
+    atomic_write_parquet(
+        folder.tables / "cumulative_attacks.parquet", result.forecast.cumulative_attacks(result.target)
+    )
+    result.calibration.save(folder.path / "calibration.json")
+    observed = pd.DataFrame(
+        [
+            {"date": pd.Timestamp(o.date), "count": o.count, "lower_bound": o.lower_bound}
+            for o in result.observations
+        ],
+        columns=["date", "count", "lower_bound"],
+    )
+    label = result.forecast.scenario.actor(result.target).label
+    caption = plots.Caption(
+        experiment=f"{experiment} (cut-off {result.cutoff.isoformat()})",
+        replications=result.forecast.replications,
+        seed=result.forecast.ensemble.seed,
+        run_date=dt.date.today().isoformat(),
+        version=__version__,
+        scenario=result.forecast.scenario.name,
+    )
+    figure = plots.fan_chart(
+        result.forecast.cumulative_attacks(result.target),
+        title=f"Backtest: forecast from {result.cutoff:%d %b %Y} against the attacks on {label} after it",
+        caption=caption,
+        observed=observed,
+        ylabel=f"Attacks on {label} since the cut-off",
+    )
+    plots.save_figure(figure, folder.figures, f"backtest_fan_{result.target}", formats=formats)
+    summary = {"experiment": experiment, **result.summary()}
+    atomic_write_json(folder.path / "summary.json", summary)
+    return summary

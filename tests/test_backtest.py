@@ -1,0 +1,110 @@
+"""Tests of escalation/backtest.py: no leakage past the cut-off, observations, baselines and scores."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from escalation import scoring
+from escalation.backtest import (
+    baseline_rates,
+    known_before,
+    observations_after,
+    run_backtest,
+    threshold_happened,
+)
+from escalation.events import load_builtin_events, load_events
+from escalation.specs import EnsembleSpec
+from tests.conftest import one_dyad_scenario
+
+CUTOFF = dt.date(2023, 10, 23)
+
+
+def test_only_events_ended_before_the_cutoff_are_known():
+    known = known_before(load_builtin_events(), CUTOFF)
+    assert {e.event_id for e in known} == {"hamas-attack-oct07"}  # the 17-26 interval had not ended
+
+
+def test_attacks_inside_an_interval_that_began_before_the_cutoff_are_lower_bounds():
+    observations = observations_after(load_builtin_events(), "us", CUTOFF, 4)
+    assert [(o.date.isoformat(), o.day, o.count, o.lower_bound) for o in observations] == [
+        ("2023-10-25", 2, 1, True),
+        ("2023-10-26", 3, 3, True),  # two attacks that day: one observation at the day's end
+    ]
+
+
+def _synthetic(tmp_path):
+    lines = ["event_id,start_date,end_date,attacker,target,kind,count,injured,killed,source"]
+    counts_before = [2, 1, 3, 0, 2, 4, 1, 3, 2, 2]  # 1-10 March; 0 means no row
+    for day, count in enumerate(counts_before, start=1):
+        if count:
+            lines.append(
+                f"b{day},2024-03-{day:02d},2024-03-{day:02d},group,state,attack,{count},0,0,synthetic"
+            )
+    lines.append("after1,2024-03-11,2024-03-11,group,state,attack,3,0,0,synthetic")
+    lines.append("after2,2024-03-13,2024-03-13,group,state,attack,2,0,1,synthetic")
+    path = tmp_path / "events.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return load_events(path)
+
+
+def test_baselines_use_the_known_daily_counts(tmp_path):
+    events = _synthetic(tmp_path)
+    rates = baseline_rates(known_before(events, dt.date(2024, 3, 11)), "state", dt.date(2024, 3, 11), 4)
+    assert rates["constant rate"] == pytest.approx(20 / 10)
+    assert rates["no change"] == pytest.approx((1 + 3 + 2 + 2) / 4)  # the last four days, 7-10 March
+
+
+def test_backtest_scores_exact_observations_against_model_and_baselines(tmp_path):
+    events = _synthetic(tmp_path)
+    scenario = one_dyad_scenario(kill_probability=0.05)
+    cutoff = dt.date(2024, 3, 11)
+    result = run_backtest(
+        events, scenario, cutoff, 5, EnsembleSpec(replications=2000), target="state", window_days=4
+    )
+    assert [(o.day, o.count, o.lower_bound) for o in result.observations] == [(0, 3, False), (2, 5, False)]
+    scores = result.scores
+    assert set(scores["forecaster"]) == {"model", "no change", "constant rate"}
+    # The CRPS in the table is the CRPS of the forecast histogram at that day.
+    row = scores[(scores["forecaster"] == "model") & (scores["day"] == 2)].iloc[0]
+    histogram = result.forecast.outcomes.count_histograms["state"][2]
+    assert row["crps"] == pytest.approx(scoring.crps(histogram, 5))
+    summary = result.summary()
+    assert summary["forecasters"]["model"]["observations_scored"] == 2
+    assert "crps_skill_vs_no_change" in summary["forecasters"]["model"]
+    fatality = result.thresholds.set_index("threshold").loc["first_fatality"]
+    assert bool(fatality["happened"]) is True
+    assert fatality["brier"] == pytest.approx((1 - fatality["probability"]) ** 2)
+
+
+def test_threshold_events_are_read_from_rungs_and_casualties(tmp_path):
+    events = _synthetic(tmp_path)
+    threshold = one_dyad_scenario().thresholds[0]  # first fatality on the state
+    assert threshold_happened(events, threshold, dt.date(2024, 3, 11), dt.date(2024, 3, 20))
+    assert not threshold_happened(events, threshold, dt.date(2024, 3, 1), dt.date(2024, 3, 11))
+
+
+@pytest.mark.slow
+def test_backtest_inside_the_october_record_runs_from_the_command_line(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "escalation", "experiment=backtest", "ensemble.replications=200",
+         "calibration.draws=300"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    folder = next((tmp_path / "results" / "backtest").iterdir())
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["cutoff"] == "2023-10-23" and summary["observations"] == 2
+    assert summary["observations_lower_bound"] == 2
+    assert json.loads((folder / "manifest.json").read_text())["status"] == "ok"
+    tables = ("tables/backtest_scores.parquet", "tables/backtest_thresholds.parquet")
+    figures = ("figures/backtest_fan_us.png", "figures/backtest_fan_us.svg")
+    for name in (*tables, *figures, "calibration.json"):
+        assert (folder / name).is_file(), name
+    assert "Backtest from 2023-10-23" in done.stdout
+    assert np.isfinite(summary["thresholds"][0]["brier"])
