@@ -536,6 +536,12 @@ def calibrate(
         uncertain = isinstance(policy.threshold, Dist) or isinstance(policy.retaliation_probability, Dist)
         if strikes and attacks and uncertain and min(e.start for e in attacks) < strikes[0].start:
             add(_policy_posterior(scenario, dyad.state, dyad.target, attacks, strikes[0], draws, rng))
+    for policy in scenario.policies:
+        uncertain = isinstance(policy.threshold, Dist) or isinstance(policy.retaliation_probability, Dist)
+        if uncertain and f"policy.{policy.state}.threshold" not in summaries:
+            notes.append(
+                f"policy.{policy.state}: no first strike after observed attacks before {cutoff}; priors kept"
+            )
     notes.extend(_standing_notes(scenario, summaries))
     return Calibration(
         scenario=scenario.name,

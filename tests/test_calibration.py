@@ -150,6 +150,8 @@ def test_cutoff_excludes_later_events(builtin, scenario):
     early = calibrate(builtin, scenario, cutoff=date(2023, 10, 20))
     assert "attacks.militias->us.base_rate" not in early.draws
     assert any("no interval counts" in note for note in early.notes)
+    assert any(note.startswith("policy.us: no first strike") for note in early.notes)
+    assert any(note.startswith("policy.israel: no first strike") for note in early.notes)
 
 
 def _policy_scenario():
