@@ -174,15 +174,10 @@ def test_aggregate_refuses_points_run_with_different_seeds(tmp_path):
 
 @pytest.mark.slow
 def test_joblib_launcher_gives_the_same_sweep_as_the_basic_launcher(tmp_path):
-    for name, extra in (("basic", []), ("joblib", ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"])):
-        (tmp_path / name).mkdir()
-        done = escalation(tmp_path / name, "experiment=air_defence_sweep", THREE_POINTS, *TINY, *extra)
-        assert done.returncode == 0, done.stderr
-    tables = [
-        pd.read_parquet(tmp_path / name / "results/sweeps/air_defence_sweep/sweep_summary.parquet")
-        for name in ("basic", "joblib")
-    ]
-    pd.testing.assert_frame_equal(*tables)
+    basic, joblib = launcher_tables(
+        tmp_path, THREE_POINTS, ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    )
+    pd.testing.assert_frame_equal(basic, joblib)
 
 
 @pytest.mark.slow
@@ -191,17 +186,25 @@ def test_ray_launcher_on_a_local_ray_instance_matches_the_basic_launcher(tmp_pat
         "hydra_plugins.hydra_ray_launcher",
         reason="the Ray launcher is an optional extra: pip install 'escalation[ray]'",
     )
-    points = "scenario.drivers.air_defence.factor=1.0,0.5"
-    for name, extra in (("basic", []), ("ray", ["hydra/launcher=ray"])):
+    basic, ray = launcher_tables(
+        tmp_path, "scenario.drivers.air_defence.factor=1.0,0.5", ["hydra/launcher=ray"]
+    )
+    pd.testing.assert_frame_equal(basic, ray)
+    assert "Started a local Ray instance" in (tmp_path / "launcher.log").read_text()
+
+
+def launcher_tables(tmp_path: Path, points: str, launcher: list[str]) -> list[pd.DataFrame]:
+    """The sweep tables of the same sweep run with the basic launcher and with another one."""
+    tables = []
+    for name, extra in (("basic", []), ("other", launcher)):
         (tmp_path / name).mkdir()
         done = escalation(tmp_path / name, "experiment=air_defence_sweep", points, *TINY, *extra)
         assert done.returncode == 0, done.stderr
-    assert "Started a local Ray instance" in done.stderr + done.stdout
-    tables = [
-        pd.read_parquet(tmp_path / name / "results/sweeps/air_defence_sweep/sweep_summary.parquet")
-        for name in ("basic", "ray")
-    ]
-    pd.testing.assert_frame_equal(*tables)
+        (tmp_path / "launcher.log").write_text(done.stdout + done.stderr)
+        tables.append(
+            pd.read_parquet(tmp_path / name / "results/sweeps/air_defence_sweep/sweep_summary.parquet")
+        )
+    return tables
 
 
 @pytest.mark.slow
