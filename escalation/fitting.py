@@ -1,0 +1,231 @@
+"""Fitting one attack dyad: posterior mode, importance-corrected Laplace draws, a rescaling check.
+
+Where an event file has dated attacks over a period it covers completely (ACLED-style exports), the attack
+process of a dyad can be fitted with the model's own likelihood. Given the target's strikes on the attacker,
+the model's daily attack count is Poisson with intensity
+
+    lambda_t = (mu * s_t + alpha * P_t) * exp(-delta * D_t),
+    P_t = sum_{u < t} exp(-(t - 1 - u) / tau_p) * harm_u,
+    D_t = sum_{u < t} exp(-(t - 1 - u) / tau_d) * strikes_u
+
+(docs/model.md, "attack intensity"; s_t the drivers' base-rate multiplier). Days observed exactly contribute
+the Poisson probability of their count; interval counts contribute the Poisson probability of the interval's
+total (or of at least that many, for a lower bound), so exact and interval-censored data share one
+likelihood.
+
+The parameters (mu, alpha, delta, tau_p, tau_d) are fitted on the log scale at the posterior mode, with the
+scenario's priors as the prior (a weak penalty where the data speak, the whole answer where they do not).
+The Laplace approximation (a Gaussian at the mode with the inverse Hessian as covariance, on the log scale),
+widened, is the proposal of an importance sampler: draws are weighted by the exact posterior density and
+resampled, which corrects the Gaussian where the posterior is skewed (a weakly identified weight with mass
+near zero); the effective sample size is reported. The resampled draws go into the calibration artefact.
+
+The fit is checked by time rescaling in discrete time: the randomised PIT of each exactly observed day's
+count under the fitted intensity is uniform on [0, 1] if the model is right, which a Kolmogorov-Smirnov test
+assesses.
+
+References:
+    Brown, E. N., Barbieri, R., Ventura, V., Kass, R. E., & Frank, L. M. (2002). The time-rescaling theorem
+        and its application to neural spike train data analysis. Neural Computation 14(2), 325-346.
+    Tierney, L., & Kadane, J. B. (1986). Accurate approximations for posterior moments and marginal
+        densities. Journal of the American Statistical Association 81(393), 82-86. (Laplace approximation.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.optimize
+import scipy.signal
+import scipy.special
+import scipy.stats
+
+from escalation.specs import Dist, Param
+
+NAMES = ("base_rate", "excitation", "deterrence", "provocation_memory_days", "punishment_memory_days")
+PROPOSAL_WIDENING = 2.0  # the Laplace covariance is doubled so the proposal covers the posterior's tails
+PROPOSALS_PER_DRAW = 4
+
+
+@dataclass(frozen=True)
+class DyadData:
+    """The observations of one attack dyad, day by day from the first day of the period.
+
+    Attributes:
+        counts: (days,) attacks per day, NaN where the day is not observed exactly.
+        intervals: ``(first day, last day, count, lower bound)`` interval observations (inclusive days).
+        harm: (days,) harm the attacker suffered from the target each day (strikes, in harm units).
+        strikes: (days,) strikes the attacker received from the target each day.
+        base_multiplier: (days,) the drivers' base-rate multiplier (1 without drivers).
+    """
+
+    counts: np.ndarray
+    intervals: tuple[tuple[int, int, int, bool], ...]
+    harm: np.ndarray
+    strikes: np.ndarray
+    base_multiplier: np.ndarray
+
+    @property
+    def days(self) -> int:
+        """Number of days in the period."""
+        return int(self.counts.size)
+
+
+def _memory(inflow: np.ndarray, memory_days: float) -> np.ndarray:
+    """sum_{u < t} exp(-(t - 1 - u) / tau) * inflow_u for every day t (the state at the end of day t - 1).
+
+    The recursion M_t = r M_{t-1} + inflow_{t-1} is a first-order linear filter.
+    """
+    retention = np.exp(-1.0 / memory_days)
+    return scipy.signal.lfilter([0.0, 1.0], [1.0, -retention], inflow)
+
+
+def intensity(values: np.ndarray, data: DyadData) -> np.ndarray:
+    """Daily attack intensity for parameter values in the order of :data:`NAMES`."""
+    mu, alpha, delta, tau_p, tau_d = values
+    provocation = _memory(data.harm, tau_p)
+    punishment = _memory(data.strikes, tau_d)
+    return (mu * data.base_multiplier + alpha * provocation) * np.exp(-delta * punishment)
+
+
+def log_likelihood(values: np.ndarray, data: DyadData) -> float:
+    """Log likelihood of the exact daily counts and the interval counts."""
+    lam = intensity(values, data)
+    exact = ~np.isnan(data.counts)
+    counts = data.counts[exact]
+    with np.errstate(divide="ignore"):
+        total = float(np.sum(counts * np.log(lam[exact]) - lam[exact] - scipy.special.gammaln(counts + 1)))
+        for first, last, count, lower in data.intervals:
+            mean = lam[first : last + 1].sum()
+            if lower:
+                total += float(np.log(scipy.special.pdtrc(count - 1, mean)) if count > 0 else 0.0)
+            else:
+                total += float(count * np.log(mean) - mean - scipy.special.gammaln(count + 1))
+    return total if np.isfinite(total) else -np.inf
+
+
+def _log_prior(log_values: np.ndarray, priors: tuple[Param, ...]) -> float:
+    """Log prior density of the log-parameters (with the Jacobian of the log transform)."""
+    total = 0.0
+    for x, prior in zip(log_values, priors, strict=True):
+        if isinstance(prior, Dist):
+            total += float(prior.frozen().logpdf(np.exp(x))) + x
+    return total
+
+
+@dataclass(frozen=True)
+class DyadFit:
+    """The posterior mode, its Laplace covariance (log scale) and draws, with fit diagnostics."""
+
+    names: tuple[str, ...]
+    mode: np.ndarray
+    covariance: np.ndarray
+    draws: np.ndarray
+    log_likelihood: float
+    converged: bool
+    rescaling_ks_pvalue: float | None
+    effective_sample_size: float
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """Mode, mean and 5%/95% quantiles of each fitted parameter."""
+        out = {}
+        for k, name in enumerate(self.names):
+            q05, q95 = np.quantile(self.draws[:, k], [0.05, 0.95])
+            out[name] = {"mode": float(self.mode[k]), "mean": float(self.draws[:, k].mean()),
+                         "q05": float(q05), "q95": float(q95)}  # fmt: skip
+        return out
+
+
+def fit_dyad(
+    data: DyadData, priors: dict[str, Param], *, draws: int = 4000, rng: np.random.Generator | None = None
+) -> DyadFit:
+    """Fit a dyad's attack parameters at the posterior mode, with Laplace draws and a rescaling check.
+
+    Args:
+        data: the dyad's observations.
+        priors: parameter name (see :data:`NAMES`) -> prior distribution, or a number to hold it fixed.
+        draws: number of joint draws from the Laplace approximation.
+        rng: generator for the draws and the randomised PIT.
+
+    Returns:
+        The fit. Fixed parameters are not in ``names``.
+    """
+    rng = rng or np.random.default_rng(0)
+    free = [name for name in NAMES if isinstance(priors[name], Dist)]
+    fixed = {name: float(priors[name]) for name in NAMES if name not in free}
+    free_priors = tuple(priors[name] for name in free)
+
+    def full(log_values: np.ndarray) -> np.ndarray:
+        values = dict(fixed) | dict(zip(free, np.exp(log_values), strict=True))
+        return np.array([values[name] for name in NAMES])
+
+    def objective(log_values: np.ndarray) -> float:
+        value = log_likelihood(full(log_values), data) + _log_prior(log_values, free_priors)
+        return -value if np.isfinite(value) else 1e300
+
+    start = np.log([max(priors[name].mean(), 1e-6) for name in free])
+    result = scipy.optimize.minimize(objective, start, method="L-BFGS-B")
+    mode = result.x
+    covariance = np.linalg.pinv(_hessian(objective, mode))
+    covariance = 0.5 * (covariance + covariance.T)
+    samples, ess = _importance_resample(objective, mode, covariance, draws, rng)
+    fitted = full(mode)
+    return DyadFit(
+        names=tuple(free),
+        mode=np.exp(mode),
+        covariance=covariance,
+        draws=np.exp(samples),
+        log_likelihood=log_likelihood(fitted, data),
+        converged=bool(result.success),
+        rescaling_ks_pvalue=rescaling_pvalue(data, intensity(fitted, data), rng),
+        effective_sample_size=ess,
+    )
+
+
+def _importance_resample(
+    negative_log_posterior, mode: np.ndarray, covariance: np.ndarray, draws: int, rng: np.random.Generator
+) -> tuple[np.ndarray, float]:
+    """Posterior draws: a widened Laplace Gaussian as proposal, exact-posterior weights, resampling."""
+    proposal = scipy.stats.multivariate_normal(mode, PROPOSAL_WIDENING * covariance, allow_singular=True)
+    candidates = np.atleast_2d(proposal.rvs(size=PROPOSALS_PER_DRAW * draws, random_state=rng))
+    candidates = candidates.reshape(-1, mode.size)
+    log_target = -np.array([negative_log_posterior(x) for x in candidates])
+    log_weights = log_target - proposal.logpdf(candidates)
+    log_weights -= scipy.special.logsumexp(log_weights)
+    weights = np.exp(log_weights)
+    ess = float(1.0 / np.sum(weights**2))
+    return candidates[rng.choice(candidates.shape[0], size=draws, p=weights)], ess
+
+
+def _hessian(function, x: np.ndarray, step: float = 1e-4) -> np.ndarray:
+    """Central-difference Hessian of a scalar function."""
+    n = x.size
+    hessian = np.zeros((n, n))
+    for i in range(n):
+        for j in range(i, n):
+            e_i, e_j = np.eye(n)[i] * step, np.eye(n)[j] * step
+            value = (
+                function(x + e_i + e_j)
+                - function(x + e_i - e_j)
+                - function(x - e_i + e_j)
+                + function(x - e_i - e_j)
+            ) / (4 * step * step)
+            hessian[i, j] = hessian[j, i] = value
+    return hessian
+
+
+def rescaling_pvalue(data: DyadData, lam: np.ndarray, rng: np.random.Generator) -> float | None:
+    """KS p-value of the randomised PIT of the exactly observed daily counts under the intensity ``lam``.
+
+    Uniform PIT values (a large p-value) mean the counts look like draws from the fitted model; None when
+    fewer than 10 days are observed exactly.
+    """
+    exact = ~np.isnan(data.counts)
+    if exact.sum() < 10:
+        return None
+    counts, rates = data.counts[exact], lam[exact]
+    lower = scipy.stats.poisson.cdf(counts - 1, rates)
+    upper = scipy.stats.poisson.cdf(counts, rates)
+    pit = lower + rng.random(counts.size) * (upper - lower)
+    return float(scipy.stats.kstest(pit, "uniform").pvalue)
