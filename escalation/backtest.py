@@ -199,6 +199,7 @@ def run_backtest(
     window_days: int = 7,
     calibration_draws: int = 4000,
     calibration_seed: int = 0,
+    calibration_method: str = "auto",
 ) -> BacktestResult:
     """Calibrate on the events known at ``cutoff``, forecast ``horizon_days``, and score what happened."""
     if target not in scenario.tracked_targets:
@@ -208,7 +209,12 @@ def run_backtest(
     known = known_before(events, cutoff)
     forecast_scenario = dataclasses.replace(scenario, start=cutoff, horizon_days=horizon_days)
     calibration = calibrate(
-        known, forecast_scenario, cutoff=cutoff, draws=calibration_draws, seed=calibration_seed
+        known,
+        forecast_scenario,
+        cutoff=cutoff,
+        draws=calibration_draws,
+        seed=calibration_seed,
+        method=calibration_method,
     )
     forecast = run_ensemble(
         forecast_scenario,

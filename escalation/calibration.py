@@ -32,9 +32,19 @@ import scipy.stats
 
 from escalation import __version__
 from escalation.events import Event, EventKind, EventLog
+from escalation.fitting import NAMES as FIT_NAMES
+from escalation.fitting import DyadData, fit_dyad
+from escalation.ladder import Rung
 from escalation.specs import Dist, Param, ScenarioSpec, param_mean
 
-METHOD = "grid posterior v1: censored Poisson base rates, binomial casualty totals, first-strike timing"
+METHOD = (
+    "grid posteriors (censored Poisson base rates, binomial casualty totals, first-strike timing); "
+    "dyads with dated attacks by their conditional Poisson likelihood (posterior mode, "
+    "importance-corrected Laplace draws)"
+)
+CALIBRATION_METHODS = ("auto", "grid", "likelihood")
+# With fewer exactly dated attacks than this, "auto" keeps the interval-count grid for a dyad's base rate.
+MIN_DATED_ATTACKS = 20
 
 
 @dataclass(frozen=True)
@@ -424,6 +434,85 @@ def _unanswered_before(
     return memory
 
 
+def _dyad_data(events: EventLog, scenario: ScenarioSpec, d: int, rows: list[Event], cutoff: date) -> DyadData:
+    """A dyad's observations from its first attack to the cut-off.
+
+    Dated counts (a day without a row counts as zero: a record of dated attacks is taken as complete over its
+    span), interval rows, and the strikes the attacker received, with their harm.
+    """
+    dyad = scenario.attacks[d]
+    first = min(e.start for e in rows)
+    days = (cutoff - first).days
+    counts = np.zeros(days)
+    intervals = []
+    for event in rows:
+        start, end = (event.start - first).days, (event.end - first).days
+        if event.days == 1 and not event.lower_bound:
+            counts[start] += event.count
+        else:
+            counts[start : end + 1] = np.nan
+            intervals.append((start, end, event.count, event.lower_bound))
+    strikes = np.zeros(days)
+    harm = np.zeros(days)
+    attacker_is_state = scenario.actor(dyad.attacker).kind == "state"
+    for event in _usable(events, cutoff, EventKind.STRIKE, dyad.target, dyad.attacker):
+        rung = event.rung or (Rung.DIRECT_INTERSTATE if attacker_is_state else Rung.PROXY_STRIKE)
+        for k in range(event.days):
+            index = (event.start - first).days + k
+            if 0 <= index < days:
+                strikes[index] += event.count / event.days
+                harm[index] += (
+                    scenario.harm.strike_harm(max(int(rung), int(Rung.PROXY_STRIKE)))
+                    * event.count
+                    / event.days
+                )
+    base = np.array(
+        [
+            _driver_exposure(scenario, d, _one_day(first + timedelta(days=k)), "base_rate_factor")
+            for k in range(days)
+        ]
+    )
+    return DyadData(counts, tuple(intervals), harm, strikes, base)
+
+
+def _one_day(day: date) -> Event:
+    """A placeholder one-day event, to reuse the driver exposure of a day."""
+    return Event("", day, day, "", "", EventKind.CONTEXT, 1, False, None, None, None, None, "", "", "")
+
+
+def _likelihood_posterior(
+    events: EventLog,
+    scenario: ScenarioSpec,
+    d: int,
+    rows: list[Event],
+    cutoff: date,
+    n: int,
+    rng: np.random.Generator,
+) -> tuple[dict[str, np.ndarray], dict[str, dict], list[dict]]:
+    dyad = scenario.attacks[d]
+    data = _dyad_data(events, scenario, d, rows, cutoff)
+    priors = {name: getattr(dyad, name) for name in FIT_NAMES}
+    fit = fit_dyad(data, priors, draws=n, rng=rng)
+    prefix = f"attacks.{dyad.key}"
+    draws = {f"{prefix}.{name}": fit.draws[:, k] for k, name in enumerate(fit.names)}
+    described = (
+        f"likelihood of {int(np.nansum(data.counts))} dated attacks over {data.days} days and "
+        f"{len(data.intervals)} interval counts, given {data.strikes.sum():g} strikes received"
+    )
+    summaries = {
+        path: _summary(values, priors[path.rsplit(".", 1)[1]], described) for path, values in draws.items()
+    }
+    check = {
+        "observation": f"attacks {dyad.key}",
+        "quantity": "time rescaling (randomised PIT of daily counts, KS test)",
+        "ks_pvalue": fit.rescaling_ks_pvalue,
+        "consistent": None if fit.rescaling_ks_pvalue is None else bool(fit.rescaling_ks_pvalue > 0.01),
+        "effective_sample_size": fit.effective_sample_size,
+        "converged": fit.converged,
+    }
+    return draws, summaries, [check]
+
+
 def _lethal_before(attacks: list[Event], first_day: date, days: int) -> np.ndarray:
     """(days,) whether a dated lethal attack happened before each day counted from ``first_day``."""
     pending = np.zeros(days, dtype=bool)
@@ -491,6 +580,7 @@ def calibrate(
     cutoff: date | None = None,
     draws: int = 4000,
     seed: int = 0,
+    method: str = "auto",
 ) -> Calibration:
     """Update the scenario's uncertain parameters with the events that ended before ``cutoff``.
 
@@ -500,11 +590,18 @@ def calibrate(
         cutoff: use only events that end before this date (default: the scenario's start).
         draws: number of joint posterior draws to keep.
         seed: seed of the posterior sampling (the artefact is a deterministic function of its inputs).
+        method: how attack dyads are fitted. ``grid``: base rates from interval counts (first version).
+            ``likelihood``: every dyad with dated attacks is fitted by its own likelihood
+            (:mod:`escalation.fitting`: base rate, excitation, deterrence and memory lengths from daily
+            counts given the strikes it received). ``auto``: the likelihood for dyads with at least
+            ``MIN_DATED_ATTACKS`` exactly dated attacks, the grid otherwise.
 
     Returns:
         The calibration artefact. Parameters without data keep their priors and are not in ``draws``.
     """
     cutoff = cutoff or scenario.start
+    if method not in CALIBRATION_METHODS:
+        raise ValueError(f"calibration.method: unknown {method!r}; allowed: {', '.join(CALIBRATION_METHODS)}")
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed)))
     all_draws: dict[str, np.ndarray] = {}
     summaries: dict[str, dict] = {}
@@ -520,7 +617,13 @@ def calibrate(
     for d, dyad in enumerate(scenario.attacks):
         rows = _usable(events, cutoff, EventKind.ATTACK, dyad.attacker, dyad.target)
         counted = [e for e in rows if e.days > 1 or e.lower_bound]
-        if counted and isinstance(dyad.base_rate, Dist):
+        dated = [e for e in rows if e.days == 1 and not e.lower_bound]
+        by_likelihood = (method == "likelihood" and dated) or (
+            method == "auto" and len(dated) >= MIN_DATED_ATTACKS
+        )
+        if by_likelihood and isinstance(dyad.base_rate, Dist):
+            add(_likelihood_posterior(events, scenario, d, rows, cutoff, draws, rng))
+        elif counted and isinstance(dyad.base_rate, Dist):
             add(_base_rate_posterior(scenario, d, counted, draws, rng))
         elif isinstance(dyad.base_rate, Dist):
             notes.append(f"attacks.{dyad.key}.base_rate: no interval counts before {cutoff}; prior kept")

@@ -99,7 +99,12 @@ def _prepare(cfg: DictConfig):
                 "may use only events before the forecast (allowed: a date up to the start)"
             )
         calibration = calibrate(
-            events, base, cutoff=cutoff, draws=int(cfg.calibration.draws), seed=int(cfg.calibration.seed)
+            events,
+            base,
+            cutoff=cutoff,
+            draws=int(cfg.calibration.draws),
+            seed=int(cfg.calibration.seed),
+            method=str(cfg.calibration.method),
         )
     except (SpecError, EventDataError) as err:
         raise UserError(str(err)) from None
@@ -285,6 +290,7 @@ def _backtest(cfg: DictConfig, spec, ensemble, events, folder) -> dict:
             window_days=int(cfg.backtest.window_days),
             calibration_draws=int(cfg.calibration.draws),
             calibration_seed=int(cfg.calibration.seed),
+            calibration_method=str(cfg.calibration.method),
         )
     except ValueError as err:
         raise UserError(str(err)) from None

@@ -122,6 +122,7 @@ class CalibrationConfig:
 
     draws: int = 4000
     seed: int = 0
+    method: str = "auto"  # auto, grid or likelihood (see escalation.calibration.calibrate)
     cutoff: str | None = None  # None: the scenario's start
 
 

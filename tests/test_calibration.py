@@ -215,3 +215,46 @@ def test_many_casualty_rows_do_not_underflow(tmp_path):
         "attacks.group->state.injury_probability"
     ]
     assert abs(summary["mean"] - 0.3) < 0.02
+
+
+def test_dated_attacks_are_calibrated_by_their_likelihood(tmp_path):
+    # 300 days of dated attacks simulated from the model (base rate 1.5, excitation 0.08, deterrence 0.4)
+    # with strikes on about one day in fifteen: "auto" fits the dyad by its likelihood, recovers the base
+    # rate and reports a time-rescaling check that accepts the data.
+    from escalation.fitting import DyadData, intensity
+
+    rng = np.random.default_rng(21)
+    days = 300
+    strikes = (rng.random(days) < 1 / 15).astype(float)
+    lam = intensity(
+        np.array([1.5, 0.08, 0.4, 14.0, 30.0]),
+        DyadData(np.zeros(days), (), 2 * strikes, strikes, np.ones(days)),
+    )
+    counts = rng.poisson(lam)
+    rows = []
+    first = date(2022, 1, 1)
+    for k in range(days):
+        day = (first + dt.timedelta(days=k)).isoformat()
+        if counts[k]:
+            rows.append((day, day, "group", "state", "attack", int(counts[k]), 0, 0))
+        if strikes[k]:
+            rows.append((day, day, "state", "group", "strike", 1, "", ""))
+    spec = one_dyad_scenario(retaliation={"max_level": "target"})
+
+    def gamma(mean: float) -> Dist:
+        return Dist("gamma", (("a", 2.0), ("scale", mean / 2.0)))
+
+    spec = dataclasses.replace(
+        spec,
+        attacks=(dataclasses.replace(spec.attacks[0], base_rate=gamma(1.0), excitation=gamma(0.05),
+                                     deterrence=gamma(0.1)),),
+    )  # fmt: skip
+    calibration = calibrate(_write_rows(tmp_path, rows), spec, cutoff=first + dt.timedelta(days=days))
+    summary = calibration.summaries["attacks.group->state.base_rate"]
+    assert summary["data"].startswith("likelihood of")
+    assert abs(summary["mean"] - 1.5) < 0.25
+    assert {"attacks.group->state.excitation", "attacks.group->state.deterrence"} <= set(calibration.draws)
+    check = next(c for c in calibration.checks if c["quantity"].startswith("time rescaling"))
+    assert check["consistent"] is True
+    grid = calibrate(_write_rows(tmp_path, rows), spec, cutoff=first + dt.timedelta(days=days), method="grid")
+    assert "attacks.group->state.excitation" not in grid.draws
