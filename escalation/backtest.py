@@ -36,6 +36,8 @@ from escalation.ladder import Rung
 from escalation.specs import EnsembleSpec, ScenarioSpec, ThresholdSpec
 
 LEVELS = (0.5, 0.9)
+# PIT histograms and reliability diagrams are drawn from this many scored forecasts on.
+MIN_FOR_DIAGRAMS = 10
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,9 @@ def _poisson_histogram(rate: float, days: int, width: int) -> np.ndarray:
     """(days, width) probability of each cumulative count by the end of each day under a constant rate."""
     counts = np.arange(width)
     table = scipy.stats.poisson.pmf(counts[None, :], rate * (np.arange(days)[:, None] + 1))
-    table[:, -1] += 1.0 - table.sum(axis=1)  # the tail beyond the support, so each row is a distribution
+    # The tail beyond the support goes into the last cell, so each row is a distribution (never below zero:
+    # rounding can make a row sum to a hair above one).
+    table[:, -1] += np.maximum(0.0, 1.0 - table.sum(axis=1))
     return table
 
 
@@ -130,23 +134,7 @@ class BacktestResult:
 
     def summary(self) -> dict:
         """Mean scores per forecaster and skill relative to the baselines (JSON-ready)."""
-        exact = self.scores[~self.scores["lower_bound"]]
-        forecasters = {}
-        for name, rows in exact.groupby("forecaster", sort=False):
-            forecasters[name] = {
-                "observations_scored": len(rows),
-                "mean_crps": float(rows["crps"].mean()),
-                **{
-                    f"coverage_{round(100 * level)}": float(rows[f"covered_{round(100 * level)}"].mean())
-                    for level in LEVELS
-                },
-            }
-        model = forecasters.get("model", {}).get("mean_crps")
-        for name, entry in forecasters.items():
-            if name != "model" and model is not None and entry["mean_crps"] > 0:
-                forecasters["model"][f"crps_skill_vs_{name.replace(' ', '_')}"] = scoring.skill(
-                    model, entry["mean_crps"]
-                )
+        forecasters = forecaster_scores(self.scores)
         return {
             "cutoff": self.cutoff.isoformat(),
             "horizon_days": self.horizon_days,
@@ -160,6 +148,28 @@ class BacktestResult:
             "seed": self.forecast.ensemble.seed,
             "calibration_hash": self.calibration.hash,
         }
+
+
+def forecaster_scores(scores: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Mean CRPS and interval coverage per forecaster over the exact observations, and the model's skill."""
+    exact = scores[~scores["lower_bound"].astype(bool)]  # pooled tables can hold it as object dtype
+    forecasters: dict[str, dict[str, float]] = {}
+    for name, rows in exact.groupby("forecaster", sort=False):
+        forecasters[name] = {
+            "observations_scored": len(rows),
+            "mean_crps": float(rows["crps"].mean()),
+            **{
+                f"coverage_{round(100 * level)}": float(rows[f"covered_{round(100 * level)}"].mean())
+                for level in LEVELS
+            },
+        }
+    model = forecasters.get("model", {}).get("mean_crps")
+    for name, entry in list(forecasters.items()):
+        if name != "model" and model is not None and entry["mean_crps"] > 0:
+            forecasters["model"][f"crps_skill_vs_{name.replace(' ', '_')}"] = scoring.skill(
+                model, entry["mean_crps"]
+            )
+    return forecasters
 
 
 def event_rung(event: Event) -> int:
@@ -279,17 +289,22 @@ def _score_thresholds(
     )
 
 
-def write_backtest(result: BacktestResult, folder, *, experiment: str, formats: tuple[str, ...]) -> dict:
-    """Write a backtest's tables, calibration, figure and (last) summary into a run folder."""
+def _caption(result: BacktestResult, experiment: str, cutoffs: str | None = None):
     from escalation import __version__, plots
-    from escalation.runfolder import atomic_write_json, atomic_write_parquet
 
-    atomic_write_parquet(folder.tables / "backtest_scores.parquet", result.scores)
-    atomic_write_parquet(folder.tables / "backtest_thresholds.parquet", result.thresholds)
-    atomic_write_parquet(
-        folder.tables / "cumulative_attacks.parquet", result.forecast.cumulative_attacks(result.target)
+    return plots.Caption(
+        experiment=f"{experiment} ({cutoffs or f'cut-off {result.cutoff.isoformat()}'})",
+        replications=result.forecast.replications,
+        seed=result.forecast.ensemble.seed,
+        run_date=dt.date.today().isoformat(),
+        version=__version__,
+        scenario=result.forecast.scenario.name,
     )
-    result.calibration.save(folder.path / "calibration.json")
+
+
+def _write_fan(result: BacktestResult, folder, experiment: str, formats: tuple[str, ...], stem: str) -> None:
+    from escalation import plots
+
     observed = pd.DataFrame(
         [
             {"date": pd.Timestamp(o.date), "count": o.count, "lower_bound": o.lower_bound}
@@ -298,22 +313,145 @@ def write_backtest(result: BacktestResult, folder, *, experiment: str, formats: 
         columns=["date", "count", "lower_bound"],
     )
     label = result.forecast.scenario.actor(result.target).label
-    caption = plots.Caption(
-        experiment=f"{experiment} (cut-off {result.cutoff.isoformat()})",
-        replications=result.forecast.replications,
-        seed=result.forecast.ensemble.seed,
-        run_date=dt.date.today().isoformat(),
-        version=__version__,
-        scenario=result.forecast.scenario.name,
-    )
     figure = plots.fan_chart(
         result.forecast.cumulative_attacks(result.target),
         title=f"Backtest: forecast from {result.cutoff:%d %b %Y} against the attacks on {label} after it",
-        caption=caption,
+        caption=_caption(result, experiment),
         observed=observed,
         ylabel=f"Attacks on {label} since the cut-off",
     )
-    plots.save_figure(figure, folder.figures, f"backtest_fan_{result.target}", formats=formats)
+    plots.save_figure(figure, folder.figures, stem, formats=formats)
+
+
+def write_backtest(result: BacktestResult, folder, *, experiment: str, formats: tuple[str, ...]) -> dict:
+    """Write a backtest's tables, calibration, figure and (last) summary into a run folder."""
+    from escalation.runfolder import atomic_write_json, atomic_write_parquet
+
+    atomic_write_parquet(folder.tables / "backtest_scores.parquet", result.scores)
+    atomic_write_parquet(folder.tables / "backtest_thresholds.parquet", result.thresholds)
+    atomic_write_parquet(
+        folder.tables / "cumulative_attacks.parquet", result.forecast.cumulative_attacks(result.target)
+    )
+    result.calibration.save(folder.path / "calibration.json")
+    _write_fan(result, folder, experiment, formats, f"backtest_fan_{result.target}")
     summary = {"experiment": experiment, **result.summary()}
     atomic_write_json(folder.path / "summary.json", summary)
     return summary
+
+
+def write_rolling_backtest(rolling, folder, *, experiment: str, formats: tuple[str, ...]) -> dict:
+    """Write a rolling backtest: pooled tables, each origin's calibration and fan, PIT and reliability."""
+    from escalation import plots
+    from escalation.runfolder import atomic_write_json, atomic_write_parquet
+
+    scores, thresholds, reliability = rolling.scores(), rolling.thresholds(), rolling.reliability()
+    atomic_write_parquet(folder.tables / "backtest_scores.parquet", scores)
+    atomic_write_parquet(folder.tables / "backtest_thresholds.parquet", thresholds)
+    atomic_write_parquet(folder.tables / "reliability.parquet", reliability)
+    for result in rolling.results:
+        result.calibration.save(folder.path / "calibrations" / f"{result.cutoff.isoformat()}.json")
+        _write_fan(
+            result, folder, experiment, formats, f"backtest_fan_{result.target}_{result.cutoff.isoformat()}"
+        )
+    first, last = rolling.results[0], rolling.results[-1]
+    span = f"{len(rolling.results)} cut-offs, {first.cutoff.isoformat()} to {last.cutoff.isoformat()}"
+    caption = _caption(last, experiment, cutoffs=span)
+    pit = scores[(scores["forecaster"] == "model") & ~scores["lower_bound"].astype(bool)]["pit"].dropna()
+    if len(pit) >= MIN_FOR_DIAGRAMS:
+        figure = plots.pit_histogram(
+            pit, title="Backtest: PIT of the model's count forecasts", caption=caption
+        )
+        plots.save_figure(figure, folder.figures, "backtest_pit", formats=formats)
+    if len(thresholds) >= MIN_FOR_DIAGRAMS:
+        figure = plots.reliability_diagram(
+            reliability, title="Backtest: reliability of the named-threshold forecasts", caption=caption
+        )
+        plots.save_figure(figure, folder.figures, "backtest_reliability", formats=formats)
+    summary = {"experiment": experiment, **rolling.summary()}
+    atomic_write_json(folder.path / "summary.json", summary)
+    return summary
+
+
+def reliability_table(probability: np.ndarray, happened: np.ndarray, bins: int = 10) -> pd.DataFrame:
+    """Forecast probabilities binned, with the observed frequency of the event in each bin.
+
+    For calibrated forecasts the observed frequency in a bin matches its mean forecast (the diagonal of a
+    reliability diagram).
+    """
+    probability = np.asarray(probability, dtype=float)
+    happened = np.asarray(happened, dtype=bool)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    index = np.clip(np.digitize(probability, edges[1:-1]), 0, bins - 1)
+    rows = []
+    for k in range(bins):
+        inside = index == k
+        if inside.any():
+            rows.append({"bin_lower": edges[k], "bin_upper": edges[k + 1], "forecasts": int(inside.sum()),
+                         "mean_forecast": float(probability[inside].mean()),
+                         "observed_frequency": float(happened[inside].mean())})  # fmt: skip
+    return pd.DataFrame(
+        rows, columns=["bin_lower", "bin_upper", "forecasts", "mean_forecast", "observed_frequency"]
+    )
+
+
+@dataclass(frozen=True)
+class RollingBacktest:
+    """Backtests from several cut-offs (rolling origins), with their scores pooled."""
+
+    results: tuple[BacktestResult, ...]
+
+    def scores(self) -> pd.DataFrame:
+        """Every origin's count scores, with its cut-off."""
+        return pd.concat(
+            [r.scores.assign(cutoff=pd.Timestamp(r.cutoff)) for r in self.results], ignore_index=True
+        )
+
+    def thresholds(self) -> pd.DataFrame:
+        """Every origin's threshold forecasts and scores, with its cut-off."""
+        return pd.concat(
+            [r.thresholds.assign(cutoff=pd.Timestamp(r.cutoff)) for r in self.results], ignore_index=True
+        )
+
+    def reliability(self, bins: int = 10) -> pd.DataFrame:
+        """Reliability table of all threshold forecasts."""
+        table = self.thresholds()
+        return reliability_table(table["probability"].to_numpy(), table["happened"].to_numpy(), bins)
+
+    def summary(self) -> dict:
+        """Pooled mean scores per forecaster, skill, threshold scores, and the origins (JSON-ready)."""
+        scores = self.scores()
+        forecasters = forecaster_scores(scores)
+        thresholds = self.thresholds()
+        return {
+            "origins": [r.cutoff.isoformat() for r in self.results],
+            "horizon_days": self.results[0].horizon_days,
+            "target": self.results[0].target,
+            "observations": int(len(scores) / max(1, scores["forecaster"].nunique())),
+            "forecasters": forecasters,
+            "threshold_scores": {
+                "forecasts": len(thresholds),
+                "mean_brier": float(thresholds["brier"].mean()),
+                "mean_log_score": float(thresholds["log_score"].mean()),
+            },
+            "replications": self.results[0].forecast.replications,
+            "seed": self.results[0].forecast.ensemble.seed,
+        }
+
+
+def run_rolling_backtest(
+    events: EventLog,
+    scenario: ScenarioSpec,
+    first_cutoff: dt.date,
+    origins: int,
+    step_days: int,
+    horizon_days: int,
+    ensemble: EnsembleSpec,
+    **options,
+) -> RollingBacktest:
+    """Backtests from ``origins`` cut-offs ``step_days`` apart, the first on ``first_cutoff``."""
+    if origins < 1 or step_days < 1:
+        raise ValueError("backtest.origins and backtest.step_days: must be integers >= 1")
+    cutoffs = [first_cutoff + dt.timedelta(days=k * step_days) for k in range(origins)]
+    return RollingBacktest(
+        tuple(run_backtest(events, scenario, cutoff, horizon_days, ensemble, **options) for cutoff in cutoffs)
+    )

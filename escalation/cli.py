@@ -233,14 +233,13 @@ def run(cfg: DictConfig) -> None:
     try:
         spec, ensemble, events, calibration = _prepare(cfg)
         ensemble = dataclasses.replace(ensemble, workers=workers, progress=ensemble.progress and not sweeping)
-        calibration.save(folder.path / "calibration.json")
         folder.record(
-            data_path=str(events.path),
-            data_hash=events.data_hash,
-            calibration_hash=calibration.hash,
-            root_seed_entropy=ensemble.seed,
+            data_path=str(events.path), data_hash=events.data_hash, root_seed_entropy=ensemble.seed,
             arms=[arm.name for arm in spec.arms],
-        )
+        )  # fmt: skip
+        if not cfg.backtest.cutoff:  # a backtest calibrates at each cut-off and saves those calibrations
+            calibration.save(folder.path / "calibration.json")
+            folder.record(calibration_hash=calibration.hash)
         if cfg.backtest.cutoff:
             summary = _backtest(cfg, spec, ensemble, events, folder)
         else:
@@ -273,25 +272,34 @@ _FINISHED_SWEEPS: list[Path] = []
 
 
 def _backtest(cfg: DictConfig, spec, ensemble, events, folder) -> dict:
-    """Run the backtest the config asks for and write it into the run folder."""
-    from escalation.backtest import run_backtest, write_backtest
+    """Run the backtest the config asks for (one origin, or rolling origins) into the run folder."""
+    from escalation.backtest import run_backtest, run_rolling_backtest, write_backtest, write_rolling_backtest
 
     cutoff = _date("backtest.cutoff", cfg.backtest.cutoff)
-    if int(cfg.backtest.horizon_days) < 1:
-        raise UserError(f"backtest.horizon_days: must be an integer >= 1, got {cfg.backtest.horizon_days}")
+    for key in ("horizon_days", "origins", "step_days"):
+        if int(cfg.backtest[key]) < 1:
+            raise UserError(f"backtest.{key}: must be an integer >= 1, got {cfg.backtest[key]}")
+    options = {
+        "target": str(cfg.backtest.target),
+        "window_days": int(cfg.backtest.window_days),
+        "calibration_draws": int(cfg.calibration.draws),
+        "calibration_seed": int(cfg.calibration.seed),
+        "calibration_method": str(cfg.calibration.method),
+    }
+    scenario, horizon, origins = (
+        spec.arms[0].scenario,
+        int(cfg.backtest.horizon_days),
+        int(cfg.backtest.origins),
+    )
     try:
-        result = run_backtest(
-            events,
-            spec.arms[0].scenario,
-            cutoff,
-            int(cfg.backtest.horizon_days),
-            ensemble,
-            target=str(cfg.backtest.target),
-            window_days=int(cfg.backtest.window_days),
-            calibration_draws=int(cfg.calibration.draws),
-            calibration_seed=int(cfg.calibration.seed),
-            calibration_method=str(cfg.calibration.method),
-        )
+        if origins > 1:
+            step = int(cfg.backtest.step_days)
+            rolling = run_rolling_backtest(
+                events, scenario, cutoff, origins, step, horizon, ensemble, **options
+            )
+            folder.record(backtest_origins=[r.cutoff.isoformat() for r in rolling.results])
+            return write_rolling_backtest(rolling, folder, experiment=spec.name, formats=spec.figure_formats)
+        result = run_backtest(events, scenario, cutoff, horizon, ensemble, **options)
     except ValueError as err:
         raise UserError(str(err)) from None
     folder.record(backtest_cutoff=cutoff.isoformat(), calibration_hash=result.calibration.hash)
@@ -299,17 +307,20 @@ def _backtest(cfg: DictConfig, spec, ensemble, events, folder) -> dict:
 
 
 def _print_backtest(summary: dict, folder: Path) -> None:
-    days, target = summary["horizon_days"], summary["target"]
-    bounds = summary["observations_lower_bound"]
-    print(f"\nBacktest from {summary['cutoff']} over {days} days, attacks on {target}:")
-    print(f"  {summary['observations']} observations ({bounds} known only as lower bounds)")
+    origins = ", ".join(summary.get("origins") or [summary["cutoff"]])
+    print(f"\nBacktest from {origins} over {summary['horizon_days']} days, attacks on {summary['target']}:")
     for name, entry in summary["forecasters"].items():
         scored = entry["observations_scored"]
         print(f"  {name:<14} mean CRPS {entry['mean_crps']:.2f} over {scored} observations")
-    if not summary["baseline_rates"]:
-        print("  baselines: no attacks on the target were known before the cut-off")
-    for row in summary["thresholds"]:
+    if not summary["forecasters"]:
+        print("  no exactly known count after the cut-off to score (lower bounds only)")
+    for row in summary.get("thresholds", []):
         print(f"  {row['label']:<42} forecast {100 * row['probability']:5.1f}%  happened: {row['happened']}")
+    if "threshold_scores" in summary:
+        scores = summary["threshold_scores"]
+        print(
+            f"  named thresholds: mean Brier {scores['mean_brier']:.3f} over {scores['forecasts']} forecasts"
+        )
     print(f"Run folder: {folder}")
 
 

@@ -55,6 +55,8 @@ __all__ = [
     "heatmap_chart",
     "house_style",
     "ladder_chart",
+    "pit_histogram",
+    "reliability_diagram",
     "save_figure",
     "sweep_chart",
     "threshold_chart",
@@ -1213,6 +1215,53 @@ def difference_chart(
 # --------------------------------------------------------------------------------------------------------
 # Saving
 # --------------------------------------------------------------------------------------------------------
+
+
+def pit_histogram(pit: Sequence[float], *, title: str, caption: Caption, bins: int = 10) -> Figure:
+    """Histogram of PIT values of count forecasts against the uniform density a calibrated forecast gives.
+
+    A U shape means forecasts too narrow, a hump too wide, a slope biased (Czado, Gneiting & Held 2009).
+    """
+    values = np.asarray(pit, dtype=float)
+    if values.size == 0 or ((values < 0) | (values > 1)).any():
+        raise ValueError("pit: expected at least one value in [0, 1]")
+    with house_style():
+        fig, (ax,) = _new_figure()
+        ax.hist(values, bins=np.linspace(0, 1, bins + 1), density=True, color=PALETTE[0], alpha=0.8,
+                edgecolor="white", label=f"PIT of {values.size} observations")  # fmt: skip
+        ax.axhline(1.0, color=_INK, linestyle="--", linewidth=1.5, label="Calibrated forecast (uniform)")
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("Probability integral transform of the observed count")
+        ax.set_ylabel("Density")
+        ax.legend(loc="upper right")
+        return _finish(fig, title, caption)
+
+
+def reliability_diagram(table: pd.DataFrame, *, title: str, caption: Caption) -> Figure:
+    """Observed frequency against mean forecast probability per bin, with the diagonal of perfect calibration.
+
+    ``table``: columns mean_forecast, observed_frequency, forecasts (escalation.backtest.reliability_table);
+    marker area grows with the number of forecasts in the bin.
+    """
+    _require(table, ["mean_forecast", "observed_frequency", "forecasts"], "table")
+    with house_style():
+        fig, (ax,) = _new_figure()
+        ax.set_box_aspect(1)
+        ax.plot([0, 100], [0, 100], color=_INK, linestyle="--", linewidth=1.5, label="Perfect reliability")
+        sizes = 30 + 270 * table["forecasts"].to_numpy(float) / max(1.0, float(table["forecasts"].max()))
+        ax.scatter(100 * table["mean_forecast"], 100 * table["observed_frequency"], s=sizes, color=PALETTE[0],
+                   zorder=3, label="Forecast bins (area: number of forecasts)")  # fmt: skip
+        ax.plot(
+            100 * table["mean_forecast"], 100 * table["observed_frequency"], color=PALETTE[0], linewidth=1.5
+        )
+        ax.set_xlim(0, 100)
+        ax.set_ylim(0, 100)
+        _percent_axis(ax.xaxis)
+        _percent_axis(ax.yaxis)
+        ax.set_xlabel("Forecast probability (%)")
+        ax.set_ylabel("Observed frequency (%)")
+        ax.legend(loc="upper left")
+        return _finish(fig, title, caption)
 
 
 def save_figure(

@@ -175,6 +175,8 @@ class BacktestConfig:
     horizon_days: int = 30
     target: str = "us"
     window_days: int = 7
+    origins: int = 1  # more than one: rolling origins, step_days apart
+    step_days: int = 7
 
 
 @dataclass

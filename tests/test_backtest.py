@@ -108,3 +108,49 @@ def test_backtest_inside_the_october_record_runs_from_the_command_line(tmp_path)
         assert (folder / name).is_file(), name
     assert "Backtest from 2023-10-23" in done.stdout
     assert np.isfinite(summary["thresholds"][0]["brier"])
+
+
+def test_reliability_table_by_hand():
+    from escalation.backtest import reliability_table
+
+    table = reliability_table(np.array([0.05, 0.08, 0.55, 0.95, 0.91]), np.array([0, 1, 1, 1, 0]), bins=10)
+    assert table["forecasts"].tolist() == [2, 1, 2]
+    assert table["mean_forecast"].tolist() == pytest.approx([0.065, 0.55, 0.93])
+    assert table["observed_frequency"].tolist() == pytest.approx([0.5, 1.0, 0.5])
+
+
+def test_rolling_origins_pool_the_scores_of_every_cutoff(tmp_path):
+    from escalation.backtest import run_rolling_backtest
+
+    events = _synthetic(tmp_path)
+    rolling = run_rolling_backtest(
+        events, one_dyad_scenario(), dt.date(2024, 3, 6), 3, 2, 6, EnsembleSpec(replications=500),
+        target="state", window_days=3,
+    )  # fmt: skip
+    assert [r.cutoff.isoformat() for r in rolling.results] == ["2024-03-06", "2024-03-08", "2024-03-10"]
+    scores = rolling.scores()
+    assert scores["cutoff"].nunique() == 3
+    summary = rolling.summary()
+    assert summary["origins"] == ["2024-03-06", "2024-03-08", "2024-03-10"]
+    assert summary["forecasters"]["model"]["observations_scored"] == int(
+        (~scores["lower_bound"].astype(bool)).sum() / 3
+    )
+    assert summary["threshold_scores"]["forecasts"] == 3 * len(one_dyad_scenario().thresholds)
+
+
+@pytest.mark.slow
+def test_rolling_backtest_runs_from_the_command_line(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "escalation", "experiment=backtest", "backtest.cutoff=2023-10-17",
+         "backtest.origins=3", "backtest.step_days=2", "ensemble.replications=200", "calibration.draws=300"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    folder = next((tmp_path / "results" / "backtest").iterdir())
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["origins"] == ["2023-10-17", "2023-10-19", "2023-10-21"]
+    assert sorted(p.name for p in (folder / "calibrations").iterdir()) == [
+        "2023-10-17.json", "2023-10-19.json", "2023-10-21.json",
+    ]  # fmt: skip
+    assert (folder / "figures" / "backtest_reliability.png").is_file()  # 3 origins x 4 thresholds >= 10
+    assert not (folder / "calibration.json").exists()  # only the calibrations the backtest used
