@@ -334,6 +334,9 @@ def write_backtest(result: BacktestResult, folder, *, experiment: str, formats: 
     )
     result.calibration.save(folder.path / "calibration.json")
     _write_fan(result, folder, experiment, formats, f"backtest_fan_{result.target}")
+    from escalation.experiment import write_fit_checks
+
+    write_fit_checks(result.calibration, folder, _caption(result, experiment), formats)
     summary = {"experiment": experiment, **result.summary()}
     atomic_write_json(folder.path / "summary.json", summary)
     return summary

@@ -509,6 +509,7 @@ def _likelihood_posterior(
         "consistent": None if fit.rescaling_ks_pvalue is None else bool(fit.rescaling_ks_pvalue > 0.01),
         "effective_sample_size": fit.effective_sample_size,
         "converged": fit.converged,
+        "residuals": [round(float(x), 4) for x in fit.residuals],
     }
     return draws, summaries, [check]
 

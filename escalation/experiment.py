@@ -264,9 +264,29 @@ def write_outputs(result: ExperimentResult, folder: RunFolder) -> dict:
         atomic_write_parquet(folder.tables / "paired_differences.parquet", result.paired_differences())
     if spec.figures:
         _write_figures(result, folder)
+        if result.calibration is not None:
+            reference = next(a for a in spec.arms if a.name == spec.reference)
+            write_fit_checks(
+                result.calibration, folder, _caption(result, reference, all_arms=True), spec.figure_formats
+            )
     summary = result.summary()
     atomic_write_json(folder.path / "summary.json", summary)
     return summary
+
+
+def write_fit_checks(calibration: Calibration, folder: RunFolder, caption: plots.Caption, formats) -> None:
+    """QQ plots of the rescaled residuals of every dyad fitted by its likelihood (calibration fit checks)."""
+    for check in calibration.checks:
+        if check.get("residuals"):
+            dyad = check["observation"].removeprefix("attacks ")
+            p_value = check["ks_pvalue"]
+            verdict = "consistent with the model" if check["consistent"] else "NOT consistent with the model"
+            figure = plots.qq_uniform(
+                check["residuals"],
+                title=f"Fit check, {dyad}: rescaled residuals {verdict} (KS p = {p_value:.2f})",
+                caption=caption,
+            )
+            plots.save_figure(figure, folder.figures, f"fit_qq_{dyad.replace('->', '_on_')}", formats=formats)
 
 
 def _caption(result: ExperimentResult, arm: Arm, *, all_arms: bool = False) -> plots.Caption:

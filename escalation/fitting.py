@@ -126,6 +126,7 @@ class DyadFit:
     converged: bool
     rescaling_ks_pvalue: float | None
     effective_sample_size: float
+    residuals: np.ndarray  # rescaled residuals (randomised PIT of the exactly observed days), for QQ plots
 
     def summary(self) -> dict[str, dict[str, float]]:
         """Mode, mean and 5%/95% quantiles of each fitted parameter."""
@@ -171,6 +172,7 @@ def fit_dyad(
     covariance = 0.5 * (covariance + covariance.T)
     samples, ess = _importance_resample(objective, mode, covariance, draws, rng)
     fitted = full(mode)
+    residuals = rescaled_residuals(data, intensity(fitted, data), rng)
     return DyadFit(
         names=tuple(free),
         mode=np.exp(mode),
@@ -178,8 +180,11 @@ def fit_dyad(
         draws=np.exp(samples),
         log_likelihood=log_likelihood(fitted, data),
         converged=bool(result.success),
-        rescaling_ks_pvalue=rescaling_pvalue(data, intensity(fitted, data), rng),
+        rescaling_ks_pvalue=None
+        if residuals.size < 10
+        else float(scipy.stats.kstest(residuals, "uniform").pvalue),
         effective_sample_size=ess,
+        residuals=residuals,
     )
 
 
@@ -215,17 +220,13 @@ def _hessian(function, x: np.ndarray, step: float = 1e-4) -> np.ndarray:
     return hessian
 
 
-def rescaling_pvalue(data: DyadData, lam: np.ndarray, rng: np.random.Generator) -> float | None:
-    """KS p-value of the randomised PIT of the exactly observed daily counts under the intensity ``lam``.
+def rescaled_residuals(data: DyadData, lam: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Randomised PIT of each exactly observed day's count under the intensity ``lam``.
 
-    Uniform PIT values (a large p-value) mean the counts look like draws from the fitted model; None when
-    fewer than 10 days are observed exactly.
+    The values are uniform on [0, 1] if the counts are draws from the model (time rescaling in discrete time).
     """
     exact = ~np.isnan(data.counts)
-    if exact.sum() < 10:
-        return None
     counts, rates = data.counts[exact], lam[exact]
     lower = scipy.stats.poisson.cdf(counts - 1, rates)
     upper = scipy.stats.poisson.cdf(counts, rates)
-    pit = lower + rng.random(counts.size) * (upper - lower)
-    return float(scipy.stats.kstest(pit, "uniform").pvalue)
+    return lower + rng.random(counts.size) * (upper - lower)

@@ -37,6 +37,7 @@ import matplotlib.pyplot as plt
 import matplotlib.text
 import numpy as np
 import pandas as pd
+import scipy.stats
 from cycler import cycler
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
@@ -56,6 +57,7 @@ __all__ = [
     "house_style",
     "ladder_chart",
     "pit_histogram",
+    "qq_uniform",
     "reliability_diagram",
     "save_figure",
     "sweep_chart",
@@ -1260,6 +1262,32 @@ def reliability_diagram(table: pd.DataFrame, *, title: str, caption: Caption) ->
         _percent_axis(ax.yaxis)
         ax.set_xlabel("Forecast probability (%)")
         ax.set_ylabel("Observed frequency (%)")
+        ax.legend(loc="upper left")
+        return _finish(fig, title, caption)
+
+
+def qq_uniform(residuals: Sequence[float], *, title: str, caption: Caption, level: float = 0.95) -> Figure:
+    """QQ plot of rescaled residuals against the uniform distribution, with the KS acceptance band.
+
+    Points inside the band are what a correct model produces; a systematic bow means counts spread more (or
+    less) than the model allows (Brown et al. 2002).
+    """
+    values = np.sort(np.asarray(residuals, dtype=float))
+    if values.size == 0:
+        raise ValueError("residuals: expected at least one value")
+    expected = (np.arange(1, values.size + 1) - 0.5) / values.size
+    band = scipy.stats.kstwo.ppf(level, values.size)
+    with house_style():
+        fig, (ax,) = _new_figure()
+        ax.set_box_aspect(1)
+        ax.fill_between([0, 1], [-band, 1 - band], [band, 1 + band], color=PALETTE[5], alpha=0.25,
+                        label=f"{round(100 * level)}% KS band")  # fmt: skip
+        ax.plot([0, 1], [0, 1], color=_INK, linestyle="--", linewidth=1.5, label="Model is right")
+        ax.plot(expected, values, "o", color=PALETTE[0], markersize=3.5, label=f"{values.size} observed days")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("Uniform quantile")
+        ax.set_ylabel("Rescaled residual (randomised PIT)")
         ax.legend(loc="upper left")
         return _finish(fig, title, caption)
 

@@ -5,11 +5,13 @@ Each run is a subprocess in a temporary working directory, as a user would run i
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from escalation.cli import CONFIG_DIR
@@ -137,3 +139,24 @@ def test_cfg_job_prints_the_composed_config(tmp_path):
     assert "name: us_posture" in done.stdout
     assert "proportionality: 0.2" in done.stdout
     assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.slow
+def test_dated_event_files_get_likelihood_fits_with_qq_fit_checks(tmp_path):
+    rng = np.random.default_rng(5)
+    lines = ["event_id,start_date,end_date,attacker,target,kind,count,source"]
+    for k in range(40):  # 40 days of dated militia attacks ending before the forecast start
+        day = (dt.date(2023, 9, 1) + dt.timedelta(days=k)).isoformat()
+        count = int(rng.poisson(2.0))
+        if count:
+            lines.append(f"a{k},{day},{day},militias,us,attack,{count},synthetic")
+    (tmp_path / "events.csv").write_text("\n".join(lines) + "\n")
+    done = escalation(tmp_path, "data.path=events.csv", *TINY)
+    assert done.returncode == 0, done.stderr
+    folder = run_folder(tmp_path, "baseline")
+    calibration = json.loads((folder / "calibration.json").read_text())
+    check = next(c for c in calibration["checks"] if c["quantity"].startswith("time rescaling"))
+    # The span runs from the first dated attack to the day before the forecast start (quiet days count as 0).
+    assert len(check["residuals"]) == (dt.date(2023, 10, 27) - dt.date(2023, 9, 1)).days
+    assert calibration["summaries"]["attacks.militias->us.base_rate"]["data"].startswith("likelihood of")
+    assert (folder / "figures" / "fit_qq_militias_on_us.png").is_file()

@@ -323,3 +323,15 @@ def test_difference_chart_without_a_reference_row_draws_no_hollow_marker():
     ax = fig.axes[0]
     assert [line for line in ax.get_lines() if line.get_markerfacecolor() == "white"] == []
     assert "Reference point" not in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_qq_uniform_plots_sorted_residuals_against_uniform_quantiles():
+    from escalation.plots import qq_uniform
+
+    residuals = np.array([0.9, 0.1, 0.5, 0.3])
+    figure = qq_uniform(residuals, title="Fit check", caption=CAPTION)
+    ax = figure.axes[0]
+    points = next(line for line in ax.get_lines() if line.get_marker() == "o")
+    assert np.allclose(points.get_xdata(), [0.125, 0.375, 0.625, 0.875])
+    assert np.allclose(points.get_ydata(), [0.1, 0.3, 0.5, 0.9])
+    assert figure._suptitle.get_text() == "Fit check"
