@@ -10,8 +10,9 @@ keeps its prior. Each part has at most four unknowns, so its posterior is comput
 - **outcome probabilities** of attacks: the target's interception probability, the injury probability, the
   mean extra injured per injuring attack and the kill probability, from the casualty totals of the rows
   that report them. Only the products (1 - q) p are identified by totals; the priors split them.
-- **retaliation policy** of a state, from the day of its first strike against an attacker: the threshold
-  and the daily strike probability, given the unanswered harm the observed attacks built up before it.
+- **retaliation policy** of a state, from the days on which it could have struck an attacker: the threshold
+  and the daily strike probability, given the unanswered harm the observed attacks built up and the strikes
+  that answered it.
 
 The posterior is stored as joint draws (one row per draw, shared by all calibrated paths); each replication of
 an ensemble picks one row, so the bands of every result carry the parameter uncertainty.
@@ -406,34 +407,6 @@ def _casualty_check(
 # Retaliation policy
 
 
-def _unanswered_before(
-    scenario: ScenarioSpec, state: str, attacker: str, rows: list[Event], first_day: date, strike_day: date
-) -> np.ndarray:
-    """Unanswered harm of ``state`` from ``attacker`` at the end of each day.
-
-    The days run from ``first_day - 1`` to ``strike_day - 1``: the state decides on day t from the state at
-    the end of day t-1.
-    """
-    retention = float(np.exp(-1.0 / param_mean(scenario.policy(state).memory_days)))
-    weights = scenario.harm
-    days = (strike_day - first_day).days
-    daily = np.zeros(days)
-    for event in rows:
-        per_day = (
-            event.count * weights.attack
-            + (event.injured or 0) * weights.injured
-            + (event.killed or 0) * weights.killed
-        ) / event.days
-        for k in range(event.days):
-            index = (event.start + timedelta(days=k) - first_day).days
-            if 0 <= index < days:
-                daily[index] += per_day
-    memory = np.zeros(days + 1)
-    for t in range(days):
-        memory[t + 1] = memory[t] * retention + daily[t]
-    return memory
-
-
 def _dyad_data(events: EventLog, scenario: ScenarioSpec, d: int, rows: list[Event], cutoff: date) -> DyadData:
     """A dyad's observations from its first attack to the cut-off.
 
@@ -514,59 +487,91 @@ def _likelihood_posterior(
     return draws, summaries, [check]
 
 
-def _lethal_before(attacks: list[Event], first_day: date, days: int) -> np.ndarray:
-    """(days,) whether a dated lethal attack happened before each day counted from ``first_day``."""
-    pending = np.zeros(days, dtype=bool)
+def _retaliation_sequence(
+    scenario: ScenarioSpec, state: str, attacks: list[Event], strikes: list[Event], cutoff: date
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, date]:
+    """The state's unanswered harm and lethal trigger on the eve of each decision day, and its strike days.
+
+    Days run from the first attack to the day before the cut-off. Each strike answers the harm so far (the
+    memory and the trigger reset), as in the model.
+    """
+    first_day = min(e.start for e in attacks)
+    days = (cutoff - first_day).days
+    weights = scenario.harm
+    daily = np.zeros(days)
+    lethal_today = np.zeros(days, dtype=bool)
     for event in attacks:
-        if event.days == 1 and event.killed:
-            pending[(event.start - first_day).days + 1 :] = True
-    return pending
+        harm = event.count * weights.attack + (event.injured or 0) * weights.injured
+        harm = (harm + (event.killed or 0) * weights.killed) / event.days
+        for k in range(event.days):
+            index = (event.start + timedelta(days=k) - first_day).days
+            if 0 <= index < days:
+                daily[index] += harm
+        if event.days == 1 and event.killed and 0 <= (event.start - first_day).days < days:
+            lethal_today[(event.start - first_day).days] = True
+    struck = np.zeros(days, dtype=bool)
+    for event in strikes:
+        if 0 <= (event.start - first_day).days < days:
+            struck[(event.start - first_day).days] = True
+    retention = float(np.exp(-1.0 / param_mean(scenario.policy(state).memory_days)))
+    eve, pending = np.zeros(days), np.zeros(days, dtype=bool)
+    memory, trigger = 0.0, False
+    for t in range(days):
+        eve[t], pending[t] = memory, trigger
+        if struck[t]:
+            memory, trigger = 0.0, False
+        memory = memory * retention + daily[t]
+        trigger = trigger or bool(lethal_today[t])
+    return eve, pending, struck, first_day
 
 
 def _policy_posterior(
     scenario: ScenarioSpec,
     state: str,
-    attacker: str,
     attacks: list[Event],
-    strike: Event,
+    strikes: list[Event],
+    cutoff: date,
     n: int,
     rng: np.random.Generator,
 ) -> tuple[dict[str, np.ndarray], dict[str, dict], list[dict]]:
+    """Threshold and daily strike probability from every day on which the state could have struck.
+
+    On a day it was ready (unanswered harm at the threshold, or a dated lethal attack since its last strike)
+    it struck with probability rho; a strike on a day it was not ready is impossible for that threshold.
+    """
     policy = scenario.policy(state)
     prefix = f"policy.{state}"
-    first_day = min(e.start for e in attacks)
-    memory = _unanswered_before(scenario, state, attacker, attacks, first_day, strike.start)
+    eve, pending, struck, first_day = _retaliation_sequence(scenario, state, attacks, strikes, cutoff)
     theta = _axis(
-        f"{prefix}.threshold", policy.threshold, 400, upper=2.0 * float(memory.max()), steps=np.unique(memory)
+        f"{prefix}.threshold", policy.threshold, 400, upper=2.0 * float(eve.max()), steps=np.unique(eve)
     )
     rho = _axis(f"{prefix}.retaliation_probability", policy.retaliation_probability, 200)
-    # Ready on day t: unanswered harm at the end of day t-1 reached the threshold, or a dated lethal attack
-    # happened before day t (the model's lethal trigger; interval rows, whose days of death are unknown, do
-    # not set it, as in the warm start).
-    lethal = _lethal_before(attacks, first_day, memory.size)
-    ready = ((memory[None, :] >= theta.points[:, None]) & (memory[None, :] > 0)) | lethal[None, :]
-    waited_days = ready[:, :-1].sum(axis=1)  # ready days on which the state did not strike
-    struck_ready = ready[:, -1]
+    ready = ((eve[None, :] >= theta.points[:, None]) & (eve[None, :] > 0)) | pending[None, :]
+    struck_ready = (ready & struck[None, :]).sum(axis=1)
+    waited = (ready & ~struck[None, :]).sum(axis=1)
+    possible = (ready | ~struck[None, :]).all(axis=1)
     log_rho = np.log(np.clip(rho.points, 1e-300, 1.0))
     log_wait = np.log1p(-np.clip(rho.points, 0.0, 1.0 - 1e-15))
-    log_lik = waited_days[:, None] * log_wait[None, :] + log_rho[None, :]
-    log_lik = np.where(struck_ready[:, None], log_lik, -np.inf)
+    log_lik = struck_ready[:, None] * log_rho[None, :] + waited[:, None] * log_wait[None, :]
+    log_lik = np.where(possible[:, None], log_lik, -np.inf)
     weights = (
         theta.prior[:, None] * rho.prior[None, :] * np.exp(log_lik - np.max(log_lik[np.isfinite(log_lik)]))
     )
     draws = _sample_grid([theta, rho], weights, n, rng)
     specs = {theta.path: policy.threshold, rho.path: policy.retaliation_probability}
     draws = {k: v for k, v in draws.items() if isinstance(specs[k], Dist)}
+    strike_days = [first_day + timedelta(days=int(t)) for t in np.flatnonzero(struck)]
     described = (
-        f"first strike on {strike.start.isoformat()} ({strike.event_id}) after "
-        f"{memory[-1]:.1f} harm units unanswered since {first_day.isoformat()}"
+        f"{len(strike_days)} strike day(s) ({', '.join(d.isoformat() for d in strike_days)}) over "
+        f"{eve.size} days of attacks since {first_day.isoformat()}"
     )
     summaries = {k: _summary(v, specs[k], described) for k, v in draws.items()}
     check = {
-        "observation": strike.event_id,
-        "quantity": "first strike day",
-        "unanswered_harm_before_strike": float(memory[-1]),
-        "days_observed_before_strike": int(memory.size - 1),
+        "observation": f"retaliation {state}",
+        "quantity": "retaliation sequence",
+        "strike_days": [d.isoformat() for d in strike_days],
+        "unanswered_harm_before_strikes": [float(eve[t]) for t in np.flatnonzero(struck)],
+        "days_observed": int(eve.size),
     }
     return draws, summaries, [check]
 
@@ -639,12 +644,12 @@ def calibrate(
         policy = scenario.policy(dyad.state)
         uncertain = isinstance(policy.threshold, Dist) or isinstance(policy.retaliation_probability, Dist)
         if strikes and attacks and uncertain and min(e.start for e in attacks) < strikes[0].start:
-            add(_policy_posterior(scenario, dyad.state, dyad.target, attacks, strikes[0], draws, rng))
+            add(_policy_posterior(scenario, dyad.state, attacks, strikes, cutoff, draws, rng))
     for policy in scenario.policies:
         uncertain = isinstance(policy.threshold, Dist) or isinstance(policy.retaliation_probability, Dist)
         if uncertain and f"policy.{policy.state}.threshold" not in summaries:
             notes.append(
-                f"policy.{policy.state}: no first strike after observed attacks before {cutoff}; priors kept"
+                f"policy.{policy.state}: no strike after observed attacks before {cutoff}; priors kept"
             )
     notes.extend(_standing_notes(scenario, summaries))
     return Calibration(
@@ -664,13 +669,14 @@ def calibrate(
 def _standing_notes(scenario: ScenarioSpec, summaries: dict[str, dict]) -> list[str]:
     """What the calibration leaves to priors, said in the artefact so that no reader mistakes it for data."""
     notes = [
-        "excitation and deterrence weights are priors: the record has one retaliation, no attacks after it",
+        "excitation and deterrence weights are fitted only for dyads with dated attacks (method likelihood); "
+        "elsewhere they are priors",
         "a lower-bound count bounds a base rate from below only; its upper side comes from the prior",
         "casualty totals identify the expected number injured (and killed) per attack; how it splits into "
         "interception, injury probability and injured per injuring attack follows the priors",
         "casualty totals over an interval whose count is a lower bound are attributed to the counted attacks",
-        "the threshold and daily strike probability trade off: the first strike's timing fixes their product "
-        "with the unanswered harm, not each one",
+        "threshold and daily strike probability trade off: the timing of strikes constrains them jointly, "
+        "not each one",
     ]
     calibrated = {path.split(".")[0] + "." + path.split(".")[1] for path in summaries}
     for dyad in scenario.attacks:
