@@ -11,9 +11,10 @@ known yet), the model simulates from the cut-off, and the forecast is scored aga
 - the named thresholds by the horizon: Brier and log scores of the forecast probability against whether the
   event happened.
 
-The same count scores are computed for two baselines that need no model: *no change* (the attack rate of the
-last ``window_days`` before the cut-off carried forward as a Poisson rate) and *constant rate* (the rate over
-all known days), with skill scores relative to them. In conflict forecasting the no-change baseline is hard
+The same count scores are computed for baselines that need no model: *no change* (the attack rate of the
+last ``window_days`` before the cut-off carried forward as a Poisson rate), *constant rate* (the rate over
+all known days) and, where the record reaches back a year, *climatology* (the rate in the same calendar window
+of earlier years), with skill scores relative to them. In conflict forecasting the no-change baseline is hard
 to beat, so a model that does not beat it has not earned its complexity.
 """
 
@@ -99,13 +100,36 @@ def _daily_counts(events: EventLog, target: str, cutoff: dt.date) -> tuple[np.nd
     return daily, first
 
 
-def baseline_rates(events: EventLog, target: str, cutoff: dt.date, window_days: int) -> dict[str, float]:
-    """Poisson rates (attacks a day) of the no-change and constant-rate baselines; empty without data."""
+def _years_before(day: dt.date, years: int) -> dt.date:
+    """The same calendar day ``years`` earlier (29 February becomes 28 February)."""
+    return day.replace(
+        year=day.year - years, day=min(day.day, 28) if (day.month, day.day) == (2, 29) else day.day
+    )
+
+
+def baseline_rates(
+    events: EventLog, target: str, cutoff: dt.date, window_days: int, horizon_days: int = 0
+) -> dict[str, float]:
+    """Poisson rates (attacks a day) of the baselines; empty without data.
+
+    *No change*: the last ``window_days`` before the cut-off. *Constant rate*: all known days.
+    *Climatology*, where the record reaches back a year or more: the same calendar window as the forecast
+    (cut-off to cut-off + horizon) in every earlier year the record covers.
+    """
     counted = _daily_counts(events, target, cutoff)
     if counted is None:
         return {}
-    daily, _ = counted
-    return {"no change": float(daily[-window_days:].mean()), "constant rate": float(daily.mean())}
+    daily, first = counted
+    rates = {"no change": float(daily[-window_days:].mean()), "constant rate": float(daily.mean())}
+    windows = []
+    years_back = 1
+    while (start := _years_before(cutoff, years_back)) >= first:
+        index = (start - first).days
+        windows.append(daily[index : index + max(horizon_days, 1)])
+        years_back += 1
+    if windows:
+        rates["climatology"] = float(np.concatenate(windows).mean())
+    return rates
 
 
 def _poisson_histogram(rate: float, days: int, width: int) -> np.ndarray:
@@ -234,7 +258,7 @@ def run_backtest(
         calibration_hash=calibration.hash,
     )
     observations = tuple(observations_after(events, target, cutoff, horizon_days))
-    baselines = baseline_rates(known, target, cutoff, window_days)
+    baselines = baseline_rates(known, target, cutoff, window_days, horizon_days)
     histogram = forecast.outcomes.count_histograms[target]
     width = max(histogram.shape[1], max((o.count for o in observations), default=0) + 1) * 2
     forecasters = {"model": histogram} | {

@@ -203,3 +203,22 @@ def test_the_model_beats_no_change_when_attacks_are_self_exciting(tmp_path):
     assert summary["model"]["observations_scored"] >= 10  # the days with attacks after the cut-off
     assert summary["model"]["mean_crps"] < summary["no change"]["mean_crps"]
     assert summary["model"]["crps_skill_vs_no_change"] > 0
+
+
+def test_climatology_uses_the_same_calendar_window_of_earlier_years(tmp_path):
+    lines = ["event_id,start_date,end_date,attacker,target,kind,count,source"]
+    for year, count in ((2021, 4), (2022, 6)):  # 1-10 March each year; nothing else
+        for day in range(1, 11):
+            lines.append(
+                f"y{year}d{day},{year}-03-{day:02d},{year}-03-{day:02d},group,state,attack,{count},x"
+            )
+    path = tmp_path / "events.csv"
+    path.write_text("\n".join(lines) + "\n")
+    cutoff = dt.date(2023, 3, 1)
+    rates = baseline_rates(known_before(load_events(path), cutoff), "state", cutoff, 7, horizon_days=10)
+    assert rates["climatology"] == pytest.approx((4 + 6) / 2)  # the March windows of 2022 and 2021
+    assert rates["no change"] == 0.0  # nothing in the last week before the cut-off
+    short = baseline_rates(
+        known_before(load_events(path), dt.date(2021, 6, 1)), "state", dt.date(2021, 6, 1), 7, 10
+    )
+    assert "climatology" not in short  # the record does not reach back a year
