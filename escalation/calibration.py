@@ -640,7 +640,7 @@ def calibrate(
         strikes = sorted(
             _usable(events, cutoff, EventKind.STRIKE, dyad.state, dyad.target), key=lambda e: e.start
         )
-        attacks = [e for e in _usable(events, cutoff, EventKind.ATTACK, dyad.target, dyad.state)]
+        attacks = _usable(events, cutoff, EventKind.ATTACK, dyad.target, dyad.state)
         policy = scenario.policy(dyad.state)
         uncertain = isinstance(policy.threshold, Dist) or isinstance(policy.retaliation_probability, Dist)
         if strikes and attacks and uncertain and min(e.start for e in attacks) < strikes[0].start:

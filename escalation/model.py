@@ -150,7 +150,6 @@ class EscalationModel(mesa.Model):
         self.strike_slots = np.array(strike_slots, dtype=np.int64)
         # A dyad's strike channels are consecutive: channel = first channel of the dyad + level.
         self.first_strike_channel = n_a + np.searchsorted(self.strike_slots, N_LEVELS * np.arange(n_e))
-        self.channel_perp, self.channel_victim = perp, victim
         self.channel_rung = rung.astype(np.int8)
         self.channel_background = background.astype(bool)
         self.strike_harm = np.array([s.harm.strike_harm(r) for r in rung[n_a:]], dtype=float)
