@@ -1,10 +1,12 @@
 """Dated event data: read, validate and query event files.
 
 An event file is a UTF-8 CSV with one row per observed event or per counted group of events (an interval count
-such as "at least 19 attacks between 17 and 26 October"). :func:`load_events` checks every row and reports all
-problems at once in one :class:`EventDataError`, each with its file line number. The result is an immutable
-:class:`EventLog` that remembers the SHA-256 of the file it came from, so calibrations can record their data.
-The file format is described in ``docs/events.md``.
+such as "at least 19 attacks between 17 and 26 October"). Comment lines (``#``) may precede the header; one of
+them, ``# period: YYYY-MM-DD to YYYY-MM-DD``, states the days the file records completely.
+:func:`load_events` checks every row and reports all problems at once in one :class:`EventDataError`, each
+with its file line number. The result is an immutable :class:`EventLog` that remembers the SHA-256 of the
+file it came from, so calibrations can record their data; :func:`write_events` writes a log back in the same
+format. The file format is described in ``docs/events.md``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import hashlib
 import io
 import os
 import re
+import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -65,6 +68,11 @@ _FALSE = frozenset({"false", "0", "no", ""})
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DIGITS = re.compile(r"[0-9]+")
 _ACTOR_NAME = re.compile(r"[a-z][a-z0-9_]*")
+# A comment whose first word is "period" is taken as a period line, so a misspelt one fails loudly instead of
+# being skipped as an ordinary comment (the stated period changes what the record claims).
+_PERIOD_KEY = re.compile(r"period\b.*", re.IGNORECASE)
+_PERIOD_VALUE = re.compile(r"period\s*:\s*(\d{4}-\d{2}-\d{2})\s+to\s+(\d{4}-\d{2}-\d{2})", re.IGNORECASE)
+_PERIOD_FORM = "'# period: YYYY-MM-DD to YYYY-MM-DD', both days included"
 
 
 class EventKind(StrEnum):
@@ -76,6 +84,10 @@ class EventKind(StrEnum):
     """A state's military strike, for example a retaliation."""
     CONTEXT = "context"
     """A dated fact that is neither an attack nor a strike, for example a request to delay an operation."""
+
+
+COUNTED_KINDS: frozenset[EventKind] = frozenset({EventKind.ATTACK, EventKind.STRIKE})
+"""Kinds whose rows are counts; a file's stated period bounds them (``context`` rows only date facts)."""
 
 
 class EventDataError(ValueError):
@@ -150,14 +162,19 @@ class EventLog:
         events: the events.
         path: the file they were read from.
         data_hash: SHA-256 (hex) of that file's bytes; selections keep the hash of the file they came from.
+        period: the (first, last) day, both included, that the file states it records completely for attacks
+            and strikes (its ``# period:`` line); None when it states none.
     """
 
     events: tuple[Event, ...]
     path: str
     data_hash: str
+    period: tuple[date, date] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "events", tuple(self.events))
+        if self.period is not None:
+            object.__setattr__(self, "period", _checked_period(self.path, self.period))
 
     def __len__(self) -> int:
         return len(self.events)
@@ -183,7 +200,7 @@ class EventLog:
                 after it are kept whole; callers that need to split them do so themselves.
 
         Returns:
-            A new log with the same path and data hash.
+            A new log with the same path, data hash and period.
 
         Raises:
             ValueError: if ``kind`` is not a valid event kind.
@@ -197,7 +214,22 @@ class EventLog:
             and (wanted is None or event.kind == wanted)
             and (before is None or event.start < before)
         )
-        return EventLog(kept, self.path, self.data_hash)
+        return EventLog(kept, self.path, self.data_hash, self.period)
+
+    @property
+    def coverage(self) -> tuple[date, date] | None:
+        """The days the record speaks for: the stated period, else the span of its attack and strike rows.
+
+        Returns:
+            ``period`` when the file states one; otherwise (earliest start, latest end) over the attack and
+            strike rows; None when there is neither.
+        """
+        if self.period is not None:
+            return self.period
+        counted = [event for event in self.events if event.kind in COUNTED_KINDS]
+        if not counted:
+            return None
+        return min(event.start for event in counted), max(event.end for event in counted)
 
     def actors(self) -> frozenset[str]:
         """Every actor named as attacker or target."""
@@ -250,6 +282,18 @@ class EventLog:
         )
 
 
+def _checked_period(path: str, period: Any) -> tuple[date, date]:
+    try:
+        start, end = period
+    except (TypeError, ValueError):
+        raise ValueError(f"{path}: period: {period!r} is not a (first day, last day) pair") from None
+    if not (isinstance(start, date) and isinstance(end, date)):
+        raise ValueError(f"{path}: period: {period!r} is not a pair of dates")
+    if end < start:
+        raise ValueError(f"{path}: period: ends {end}, before it starts {start}")
+    return start, end
+
+
 def _event_to_record(event: Event) -> dict[str, object]:
     return {
         "event_id": event.event_id,
@@ -290,24 +334,30 @@ def load_events(
         The validated events, in file order, with the file's SHA-256.
 
     Raises:
-        EventDataError: listing every problem found, each with its line number (the header is line 1).
+        EventDataError: listing every problem found, each with its line number (every physical line counts).
     """
     data = _read_bytes(path)
-    header_record, records = _split_csv(path, data)
-    _check_header(path, header_record)
-    header = header_record[1]
+    table = _split_csv(path, data)
+    _check_header(path, table.header)
+    header = table.header[1]
     cell_parsers = _cell_parsers(None if actors is None else tuple(dict.fromkeys(actors)), ladder or Ladder())
-    problems: list[str] = []
+    period, period_line, problems = _stated_period(table.comments)
+    problems += [
+        f"line {line}: row: starts with '#', but comment lines are allowed only before the header"
+        for line in table.late_comments
+    ]
     rows: list[_Row] = []
-    for line, cells in records:
+    for line, cells in table.records:
         values, row_problems = _parse_row(line, header, cells, cell_parsers)
         rows.append(_Row(line, values))
         problems += row_problems
     problems += _check_unique_ids(rows) + _check_within(rows)
+    if period is not None:
+        problems += _check_inside_period(rows, period, period_line)
     if problems:
         raise EventDataError(path, sorted(problems, key=_line_of))
     events = tuple(_event_from_values(row.values) for row in rows)
-    return EventLog(events, os.fspath(path), hashlib.sha256(data).hexdigest())
+    return EventLog(events, os.fspath(path), hashlib.sha256(data).hexdigest(), period)
 
 
 def builtin_events_path() -> Path:
@@ -324,8 +374,95 @@ def load_builtin_events(*, actors: Iterable[str] | None = None) -> EventLog:
     return load_events(builtin_events_path(), actors=actors, ladder=Ladder())
 
 
+# --- writing ------------------------------------------------------------------------------------------------
+
+
+def write_events(log: EventLog, path: str | os.PathLike[str]) -> Path:
+    """Write a log as an event file that :func:`load_events` reads back to the same events and period.
+
+    The file has the ``# period:`` line when ``log.period`` is set, then a header with every column in
+    :data:`COLUMNS` order, then one row per event: standard CSV quoting, empty cells for unknown values, flags
+    as ``true``/``false`` and rungs by their default-ladder names. The file appears whole or not at all: it is
+    written to a temporary file in the same folder, which then replaces ``path``.
+
+    Args:
+        log: the events to write.
+        path: the file to write; an existing file is replaced.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        OSError: if the folder does not exist or cannot be written.
+    """
+    target = Path(path)
+    text = io.StringIO()
+    if log.period is not None:
+        text.write(f"# period: {log.period[0]} to {log.period[1]}\n")
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    ladder = Ladder()
+    for event in log.events:
+        text.write(_guard_first_cell(_csv_line(_event_cells(event, ladder))))
+    # Our own name rather than tempfile's: mkstemp makes owner-only files, and the rename would keep that.
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        with temporary.open("x", encoding="utf-8", newline="") as handle:
+            handle.write(text.getvalue())
+            handle.flush()
+            os.fsync(handle.fileno())
+        temporary.replace(target)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return target
+
+
+def _event_cells(event: Event, ladder: Ladder) -> list[str]:
+    cells = {
+        **{column: "" if value is None else str(value) for column, value in _event_to_record(event).items()},
+        "count_is_lower_bound": "true" if event.lower_bound else "false",
+        "rung": "" if event.rung is None else ladder.name(event.rung),
+    }
+    return [cells[column] for column in COLUMNS]
+
+
+def _csv_line(cells: list[str]) -> str:
+    line = io.StringIO()
+    csv.writer(line, lineterminator="\n").writerow(cells)
+    return line.getvalue()
+
+
+def _guard_first_cell(line: str) -> str:
+    """Quote a leading cell that starts with ``#``, which the loader would otherwise read as a comment."""
+    if not line.startswith("#"):
+        return line
+    # Unquoted by the writer, so the cell holds no comma, quote or line break: quoting it needs no escapes.
+    first, rest = line.split(",", 1)  # every row has all the columns, so there is a comma
+    return f'"{first}",{rest}'
+
+
 _Record = tuple[int, list[str]]
 """A CSV record: the line it starts on and its stripped cells."""
+
+_Comment = tuple[int, str]
+"""A comment line before the header: its line number and its text after the ``#``, stripped."""
+
+
+@dataclass(frozen=True)
+class _Table:
+    """A decoded event file split into its parts.
+
+    Attributes:
+        comments: the comment lines before the header.
+        header: the header record.
+        records: the other non-blank records.
+        late_comments: line numbers of ``#`` lines after the header (not allowed there).
+    """
+
+    comments: list[_Comment]
+    header: _Record
+    records: list[_Record]
+    late_comments: list[int]
 
 
 def _read_bytes(path: str | os.PathLike[str]) -> bytes:
@@ -335,23 +472,42 @@ def _read_bytes(path: str | os.PathLike[str]) -> bytes:
         raise EventDataError(path, [f"cannot read the file: {exc.strerror or exc}"]) from exc
 
 
-def _split_csv(path: str | os.PathLike[str], data: bytes) -> tuple[_Record, list[_Record]]:
-    """Decode the file; return the header record and the other non-blank records with their line numbers."""
+def _split_csv(path: str | os.PathLike[str], data: bytes) -> _Table:
+    """Decode the file and split it into comments, header and records, each with its line number."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise EventDataError(path, [f"line {line}: file: not valid UTF-8 text (byte {exc.start})"]) from exc
-    reader = csv.reader(io.StringIO(text, newline=""))
+    # The same stream (newline="") splits lines for the comment scan and for the CSV reader, so both count
+    # physical lines alike; comments never reach the reader, where a stray quote in one would swallow rows.
+    stream = io.StringIO(text, newline="")
+    comments: list[_Comment] = []
+    preamble_lines = 0
+    header_line = ""
+    for physical in iter(stream.readline, ""):
+        stripped = physical.strip()
+        if stripped and not stripped.startswith("#"):
+            header_line = physical
+            break
+        preamble_lines += 1
+        if stripped:
+            comments.append((preamble_lines, stripped[1:].strip()))
+    lines = [header_line, *stream] if header_line else []
+    reader = csv.reader(lines)
     records: list[_Record] = []
-    previous_line = 0
+    late_comments: list[int] = []
+    previous_line = preamble_lines
     try:
         for cells in reader:
-            if any(cell.strip() for cell in cells):
+            # Only the raw line tells a comment from a quoted cell that starts with "#".
+            if lines[previous_line - preamble_lines].lstrip().startswith("#"):
+                late_comments.append(previous_line + 1)
+            elif any(cell.strip() for cell in cells):
                 records.append((previous_line + 1, [cell.strip() for cell in cells]))
-            previous_line = reader.line_num
+            previous_line = preamble_lines + reader.line_num
     except csv.Error as exc:
-        problem = f"line {reader.line_num + 1}: file: not readable as CSV ({exc})"
+        problem = f"line {preamble_lines + reader.line_num + 1}: file: not readable as CSV ({exc})"
         raise EventDataError(path, [problem]) from exc
     if not records:
         raise EventDataError(
@@ -359,7 +515,33 @@ def _split_csv(path: str | os.PathLike[str], data: bytes) -> tuple[_Record, list
         )
     if len(records) == 1:
         raise EventDataError(path, [f"line {records[0][0]}: file: has a header but no event rows"])
-    return records[0], records[1:]
+    return _Table(comments, records[0], records[1:], late_comments)
+
+
+def _stated_period(comments: list[_Comment]) -> tuple[tuple[date, date] | None, int, list[str]]:
+    """The period a ``# period:`` comment states, the line stating it, and the problems with such comments."""
+    period: tuple[date, date] | None = None
+    period_line = 0
+    problems = []
+    for line, text in comments:
+        if _PERIOD_KEY.fullmatch(text) is None:
+            continue  # an ordinary comment
+        if period_line:
+            problems.append(f"line {line}: period: stated twice (first in line {period_line}; state it once)")
+            continue
+        period_line = line
+        match = _PERIOD_VALUE.fullmatch(text)
+        try:
+            start, end = (date.fromisoformat(match.group(n)) for n in (1, 2)) if match else (None, None)
+        except ValueError:
+            start = end = None
+        if start is None or end is None:
+            problems.append(f"line {line}: period: '# {text}' is not a period line (allowed: {_PERIOD_FORM})")
+        elif end < start:
+            problems.append(f"line {line}: period: ends {end}, before it starts {start}")
+        else:
+            period = (start, end)
+    return period, period_line, problems
 
 
 def _check_header(path: str | os.PathLike[str], header_record: _Record) -> None:
@@ -579,6 +761,25 @@ def _within_problem(inner: dict[str, Any], outer: dict[str, Any] | None) -> str 
     if None not in (outer_start, outer_end, start, end) and not (outer_start <= start and end <= outer_end):
         return f"{name!r} covers {outer_start} to {outer_end}, not this row's {start} to {end}"
     return None
+
+
+def _check_inside_period(rows: list[_Row], period: tuple[date, date], period_line: int) -> list[str]:
+    """Attack and strike rows must lie inside the stated period; context rows only date facts and may not."""
+    first, last = period
+    problems = []
+    for row in rows:
+        start, end = row.values.get("start_date"), row.values.get("end_date")
+        if row.values.get("kind") not in COUNTED_KINDS or start is None or end is None or end < start:
+            continue
+        if first <= start and end <= last:
+            continue
+        extent = "partly " if start <= last and end >= first else ""
+        interval = str(start) if start == end else f"{start} to {end}"
+        problems.append(
+            f"line {row.line}: start_date/end_date: {interval} lies {extent}outside the period {first} to "
+            f"{last} that the file states in line {period_line} (attack and strike rows must lie inside it)"
+        )
+    return problems
 
 
 def _line_of(problem: str) -> int:
