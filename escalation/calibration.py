@@ -20,6 +20,7 @@ an ensemble picks one row, so the bands of every result carry the parameter unce
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -35,7 +36,9 @@ from escalation import __version__
 from escalation.events import Event, EventKind, EventLog
 from escalation.fitting import NAMES as FIT_NAMES
 from escalation.fitting import DyadData, fit_dyad
-from escalation.ladder import Rung
+from escalation.history import ObservedHistory, observed_history, observed_inflows, replay
+from escalation.rules import decay_factor
+from escalation.semantics import Memories, Retention, channels_of
 from escalation.specs import Dist, Param, ScenarioSpec, param_mean
 
 METHOD = (
@@ -407,13 +410,15 @@ def _casualty_check(
 # Retaliation policy
 
 
-def _dyad_data(events: EventLog, scenario: ScenarioSpec, d: int, rows: list[Event], cutoff: date) -> DyadData:
+def _dyad_data(
+    history: ObservedHistory, scenario: ScenarioSpec, d: int, rows: list[Event], cutoff: date
+) -> DyadData:
     """A dyad's observations from its first attack to the cut-off.
 
     Dated counts (a day without a row counts as zero: a record of dated attacks is taken as complete over its
-    span), interval rows, and the strikes the attacker received, with their harm.
+    span), interval rows, and the harm and strikes the attacker received as the model routes them (strikes on
+    the attacker, and with the attribution weight strikes on its patron), from the observed history.
     """
-    dyad = scenario.attacks[d]
     first = min(e.start for e in rows)
     days = (cutoff - first).days
     counts = np.zeros(days)
@@ -425,20 +430,9 @@ def _dyad_data(events: EventLog, scenario: ScenarioSpec, d: int, rows: list[Even
         else:
             counts[start : end + 1] = np.nan
             intervals.append((start, end, event.count, event.lower_bound))
-    strikes = np.zeros(days)
-    harm = np.zeros(days)
-    attacker_is_state = scenario.actor(dyad.attacker).kind == "state"
-    for event in _usable(events, cutoff, EventKind.STRIKE, dyad.target, dyad.attacker):
-        rung = event.rung or (Rung.DIRECT_INTERSTATE if attacker_is_state else Rung.PROXY_STRIKE)
-        for k in range(event.days):
-            index = (event.start - first).days + k
-            if 0 <= index < days:
-                strikes[index] += event.count / event.days
-                harm[index] += (
-                    scenario.harm.strike_harm(max(int(rung), int(Rung.PROXY_STRIKE)))
-                    * event.count
-                    / event.days
-                )
+    provocation, punishment = observed_inflows(history, scenario, channels_of(scenario))
+    offset = (first - history.days[0]).days
+    harm, strikes = provocation[offset : offset + days, d], punishment[offset : offset + days, d]
     base = np.array(
         [
             _driver_exposure(scenario, d, _one_day(first + timedelta(days=k)), "base_rate_factor")
@@ -463,7 +457,7 @@ def _likelihood_posterior(
     rng: np.random.Generator,
 ) -> tuple[dict[str, np.ndarray], dict[str, dict], list[dict]]:
     dyad = scenario.attacks[d]
-    data = _dyad_data(events, scenario, d, rows, cutoff)
+    data = _dyad_data(_known_history(events, scenario, cutoff), scenario, d, rows, cutoff)
     priors = {name: getattr(dyad, name) for name in FIT_NAMES}
     fit = fit_dyad(data, priors, draws=n, rng=rng)
     prefix = f"attacks.{dyad.key}"
@@ -487,49 +481,44 @@ def _likelihood_posterior(
     return draws, summaries, [check]
 
 
-def _retaliation_sequence(
-    scenario: ScenarioSpec, state: str, attacks: list[Event], strikes: list[Event], cutoff: date
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, date]:
-    """The state's unanswered harm and lethal trigger on the eve of each decision day, and its strike days.
+def _known_history(events: EventLog, scenario: ScenarioSpec, cutoff: date) -> ObservedHistory:
+    """The observed days before the cut-off, from the events that had ended before it."""
+    known = dataclasses.replace(events, events=tuple(e for e in events if e.end < cutoff))
+    return observed_history(known, scenario, until=cutoff)
 
-    Days run from the first attack to the day before the cut-off. Each strike answers the harm so far (the
-    memory and the trigger reset), as in the model.
+
+def _retaliation_sequence(
+    events: EventLog, scenario: ScenarioSpec, e: int, cutoff: date
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, date]:
+    """A retaliation dyad's unanswered harm and trigger on the eve of each observed day, and its strike days.
+
+    The observed days (from the first event to the day before the cut-off) are replayed through the model's
+    own memory update (:func:`escalation.history.replay`), with the memories' prior mean lengths: each
+    strike answers the harm so far (the memory and the trigger reset), and harm comes from every channel the
+    model routes to the dyad (attacks, and strikes on the state).
     """
-    first_day = min(e.start for e in attacks)
-    days = (cutoff - first_day).days
-    weights = scenario.harm
-    daily = np.zeros(days)
-    lethal_today = np.zeros(days, dtype=bool)
-    for event in attacks:
-        harm = event.count * weights.attack + (event.injured or 0) * weights.injured
-        harm = (harm + (event.killed or 0) * weights.killed) / event.days
-        for k in range(event.days):
-            index = (event.start + timedelta(days=k) - first_day).days
-            if 0 <= index < days:
-                daily[index] += harm
-        if event.days == 1 and event.killed and 0 <= (event.start - first_day).days < days:
-            lethal_today[(event.start - first_day).days] = True
-    struck = np.zeros(days, dtype=bool)
-    for event in strikes:
-        if 0 <= (event.start - first_day).days < days:
-            struck[(event.start - first_day).days] = True
-    retention = float(np.exp(-1.0 / param_mean(scenario.policy(state).memory_days)))
-    eve, pending = np.zeros(days), np.zeros(days, dtype=bool)
-    memory, trigger = 0.0, False
-    for t in range(days):
-        eve[t], pending[t] = memory, trigger
-        if struck[t]:
-            memory, trigger = 0.0, False
-        memory = memory * retention + daily[t]
-        trigger = trigger or bool(lethal_today[t])
-    return eve, pending, struck, first_day
+    history = _known_history(events, scenario, cutoff)
+    channels = channels_of(scenario)
+    retention = Retention(
+        provocation=decay_factor(
+            np.array([[param_mean(a.provocation_memory_days) for a in scenario.attacks]])
+        ),
+        punishment=decay_factor(np.array([[param_mean(a.punishment_memory_days) for a in scenario.attacks]])),
+        unanswered=decay_factor(
+            np.array([[param_mean(scenario.policy(r.state).memory_days) for r in scenario.retaliations]])
+        ),
+    )
+    eves = replay(history, scenario, channels, retention, Memories.empty(1, channels), record_eve=True)
+    eve = np.array([m.unanswered[0, e] for m in eves])
+    pending = np.array([m.lethal_pending[0, e] for m in eves], dtype=bool)
+    struck = history.strikes[:, e, :].sum(axis=1) > 0
+    return eve, pending, struck, history.days[0]
 
 
 def _policy_posterior(
+    events: EventLog,
     scenario: ScenarioSpec,
-    state: str,
-    attacks: list[Event],
-    strikes: list[Event],
+    e: int,
     cutoff: date,
     n: int,
     rng: np.random.Generator,
@@ -539,9 +528,10 @@ def _policy_posterior(
     On a day it was ready (unanswered harm at the threshold, or a dated lethal attack since its last strike)
     it struck with probability rho; a strike on a day it was not ready is impossible for that threshold.
     """
+    state = scenario.retaliations[e].state
     policy = scenario.policy(state)
     prefix = f"policy.{state}"
-    eve, pending, struck, first_day = _retaliation_sequence(scenario, state, attacks, strikes, cutoff)
+    eve, pending, struck, first_day = _retaliation_sequence(events, scenario, e, cutoff)
     theta = _axis(
         f"{prefix}.threshold", policy.threshold, 400, upper=2.0 * float(eve.max()), steps=np.unique(eve)
     )
@@ -563,7 +553,7 @@ def _policy_posterior(
     strike_days = [first_day + timedelta(days=int(t)) for t in np.flatnonzero(struck)]
     described = (
         f"{len(strike_days)} strike day(s) ({', '.join(d.isoformat() for d in strike_days)}) over "
-        f"{eve.size} days of attacks since {first_day.isoformat()}"
+        f"{eve.size} observed days since {first_day.isoformat()}"
     )
     summaries = {k: _summary(v, specs[k], described) for k, v in draws.items()}
     check = {
@@ -636,7 +626,7 @@ def calibrate(
         with_casualties = [e for e in counted if e.injured is not None and e.killed is not None]
         if with_casualties:
             add(_outcome_posterior(scenario, d, with_casualties, draws, rng))
-    for dyad in scenario.retaliations:
+    for e, dyad in enumerate(scenario.retaliations):
         strikes = sorted(
             _usable(events, cutoff, EventKind.STRIKE, dyad.state, dyad.target), key=lambda e: e.start
         )
@@ -644,7 +634,7 @@ def calibrate(
         policy = scenario.policy(dyad.state)
         uncertain = isinstance(policy.threshold, Dist) or isinstance(policy.retaliation_probability, Dist)
         if strikes and attacks and uncertain and min(e.start for e in attacks) < strikes[0].start:
-            add(_policy_posterior(scenario, dyad.state, attacks, strikes, cutoff, draws, rng))
+            add(_policy_posterior(events, scenario, e, cutoff, draws, rng))
     for policy in scenario.policies:
         uncertain = isinstance(policy.threshold, Dist) or isinstance(policy.retaliation_probability, Dist)
         if uncertain and f"policy.{policy.state}.threshold" not in summaries:

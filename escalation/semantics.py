@@ -1,0 +1,401 @@
+"""What an event means: its rung, the channel it travels on, the memories it feeds, the thresholds it meets.
+
+These rules are decided here once and used by every part of the package that needs them: the model (for
+simulated events), the warm start and the calibration (for observed events), and the backtest (to decide
+whether a named threshold was reached in the record). Before, each kept its own copy, and the copies had
+drifted apart (an unranked strike on a state was rung 6 in the model and rung 4 in the backtest).
+
+- **Strikes.** A strike at level 0 hits the target itself: rung 6 (direct interstate) if the target is a
+  state, else rung 4 (proxy strike). Level 1 hits the target's patron's assets abroad (rung 5), level 2 the
+  patron's territory (rung 6). An observed strike's level comes from its recorded rung.
+- **Channels.** Every attack dyad and every strike level a retaliation dyad can reach is a channel
+  (perpetrator, victim, rung, background flag, addressed actor). Fixed routing matrices carry a day's harm
+  and strikes from the channels to the memories they concern: provocation and punishment of the attack dyads,
+  unanswered harm of the retaliation dyads, and the lethal triggers.
+- **Memories.** One daily update (:func:`update_memories`) moves them on: the model calls it every simulated
+  day, the warm start replays the observed days through it, and the retaliation-policy calibration reads the
+  unanswered harm it builds on the eve of each observed day.
+- **Thresholds.** :func:`threshold_matches` says which channels (or observed events) count for a named
+  threshold; :func:`happened` says whether the record shows one in a window, with a third answer, *unknown*,
+  when the window runs past what the record covers or an interval row leaves the date open.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+
+from escalation import rules
+from escalation.events import Event, EventKind, EventLog
+from escalation.ladder import Rung
+from escalation.specs import RETALIATION_LEVELS, ScenarioSpec, ThresholdSpec
+
+N_LEVELS = len(RETALIATION_LEVELS)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Rungs
+
+
+def strike_rung(level: int, target_is_state: bool) -> Rung:
+    """The rung of a strike at a level (0 the target, 1 its patron's assets, 2 its patron's territory)."""
+    if level == 0:
+        return Rung.DIRECT_INTERSTATE if target_is_state else Rung.PROXY_STRIKE
+    return Rung.PATRON_STRIKE if level == 1 else Rung.DIRECT_INTERSTATE
+
+
+def strike_level(rung: Rung | None, target_is_state: bool) -> int:
+    """The level of an observed strike from its recorded rung (no rung: the target itself)."""
+    if rung is None or rung <= Rung.PROXY_STRIKE or target_is_state:
+        return 0
+    return 1 if rung == Rung.PATRON_STRIKE else 2
+
+
+def attack_rung(injured: int | None, killed: int | None, min_rung: int = int(Rung.HARASSMENT)) -> Rung:
+    """The rung of an observed attack from its casualties (unknown counts as none), at least ``min_rung``."""
+    rung = rules.attack_rung(np.array(1), np.array(injured or 0), np.array(killed or 0), np.array(min_rung))
+    return Rung(int(rung))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Channels and routing
+
+
+@dataclass(frozen=True)
+class Channels:
+    """The channels of a scenario and the matrices that route their harm and strikes into the memories.
+
+    Attributes:
+        perpetrator, victim, addressed: (channels,) actor indices; ``addressed`` is the actor a strike
+            answers (the target of the retaliation dyad), which differs from the victim for strikes that
+            climb to the patron.
+        rung: (channels,) the channel's rung (attack channels: 0, their rung comes from the outcome).
+        background: (channels,) events that feed memories but are not steps up the ladder.
+        n_attacks, n_retaliations: numbers of attack and retaliation dyads; the first ``n_attacks``
+            channels are the attack dyads, in order.
+        strike_slots: flat ``(dyad, level)`` index of each strike channel, in channel order.
+        first_strike_channel: (retaliation dyads,) the dyad's level-0 channel; its levels are consecutive.
+        max_level: (retaliation dyads,) the highest level a channel exists for.
+        strike_harm: (strike channels,) harm of one strike on the channel.
+        route_harm: (channels, attack dyads + retaliation dyads) harm -> provocation, then unanswered harm.
+        route_punishment: (channels, attack dyads) strikes -> punishment.
+        lethal_pairs: (attack dyad, retaliation dyad) pairs: a lethal attack on the first triggers the second.
+    """
+
+    perpetrator: np.ndarray
+    victim: np.ndarray
+    addressed: np.ndarray
+    rung: np.ndarray
+    background: np.ndarray
+    n_attacks: int
+    n_retaliations: int
+    strike_slots: np.ndarray
+    first_strike_channel: np.ndarray
+    max_level: np.ndarray
+    strike_harm: np.ndarray
+    route_harm: np.ndarray
+    route_punishment: np.ndarray
+    lethal_pairs: tuple[tuple[int, int], ...]
+
+    @property
+    def size(self) -> int:
+        """Number of channels."""
+        return int(self.rung.size)
+
+
+def channels_of(scenario: ScenarioSpec) -> Channels:
+    """Build the channels and routing matrices of a scenario.
+
+    A strike channel exists only for the levels the retaliating state's policy (``max_level``) and reach
+    (``max_rung``) allow, and only if the target has a patron for levels above 0.
+    """
+    s = scenario
+    idx = {n: i for i, n in enumerate(s.actor_names)}
+    n_a, n_e = len(s.attacks), len(s.retaliations)
+    patron = [idx[a.patron] if a.patron else -1 for a in s.actors]
+    rows = [(idx[d.attacker], idx[d.target], 0, d.background, idx[d.target]) for d in s.attacks]
+    max_level = np.zeros(n_e, dtype=np.int64)
+    slots = []
+    for e, dyad in enumerate(s.retaliations):
+        j, i = idx[dyad.state], idx[dyad.target]
+        rows.append((j, i, strike_rung(0, s.actors[i].kind == "state"), dyad.background, i))
+        slots.append(N_LEVELS * e)
+        if patron[i] < 0:
+            continue
+        allowed = RETALIATION_LEVELS.index(s.policy(dyad.state).max_level)
+        for level in (1, 2):
+            rung = strike_rung(level, True)
+            if level > allowed or rung > s.actor(dyad.state).max_rung:
+                break
+            rows.append((j, patron[i], rung, False, i))
+            slots.append(N_LEVELS * e + level)
+            max_level[e] = level
+    perp, victim, rung, background, addressed = (np.array(column) for column in zip(*rows, strict=True))
+    n_channels = len(rows)
+    strike_slots = np.array(slots, dtype=np.int64)
+
+    route_provocation = np.zeros((n_channels, n_a))
+    route_punishment = np.zeros((n_channels, n_a))
+    route_unanswered = np.zeros((n_channels, n_e))
+    for c in range(n_channels):
+        for d, dyad in enumerate(s.attacks):
+            a, b = idx[dyad.attacker], idx[dyad.target]
+            if b == perp[c] and a == victim[c]:
+                route_provocation[c, d] += 1.0
+            elif b == perp[c] and patron[a] == victim[c]:
+                route_provocation[c, d] += s.attribution
+            if c >= n_a and b == perp[c] and a in (victim[c], addressed[c]):
+                route_punishment[c, d] = 1.0
+        for e, dyad in enumerate(s.retaliations):
+            if idx[dyad.state] == victim[c] and idx[dyad.target] == perp[c]:
+                route_unanswered[c, e] = 1.0
+    lethal_pairs = tuple((int(d), int(e)) for d, e in zip(*np.nonzero(route_unanswered[:n_a]), strict=True))
+    return Channels(
+        perpetrator=perp,
+        victim=victim,
+        addressed=addressed,
+        rung=rung.astype(np.int8),
+        background=background.astype(bool),
+        n_attacks=n_a,
+        n_retaliations=n_e,
+        strike_slots=strike_slots,
+        first_strike_channel=n_a + np.searchsorted(strike_slots, N_LEVELS * np.arange(n_e)),
+        max_level=max_level,
+        strike_harm=np.array([s.harm.strike_harm(r) for r in rung[n_a:]], dtype=float),
+        route_harm=np.concatenate([route_provocation, route_unanswered], axis=1),
+        route_punishment=route_punishment,
+        lethal_pairs=lethal_pairs,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Memories
+
+
+@dataclass
+class Memories:
+    """The decayed memories of every replication (leading axis), as of the end of a day.
+
+    Attributes:
+        provocation: (R, attack dyads) harm the attacker has suffered from the target (Hawkes memory).
+        punishment: (R, attack dyads) strikes the attacker has received from the target.
+        unanswered: (R, retaliation dyads) harm the state has not answered yet.
+        lethal_pending: (R, retaliation dyads) a lethal attack has happened since the state last struck.
+    """
+
+    provocation: np.ndarray
+    punishment: np.ndarray
+    unanswered: np.ndarray
+    lethal_pending: np.ndarray
+
+    @classmethod
+    def empty(cls, replications: int, channels: Channels) -> Memories:
+        """Memories with nothing remembered."""
+        r, n_a, n_e = replications, channels.n_attacks, channels.n_retaliations
+        return cls(np.zeros((r, n_a)), np.zeros((r, n_a)), np.zeros((r, n_e)), np.zeros((r, n_e), dtype=bool))
+
+
+@dataclass(frozen=True)
+class Retention:
+    """Daily retention ``exp(-1/tau)`` of each memory, broadcastable against :class:`Memories`."""
+
+    provocation: np.ndarray
+    punishment: np.ndarray
+    unanswered: np.ndarray
+
+
+def channel_inputs(
+    channels: Channels,
+    scenario: ScenarioSpec,
+    attacks: np.ndarray,
+    injured: np.ndarray,
+    killed: np.ndarray,
+    strike_channels: np.ndarray,
+    *,
+    out: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Harm and strike counts per channel from a day's attacks (per dyad) and strikes (per strike channel).
+
+    Args:
+        channels: the scenario's channels.
+        scenario: the scenario (its harm weights).
+        attacks: (R, attack dyads) the day's attacks.
+        injured: (R, attack dyads) people injured by them.
+        killed: (R, attack dyads) people killed by them.
+        strike_channels: (R, strike channels) the day's strikes.
+        out: work arrays (R, channels) to fill instead of allocating.
+    """
+    r = attacks.shape[0]
+    harm, counts = out if out is not None else (np.zeros((r, channels.size)), np.zeros((r, channels.size)))
+    n_a, weights = channels.n_attacks, scenario.harm
+    counts[:, n_a:] = strike_channels
+    harm[:, :n_a] = rules.attack_harm(
+        attacks, injured, killed, weights.attack, weights.injured, weights.killed
+    )
+    np.multiply(strike_channels, channels.strike_harm, out=harm[:, n_a:])
+    return harm, counts
+
+
+def inflows(channels: Channels, harm: np.ndarray, strike_counts: np.ndarray) -> tuple[np.ndarray, ...]:
+    """A day's inflow into provocation, punishment (attack dyads) and unanswered harm (retaliation dyads)."""
+    routed = harm @ channels.route_harm
+    n_a = channels.n_attacks
+    return routed[:, :n_a], strike_counts @ channels.route_punishment, routed[:, n_a:]
+
+
+def update_memories(
+    memories: Memories,
+    retention: Retention,
+    channels: Channels,
+    harm: np.ndarray,
+    strike_counts: np.ndarray,
+    fired: np.ndarray,
+    killed: np.ndarray,
+) -> None:
+    """Move the memories on by one day (in place): decay, then add the day's harm and strikes.
+
+    A strike answers the harm accumulated so far: the state's unanswered harm and its lethal trigger reset
+    on the day it strikes, and the day's new harm is added after. A lethal attack (``killed > 0``) on an
+    attack dyad sets the trigger of the retaliation dyads it concerns.
+
+    Args:
+        memories: the memories at the end of yesterday, updated to the end of today.
+        retention: daily retention of each memory.
+        channels: the scenario's channels.
+        harm: (R, channels) the day's harm per channel.
+        strike_counts: (R, channels) the day's strikes per channel.
+        fired: (R, retaliation dyads) the state struck today.
+        killed: (R, attack dyads) people killed today (only whether it is positive matters).
+    """
+    provocation_in, punishment_in, unanswered_in = inflows(channels, harm, strike_counts)
+    memories.provocation = rules.decayed_sum(memories.provocation, retention.provocation, provocation_in)
+    memories.punishment = rules.decayed_sum(memories.punishment, retention.punishment, punishment_in)
+    unanswered = np.where(fired, 0.0, memories.unanswered)
+    memories.unanswered = rules.decayed_sum(unanswered, retention.unanswered, unanswered_in)
+    pending = memories.lethal_pending & ~fired
+    for d, e in channels.lethal_pairs:
+        pending[:, e] |= killed[:, d] > 0
+    memories.lethal_pending = pending
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Observed events on the ladder
+
+
+@dataclass(frozen=True)
+class LadderEvent:
+    """An observed attack or strike as the model would place it: channel ends, rung and dates."""
+
+    event_id: str
+    start: dt.date
+    end: dt.date
+    kind: EventKind
+    perpetrator: str
+    victim: str
+    rung: Rung
+
+    @property
+    def exact(self) -> bool:
+        """The event is dated to one day."""
+        return self.start == self.end
+
+
+def ladder_event(event: Event, scenario: ScenarioSpec) -> LadderEvent | None:
+    """Place an observed attack or strike on the ladder (context rows: None).
+
+    An attack takes its recorded rung, else the rung its casualties imply, at least its dyad's ``min_rung``;
+    a strike hits the target at level 0, or its patron at the level its recorded rung implies. Events of a
+    background dyad (the ongoing war the scenario takes as given) sit at rung 0, as in the model.
+    """
+    if event.kind == EventKind.CONTEXT:
+        return None
+    names = set(scenario.actor_names)
+    target_is_state = event.target in names and scenario.actor(event.target).kind == "state"
+    victim = event.target
+    if event.kind == EventKind.ATTACK:
+        dyad = next(
+            (d for d in scenario.attacks if (d.attacker, d.target) == (event.attacker, event.target)), None
+        )
+        min_rung = dyad.min_rung if dyad is not None else int(Rung.HARASSMENT)
+        rung = event.rung if event.rung is not None else attack_rung(event.injured, event.killed, min_rung)
+        background = dyad is not None and dyad.background
+    else:
+        level = strike_level(event.rung, target_is_state)
+        patron = scenario.actor(event.target).patron if event.target in names else None
+        if level > 0 and patron is not None:
+            victim = patron
+        # The model's placement, whatever rung the row records, so a backtest scores by the model's rule;
+        # only a recorded regional war is kept as such (it is a state of the system, not a channel).
+        rung = Rung.REGIONAL_WAR if event.rung == Rung.REGIONAL_WAR else strike_rung(level, target_is_state)
+        dyad = next(
+            (r for r in scenario.retaliations if (r.state, r.target) == (event.attacker, event.target)), None
+        )
+        background = level == 0 and dyad is not None and dyad.background
+    return LadderEvent(
+        event.event_id,
+        event.start,
+        event.end,
+        event.kind,
+        event.attacker,
+        victim,
+        Rung.QUIET if background else Rung(int(rung)),
+    )
+
+
+def threshold_matches(threshold: ThresholdSpec, kind: EventKind | str, perpetrator: str, victim: str) -> bool:
+    """Whether events of this kind between these actors count for the named threshold (any rung)."""
+    return (
+        threshold.kind in ("any", str(kind))
+        and (not threshold.attackers or perpetrator in threshold.attackers)
+        and (not threshold.targets or victim in threshold.targets)
+    )
+
+
+def happened(
+    events: EventLog, threshold: ThresholdSpec, scenario: ScenarioSpec, start: dt.date, end: dt.date
+) -> bool | None:
+    """Whether the record shows the named threshold reached in the days ``[start, end)``.
+
+    True when a matching event at or above the threshold's rung lies wholly inside the window (for the
+    regional war: a rung-7 row, or the ladder's rule of ``war_strikes`` direct-interstate channel-days
+    within ``war_window_days`` among the exactly dated events). None (*unknown*) when it did not, but the
+    window runs outside the period the record covers, or a matching interval row only partly overlaps the
+    window (its events may fall either side). False otherwise.
+    """
+    placed = [p for e in events if (p := ladder_event(e, scenario)) is not None]
+    if threshold.min_rung >= Rung.REGIONAL_WAR:
+        relevant = [p for p in placed if p.rung >= Rung.DIRECT_INTERSTATE]
+        if any(p.rung >= Rung.REGIONAL_WAR and start <= p.start and p.end < end for p in relevant):
+            return True
+        if _war_rule_met(relevant, scenario, start, end):
+            return True
+    else:
+        relevant = [
+            p
+            for p in placed
+            if p.rung >= threshold.min_rung and threshold_matches(threshold, p.kind, p.perpetrator, p.victim)
+        ]
+        if any(start <= p.start and p.end < end for p in relevant):
+            return True
+    straddles = any(
+        p.start < end and p.end >= start and not (start <= p.start and p.end < end) for p in relevant
+    )
+    coverage = events.coverage
+    outside = coverage is None or start < coverage[0] or end - dt.timedelta(days=1) > coverage[1]
+    return None if straddles or outside else False
+
+
+def _war_rule_met(direct: list[LadderEvent], scenario: ScenarioSpec, start: dt.date, end: dt.date) -> bool:
+    """The ladder's regional-war rule on exactly dated rung-6 events: enough channel-days in a window."""
+    ladder = scenario.ladder
+    days = sorted(
+        {(p.start, p.perpetrator, p.victim, p.kind) for p in direct if p.exact and start <= p.start < end}
+    )
+    dates = [d[0] for d in days]
+    for i, first in enumerate(dates):
+        inside = [d for d in dates[i:] if (d - first).days < ladder.war_window_days]
+        if len(inside) >= ladder.war_strikes:
+            return True
+    return False
