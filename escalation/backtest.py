@@ -16,6 +16,13 @@ last ``window_days`` before the cut-off carried forward as a Poisson rate), *con
 all known days) and, where the record reaches back a year, *climatology* (the rate in the same calendar window
 of earlier years), with skill scores relative to them. In conflict forecasting the no-change baseline is hard
 to beat, so a model that does not beat it has not earned its complexity.
+
+A backtest scores only what the record can say. Days after the end of the period the record covers
+(``EventLog.coverage``: the period the file states, else the end of its last event) are unknown, not "no
+event": counts there are not observed, and a threshold whose window runs past the record, or that only an
+interval row straddling the window could have met, is *unknown* and left out of the scores; the summary says
+how many were left out and why. Whether a threshold happened is decided by
+:func:`escalation.semantics.happened`, the same placement of events on the ladder as the model's.
 """
 
 from __future__ import annotations
@@ -33,8 +40,8 @@ from escalation.calibration import Calibration, calibrate
 from escalation.ensemble import EnsembleResult, run_ensemble
 from escalation.events import Event, EventKind, EventLog
 from escalation.history import observed_history
-from escalation.ladder import Rung
-from escalation.specs import EnsembleSpec, ScenarioSpec, ThresholdSpec
+from escalation.semantics import happened
+from escalation.specs import EnsembleSpec, ScenarioSpec
 
 LEVELS = (0.5, 0.9)
 # PIT histograms and reliability diagrams are drawn from this many scored forecasts on.
@@ -52,30 +59,45 @@ class Observation:
 
 
 def known_before(events: EventLog, cutoff: dt.date) -> EventLog:
-    """The events that had ended before the cut-off: what a forecaster could know on that date."""
-    return dataclasses.replace(events, events=tuple(e for e in events if e.end < cutoff))
+    """The events that had ended before the cut-off: what a forecaster could know on that date.
+
+    A stated period is cut at the day before the cut-off.
+    """
+    period = events.period
+    if period is not None:
+        last = min(period[1], cutoff - dt.timedelta(days=1))
+        period = (period[0], last) if last >= period[0] else None
+    return dataclasses.replace(events, events=tuple(e for e in events if e.end < cutoff), period=period)
+
+
+def scored_days(events: EventLog, cutoff: dt.date, horizon_days: int) -> int:
+    """How many days of the horizon the record covers (the rest are unknown, not scored)."""
+    coverage = events.coverage
+    if coverage is None:
+        return 0
+    return max(0, min(horizon_days, (coverage[1] - cutoff).days + 1))
 
 
 def observations_after(
     events: EventLog, target: str, cutoff: dt.date, horizon_days: int
 ) -> list[Observation]:
-    """Cumulative attacks on ``target`` since the cut-off at the end date of each attack row in the horizon.
+    """Cumulative attacks on ``target`` since the cut-off, on the days the record lets them be known.
 
-    Rows counted by an interval row that started before the cut-off are included, but the count becomes a
-    lower bound: the interval's other attacks are undated and may fall after the cut-off too.
+    One observation at the end date of each attack row in the horizon, and one on the last day of the horizon
+    the record covers (so a quiet spell is scored as the zero it was), unless an interval row straddles that
+    day. Rows counted by an interval row that started before the cut-off are included, but the count becomes
+    a lower bound: the interval's other attacks are undated and may fall after the cut-off too. Days after
+    the end of the record are not observed.
     """
-    end = cutoff + dt.timedelta(days=horizon_days)
+    last = cutoff + dt.timedelta(days=scored_days(events, cutoff, horizon_days) - 1)
     by_id = {e.event_id: e for e in events}
+    attacks = [e for e in events if e.kind == EventKind.ATTACK and e.target == target]
     rows: list[tuple[Event, bool]] = []
-    for event in events:
-        if (
-            event.kind != EventKind.ATTACK
-            or event.target != target
-            or not cutoff <= event.start <= event.end < end
-        ):
+    for event in attacks:
+        if not cutoff <= event.start <= event.end <= last:
             continue
         parent = by_id.get(event.within) if event.within else None
-        if parent is not None and parent.start >= cutoff and parent.end < end:
+        if parent is not None and parent.start >= cutoff and parent.end <= last:
             continue  # counted by its interval row, which is itself an observation
         rows.append((event, event.lower_bound or parent is not None))
     by_date: dict[dt.date, Observation] = {}  # one observation per date: the count at the end of that day
@@ -84,7 +106,11 @@ def observations_after(
         total += event.count
         lower = lower or bound
         by_date[event.end] = Observation(event.end, (event.end - cutoff).days, total, lower)
-    return list(by_date.values())
+    straddled = any(e.start <= last < e.end for e in attacks if e.within is None)
+    if last >= cutoff and last not in by_date and not straddled:
+        lower = lower or any(e.start < cutoff <= e.end for e in attacks if e.within is None)
+        by_date[last] = Observation(last, (last - cutoff).days, total, lower)
+    return sorted(by_date.values(), key=lambda o: o.date)
 
 
 def _daily_counts(events: EventLog, target: str, cutoff: dt.date) -> tuple[np.ndarray, dt.date] | None:
@@ -156,18 +182,25 @@ class BacktestResult:
     scores: pd.DataFrame
     thresholds: pd.DataFrame
 
+    scored_days: int
+
     def summary(self) -> dict:
         """Mean scores per forecaster and skill relative to the baselines (JSON-ready)."""
         forecasters = forecaster_scores(self.scores)
+        thresholds = self.thresholds.astype({"happened": object}).replace({pd.NA: None, np.nan: None})
         return {
             "cutoff": self.cutoff.isoformat(),
             "horizon_days": self.horizon_days,
             "target": self.target,
             "observations": len(self.observations),
             "observations_lower_bound": int(sum(o.lower_bound for o in self.observations)),
+            "days_scored": self.scored_days,
+            "days_left_out": self.horizon_days - self.scored_days,
+            "days_left_out_reason": "after the end of the period the record covers",
             "baseline_rates": self.baselines,
             "forecasters": forecasters,
-            "thresholds": self.thresholds.to_dict("records"),
+            "thresholds": thresholds.to_dict("records"),
+            "threshold_scores": threshold_scores(self.thresholds),
             "replications": self.forecast.replications,
             "seed": self.forecast.ensemble.seed,
             "calibration_hash": self.calibration.hash,
@@ -194,32 +227,6 @@ def forecaster_scores(scores: pd.DataFrame) -> dict[str, dict[str, float]]:
                 model, entry["mean_crps"]
             )
     return forecasters
-
-
-def event_rung(event: Event) -> int:
-    """The rung of an observed event: its own rung, or for attacks the rung its casualties imply."""
-    if event.rung is not None:
-        return int(event.rung)
-    if event.kind == EventKind.STRIKE:
-        return int(Rung.PROXY_STRIKE)
-    if event.killed:
-        return int(Rung.LETHAL)
-    return int(Rung.CASUALTIES if event.injured else Rung.HARASSMENT)
-
-
-def threshold_happened(events: EventLog, threshold: ThresholdSpec, start: dt.date, end: dt.date) -> bool:
-    """Whether an event in [start, end) reached the named threshold (regional war: a rung-7 row)."""
-    kinds = {"attack": {EventKind.ATTACK}, "strike": {EventKind.STRIKE}}.get(
-        threshold.kind, {EventKind.ATTACK, EventKind.STRIKE}
-    )
-    return any(
-        e.kind in kinds
-        and start <= e.start < end
-        and (not threshold.attackers or e.attacker in threshold.attackers)
-        and (not threshold.targets or e.target in threshold.targets)
-        and event_rung(e) >= threshold.min_rung
-        for e in events
-    )
 
 
 def run_backtest(
@@ -268,7 +275,16 @@ def run_backtest(
     end = cutoff + dt.timedelta(days=horizon_days)
     thresholds = _score_thresholds(forecast, events, cutoff, end, horizon_days)
     return BacktestResult(
-        cutoff, horizon_days, target, forecast, calibration, observations, baselines, scores, thresholds
+        cutoff,
+        horizon_days,
+        target,
+        forecast,
+        calibration,
+        observations,
+        baselines,
+        scores,
+        thresholds,
+        scored_days(events, cutoff, horizon_days),
     )
 
 
@@ -297,106 +313,52 @@ def _score_counts(
 def _score_thresholds(
     forecast: EnsembleResult, events: EventLog, start: dt.date, end: dt.date, horizon_days: int
 ) -> pd.DataFrame:
+    """Forecast probability of each named threshold by the horizon, whether it happened, and its scores.
+
+    ``happened`` is True, False or missing (*unknown*: the window runs past the record, or only an interval
+    row straddling it could have met the threshold); unknown thresholds get no scores.
+    """
     table = forecast.threshold_table((horizon_days,))
-    happened = np.array([threshold_happened(events, t, start, end) for t in forecast.scenario.thresholds])
+    scenario = forecast.scenario
+    outcome = [happened(events, t, scenario, start, end) for t in scenario.thresholds]
+    known = np.array([h is not None for h in outcome], dtype=bool)
+    observed = np.array([bool(h) for h in outcome], dtype=bool)
     probability = table["probability"].to_numpy()
+    brier = np.full(probability.shape, np.nan)
+    log_score = np.full(probability.shape, np.nan)
+    brier[known] = scoring.brier(probability[known], observed[known])
+    log_score[known] = scoring.log_score(
+        probability[known], observed[known], replications=forecast.replications
+    )
     return pd.DataFrame(
         {
             "threshold": table["threshold"],
             "label": table["label"],
             "horizon_days": horizon_days,
             "probability": probability,
-            "happened": happened,
-            "brier": scoring.brier(probability, happened),
-            "log_score": scoring.log_score(probability, happened, replications=forecast.replications),
+            "happened": pd.array(outcome, dtype="boolean"),
+            "brier": brier,
+            "log_score": log_score,
         }
     )
 
 
-def _caption(result: BacktestResult, experiment: str, cutoffs: str | None = None):
-    from escalation import __version__, plots
-
-    return plots.Caption(
-        experiment=f"{experiment} ({cutoffs or f'cut-off {result.cutoff.isoformat()}'})",
-        replications=result.forecast.replications,
-        seed=result.forecast.ensemble.seed,
-        run_date=dt.date.today().isoformat(),
-        version=__version__,
-        scenario=result.forecast.scenario.name,
-    )
-
-
-def _write_fan(result: BacktestResult, folder, experiment: str, formats: tuple[str, ...], stem: str) -> None:
-    from escalation import plots
-
-    observed = pd.DataFrame(
-        [
-            {"date": pd.Timestamp(o.date), "count": o.count, "lower_bound": o.lower_bound}
-            for o in result.observations
-        ],
-        columns=["date", "count", "lower_bound"],
-    )
-    label = result.forecast.scenario.actor(result.target).label
-    figure = plots.fan_chart(
-        result.forecast.cumulative_attacks(result.target),
-        title=f"Backtest: forecast from {result.cutoff:%d %b %Y} against the attacks on {label} after it",
-        caption=_caption(result, experiment),
-        observed=observed,
-        ylabel=f"Attacks on {label} since the cut-off",
-    )
-    plots.save_figure(figure, folder.figures, stem, formats=formats)
+def threshold_scores(thresholds: pd.DataFrame) -> dict[str, object]:
+    """Mean Brier and log scores over the thresholds whose outcome is known, and how many were left out."""
+    known = thresholds[thresholds["happened"].notna()]
+    return {
+        "forecasts": len(known),
+        "mean_brier": float(known["brier"].mean()) if len(known) else None,
+        "mean_log_score": float(known["log_score"].mean()) if len(known) else None,
+        "left_out": len(thresholds) - len(known),
+        "left_out_reason": UNKNOWN_REASON,
+    }
 
 
-def write_backtest(result: BacktestResult, folder, *, experiment: str, formats: tuple[str, ...]) -> dict:
-    """Write a backtest's tables, calibration, figure and (last) summary into a run folder."""
-    from escalation.runfolder import atomic_write_json, atomic_write_parquet
-
-    atomic_write_parquet(folder.tables / "backtest_scores.parquet", result.scores)
-    atomic_write_parquet(folder.tables / "backtest_thresholds.parquet", result.thresholds)
-    atomic_write_parquet(
-        folder.tables / "cumulative_attacks.parquet", result.forecast.cumulative_attacks(result.target)
-    )
-    result.calibration.save(folder.path / "calibration.json")
-    _write_fan(result, folder, experiment, formats, f"backtest_fan_{result.target}")
-    from escalation.experiment import write_fit_checks
-
-    write_fit_checks(result.calibration, folder, _caption(result, experiment), formats)
-    summary = {"experiment": experiment, **result.summary()}
-    atomic_write_json(folder.path / "summary.json", summary)
-    return summary
-
-
-def write_rolling_backtest(rolling, folder, *, experiment: str, formats: tuple[str, ...]) -> dict:
-    """Write a rolling backtest: pooled tables, each origin's calibration and fan, PIT and reliability."""
-    from escalation import plots
-    from escalation.runfolder import atomic_write_json, atomic_write_parquet
-
-    scores, thresholds, reliability = rolling.scores(), rolling.thresholds(), rolling.reliability()
-    atomic_write_parquet(folder.tables / "backtest_scores.parquet", scores)
-    atomic_write_parquet(folder.tables / "backtest_thresholds.parquet", thresholds)
-    atomic_write_parquet(folder.tables / "reliability.parquet", reliability)
-    for result in rolling.results:
-        result.calibration.save(folder.path / "calibrations" / f"{result.cutoff.isoformat()}.json")
-        _write_fan(
-            result, folder, experiment, formats, f"backtest_fan_{result.target}_{result.cutoff.isoformat()}"
-        )
-    first, last = rolling.results[0], rolling.results[-1]
-    span = f"{len(rolling.results)} cut-offs, {first.cutoff.isoformat()} to {last.cutoff.isoformat()}"
-    caption = _caption(last, experiment, cutoffs=span)
-    pit = scores[(scores["forecaster"] == "model") & ~scores["lower_bound"].astype(bool)]["pit"].dropna()
-    if len(pit) >= MIN_FOR_DIAGRAMS:
-        figure = plots.pit_histogram(
-            pit, title="Backtest: PIT of the model's count forecasts", caption=caption
-        )
-        plots.save_figure(figure, folder.figures, "backtest_pit", formats=formats)
-    if len(thresholds) >= MIN_FOR_DIAGRAMS:
-        figure = plots.reliability_diagram(
-            reliability, title="Backtest: reliability of the named-threshold forecasts", caption=caption
-        )
-        plots.save_figure(figure, folder.figures, "backtest_reliability", formats=formats)
-    summary = {"experiment": experiment, **rolling.summary()}
-    atomic_write_json(folder.path / "summary.json", summary)
-    return summary
+UNKNOWN_REASON = (
+    "unknown outcome: the horizon runs past the end of the record, or only an interval row that straddles "
+    "the window could have met the threshold"
+)
 
 
 def reliability_table(probability: np.ndarray, happened: np.ndarray, bins: int = 10) -> pd.DataFrame:
@@ -440,9 +402,12 @@ class RollingBacktest:
         )
 
     def reliability(self, bins: int = 10) -> pd.DataFrame:
-        """Reliability table of all threshold forecasts."""
+        """Reliability table of the threshold forecasts whose outcome is known."""
         table = self.thresholds()
-        return reliability_table(table["probability"].to_numpy(), table["happened"].to_numpy(), bins)
+        table = table[table["happened"].notna()]
+        return reliability_table(
+            table["probability"].to_numpy(), table["happened"].to_numpy(dtype=bool), bins
+        )
 
     def summary(self) -> dict:
         """Pooled mean scores per forecaster, skill, threshold scores, and the origins (JSON-ready)."""
@@ -454,12 +419,11 @@ class RollingBacktest:
             "horizon_days": self.results[0].horizon_days,
             "target": self.results[0].target,
             "observations": int(len(scores) / max(1, scores["forecaster"].nunique())),
+            "days_scored": sum(r.scored_days for r in self.results),
+            "days_left_out": sum(r.horizon_days - r.scored_days for r in self.results),
+            "days_left_out_reason": "after the end of the period the record covers",
             "forecasters": forecasters,
-            "threshold_scores": {
-                "forecasts": len(thresholds),
-                "mean_brier": float(thresholds["brier"].mean()),
-                "mean_log_score": float(thresholds["log_score"].mean()),
-            },
+            "threshold_scores": threshold_scores(thresholds),
             "replications": self.results[0].forecast.replications,
             "seed": self.results[0].forecast.ensemble.seed,
         }

@@ -30,6 +30,7 @@ from escalation.schema import Config
 
 CONFIG_DIR = str(Path(__file__).resolve().parent / "configs")
 USAGE_ERROR = 2
+log = logging.getLogger("escalation")
 
 
 class UserError(Exception):
@@ -48,15 +49,27 @@ def _arm_config(cfg: DictConfig, name: str, overrides: list[str]) -> DictConfig:
         raise UserError(f"experiment.arms.{name}.set: {_one_line(err)}") from None
 
 
-def _prepare(cfg: DictConfig):
-    """Turn the composed config into specs, events and a calibration (raising UserError for bad input)."""
-    from escalation.calibration import calibrate
+@dataclasses.dataclass(frozen=True)
+class Inputs:
+    """What a task needs from the composed config, validated: the experiment, the ensemble and the events.
+
+    ``spec.scenario`` is the scenario as configured, before any arm's overrides: the one a task calibrates.
+    """
+
+    spec: Any  # escalation.experiment.ExperimentSpec
+    ensemble: Any  # escalation.specs.EnsembleSpec
+    events: Any  # escalation.events.EventLog
+
+
+def prepare_inputs(cfg: DictConfig) -> Inputs:
+    """Turn the composed config into specs and events (raising UserError for bad input); no calibration."""
     from escalation.events import EventDataError, load_builtin_events, load_events
     from escalation.experiment import Arm, ExperimentSpec
     from escalation.specs import EnsembleSpec, SpecError, build_scenario
 
     try:
         experiment = cfg.experiment
+        configured = build_scenario(_container(cfg.scenario), _container(cfg.actors), _container(cfg.policy))
         arm_settings = dict(experiment.arms) or {experiment.name: {"label": experiment.name, "set": []}}
         arms = []
         for name, arm in arm_settings.items():
@@ -65,12 +78,11 @@ def _prepare(cfg: DictConfig):
                 _container(arm_cfg.scenario), _container(arm_cfg.actors), _container(arm_cfg.policy)
             )
             arms.append(Arm(name=name, label=str(arm["label"] or name), scenario=scenario))
-        base = arms[0].scenario
         ensemble = EnsembleSpec(**_container(cfg.ensemble))
         if cfg.data.path:
-            events = load_events(cfg.data.path, actors=base.actor_names)
+            events = load_events(cfg.data.path, actors=configured.actor_names)
         else:
-            events = load_builtin_events(actors=base.actor_names)
+            events = load_builtin_events(actors=configured.actor_names)
         if experiment.interval_method not in ("wilson", "jeffreys"):
             raise UserError(
                 f"experiment.interval_method: unknown {experiment.interval_method!r}; "
@@ -91,26 +103,35 @@ def _prepare(cfg: DictConfig):
             method=str(experiment.interval_method),
             figure_formats=tuple(str(f) for f in experiment.figure_formats),
             figures=bool(experiment.figures),
+            scenario=configured,
         )
-        cutoff = _date("calibration.cutoff", cfg.calibration.cutoff) if cfg.calibration.cutoff else None
-        if cutoff is not None and cutoff > base.start:
-            raise UserError(
-                f"calibration.cutoff: {cutoff} is after the scenario's start {base.start}; a calibration "
-                "may use only events before the forecast (allowed: a date up to the start)"
-            )
-        calibration = calibrate(
-            events,
-            base,
+    except (SpecError, EventDataError, ValueError) as err:
+        raise UserError(str(err)) from None
+    return Inputs(spec, ensemble, events)
+
+
+def calibrate_inputs(cfg: DictConfig, inputs: Inputs):
+    """Calibrate the scenario as configured (before any arm's overrides) on the events."""
+    from escalation.calibration import calibrate
+
+    configured = inputs.spec.scenario
+    cutoff = _date("calibration.cutoff", cfg.calibration.cutoff) if cfg.calibration.cutoff else None
+    if cutoff is not None and cutoff > configured.start:
+        raise UserError(
+            f"calibration.cutoff: {cutoff} is after the scenario's start {configured.start}; a calibration "
+            "may use only events before the forecast (allowed: a date up to the start)"
+        )
+    try:
+        return calibrate(
+            inputs.events,
+            configured,
             cutoff=cutoff,
             draws=int(cfg.calibration.draws),
             seed=int(cfg.calibration.seed),
             method=str(cfg.calibration.method),
         )
-    except (SpecError, EventDataError) as err:
-        raise UserError(str(err)) from None
     except ValueError as err:
         raise UserError(str(err)) from None
-    return spec, ensemble, events, calibration
 
 
 def _check_figure_formats(formats: list[str]) -> None:
@@ -134,31 +155,34 @@ def _date(key: str, text: str):
         raise UserError(f"{key}: expected a date YYYY-MM-DD, got {text!r}") from None
 
 
-def _print_summary(summary: dict, folder: Path) -> None:
-    level = round(100 * summary["interval"]["level"])
-    horizon = str(
-        max(
-            int(h)
-            for arm in summary["arms"].values()
-            for t in arm["thresholds"].values()
-            for h in t["by_day"]
-        )
-    )
-    print(f"\n{summary['question']}")
-    print(
-        f"{summary['replications']:,} replications, seed {summary['seed']}; "
-        f"{level}% intervals; by day {horizon}:"
-    )
-    for arm in summary["arms"].values():
-        if len(summary["arms"]) > 1:
-            print(f"  [{arm['label']}]")
-        for threshold in arm["thresholds"].values():
-            value = threshold["by_day"][horizon]
-            print(
-                f"    {threshold['label']:<45} {100 * value['probability']:5.1f}%  "
-                f"({100 * value['lower']:.1f}-{100 * value['upper']:.1f})"
+def _print_summary(summary, folder: Path) -> None:
+    """Print a run's headline probabilities (the typed :class:`~escalation.report.summary.RunSummary`)."""
+    horizon = max(summary.horizons)
+    lines = [
+        "",
+        summary.question,
+        f"{summary.replications:,} replications, seed {summary.seed}; "
+        f"{round(100 * summary.level)}% intervals; by day {horizon}:",
+    ]
+    for arm in summary.arms.values():
+        if len(summary.arms) > 1:
+            lines.append(f"  [{arm.label}]")
+        for threshold in arm.thresholds.values():
+            value = threshold.by_day[horizon]
+            lines.append(
+                f"    {threshold.label:<45} {100 * value.probability:5.1f}%  "
+                f"({100 * value.lower:.1f}-{100 * value.upper:.1f})"
             )
-    print(f"Run folder: {folder}")
+    lines.append(f"Run folder: {folder}")
+    _report(lines)
+
+
+def _report(lines: list[str]) -> None:
+    """Print lines for the user and keep them in the run's log (``escalation.log`` in the run folder)."""
+    for line in lines:
+        print(line, flush=True)
+        if line:
+            log.info(line.strip())
 
 
 def _config_hash(cfg: DictConfig) -> str:
@@ -187,23 +211,11 @@ def _ensemble_workers(cfg: DictConfig) -> int:
     return max(1, min(requested, cores // max(jobs, 1)))
 
 
-def _headline(summary: dict) -> str:
-    arm = next(iter(summary["arms"].values()))
-    threshold = next(iter(arm["thresholds"].values()))
-    horizon = max(threshold["by_day"], key=int)
-    value = threshold["by_day"][horizon]
-    return (
-        f"{threshold['label']} by day {horizon}: {100 * value['probability']:.1f}% "
-        f"({100 * value['lower']:.1f}-{100 * value['upper']:.1f})"
-    )
-
-
 def run(cfg: DictConfig) -> None:
-    """Run one experiment (or one sweep point) into Hydra's output folder."""
+    """Run one experiment, backtest or sweep point into Hydra's output folder."""
     from hydra.types import RunMode
 
-    from escalation.experiment import run_experiment, write_outputs
-    from escalation.runfolder import RunFolder, atomic_write_text, read_manifest
+    from escalation.report.folder import read_manifest
 
     logging.getLogger("MESA").setLevel(logging.WARNING)
     hydra_cfg = HydraConfig.get()
@@ -214,13 +226,34 @@ def run(cfg: DictConfig) -> None:
     done = read_manifest(output) or {}
     complete = done.get("status") == "ok" and (output / "summary.json").is_file()
     if sweeping and complete and done.get("config_hash") == config_hash:
-        print(f"{point}: already complete, skipped", flush=True)
+        _report([f"{point}: already complete, skipped"])
         return
+    task = backtest_task if cfg.backtest.cutoff else experiment_task
+    summary = _run_task(task, cfg, output, config_hash, sweeping)
+    if cfg.backtest.cutoff:
+        _print_backtest(summary, output)
+    elif sweeping:
+        _report([f"{point}: {summary.headline()}"])
+    else:
+        _print_summary(summary, output)
+
+
+def _run_task(task, cfg: DictConfig, output: Path, config_hash: str, sweeping: bool):
+    """The task wrapper: opens the run folder and its manifest, runs the task, and closes the manifest.
+
+    The manifest says ``ok`` only after the task has written everything; a user error closes it as
+    ``failed`` and ends the command with one line and exit code 2; an interruption closes it as
+    ``interrupted``; any other error as ``failed`` with the error.
+    """
+    from escalation.report.folder import RunFolder, atomic_write_text
+
+    hydra_cfg = HydraConfig.get()
     workers = _ensemble_workers(cfg)
     folder = RunFolder(
         output,
         {
             "experiment": str(cfg.experiment.name),
+            "mode": "backtest" if cfg.backtest.cutoff else "experiment",
             "seed": int(cfg.ensemble.seed),
             "replications": int(cfg.ensemble.replications),
             "chunk_size": int(cfg.ensemble.chunk_size),
@@ -231,28 +264,24 @@ def run(cfg: DictConfig) -> None:
     )
     atomic_write_text(folder.path / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     try:
-        spec, ensemble, events, calibration = _prepare(cfg)
-        ensemble = dataclasses.replace(ensemble, workers=workers, progress=ensemble.progress and not sweeping)
+        inputs = prepare_inputs(cfg)
+        ensemble = dataclasses.replace(
+            inputs.ensemble, workers=workers, progress=inputs.ensemble.progress and not sweeping
+        )
+        inputs = dataclasses.replace(inputs, ensemble=ensemble)
         folder.record(
-            data_path=str(events.path), data_hash=events.data_hash, root_seed_entropy=ensemble.seed,
-            arms=[arm.name for arm in spec.arms],
-        )  # fmt: skip
-        if not cfg.backtest.cutoff:  # a backtest calibrates at each cut-off and saves those calibrations
-            calibration.save(folder.path / "calibration.json")
-            folder.record(calibration_hash=calibration.hash)
-        if cfg.backtest.cutoff:
-            summary = _backtest(cfg, spec, ensemble, events, folder)
-        else:
-            result = run_experiment(spec, ensemble, events, calibration)
-            folder.record(
-                simulation_seconds=round(sum(r.elapsed_seconds for r in result.results.values()), 3)
-            )
-            summary = write_outputs(result, folder)
+            data_path=str(inputs.events.path),
+            data_hash=inputs.events.data_hash,
+            root_seed_entropy=ensemble.seed,
+            arms=[arm.name for arm in inputs.spec.arms],
+        )
+        summary = task(cfg, inputs, folder)
     except KeyboardInterrupt:
         folder.finish("interrupted")
         raise
     except UserError as err:
         folder.finish("failed", str(err))
+        log.error(str(err))
         # Exit from the job itself: Hydra would otherwise add its own line about the failed job.
         print(f"escalation: error: {err}", file=sys.stderr)
         sys.exit(USAGE_ERROR)
@@ -260,20 +289,31 @@ def run(cfg: DictConfig) -> None:
         folder.finish("failed", f"{type(err).__name__}: {err}")
         raise
     folder.finish("ok")
-    if cfg.backtest.cutoff:
-        _print_backtest(summary, folder.path)
-    elif sweeping:
-        print(f"{point}: {_headline(summary)}", flush=True)
-    else:
-        _print_summary(summary, folder.path)
+    return summary
 
 
-_FINISHED_SWEEPS: list[Path] = []
+def experiment_task(cfg: DictConfig, inputs: Inputs, folder):
+    """Calibrate the configured scenario once, run every arm, write the outputs; returns the summary."""
+    from escalation.experiment import run_experiment
+    from escalation.report.experiment import write_experiment
+
+    calibration = calibrate_inputs(cfg, inputs)
+    log.info("calibrated %s on %s (%s)", inputs.spec.scenario.name, inputs.events.path, calibration.hash[:12])
+    calibration.save(folder.path / "calibration.json")
+    folder.record(calibration_hash=calibration.hash)
+    result = run_experiment(inputs.spec, inputs.ensemble, inputs.events, calibration)
+    for name, arm in result.results.items():
+        log.info("arm %s: %d replications simulated in %.2f s", name, arm.replications, arm.elapsed_seconds)
+    folder.record(simulation_seconds=round(sum(r.elapsed_seconds for r in result.results.values()), 3))
+    summary = write_experiment(result, folder)
+    log.info("tables, figures and summary written to %s", folder.path)
+    return summary
 
 
-def _backtest(cfg: DictConfig, spec, ensemble, events, folder) -> dict:
-    """Run the backtest the config asks for (one origin, or rolling origins) into the run folder."""
-    from escalation.backtest import run_backtest, run_rolling_backtest, write_backtest, write_rolling_backtest
+def backtest_task(cfg: DictConfig, inputs: Inputs, folder) -> dict:
+    """Run the backtest the config asks for (one origin or rolling origins), calibrating at each cut-off."""
+    from escalation.backtest import run_backtest, run_rolling_backtest
+    from escalation.report.backtest import write_backtest, write_rolling_backtest
 
     cutoff = _date("backtest.cutoff", cfg.backtest.cutoff)
     for key in ("horizon_days", "origins", "step_days"):
@@ -286,20 +326,17 @@ def _backtest(cfg: DictConfig, spec, ensemble, events, folder) -> dict:
         "calibration_seed": int(cfg.calibration.seed),
         "calibration_method": str(cfg.calibration.method),
     }
-    scenario, horizon, origins = (
-        spec.arms[0].scenario,
-        int(cfg.backtest.horizon_days),
-        int(cfg.backtest.origins),
-    )
+    spec, horizon, origins = inputs.spec, int(cfg.backtest.horizon_days), int(cfg.backtest.origins)
+    scenario = spec.scenario
     try:
         if origins > 1:
             step = int(cfg.backtest.step_days)
             rolling = run_rolling_backtest(
-                events, scenario, cutoff, origins, step, horizon, ensemble, **options
+                inputs.events, scenario, cutoff, origins, step, horizon, inputs.ensemble, **options
             )
             folder.record(backtest_origins=[r.cutoff.isoformat() for r in rolling.results])
             return write_rolling_backtest(rolling, folder, experiment=spec.name, formats=spec.figure_formats)
-        result = run_backtest(events, scenario, cutoff, horizon, ensemble, **options)
+        result = run_backtest(inputs.events, scenario, cutoff, horizon, inputs.ensemble, **options)
     except ValueError as err:
         raise UserError(str(err)) from None
     folder.record(backtest_cutoff=cutoff.isoformat(), calibration_hash=result.calibration.hash)
@@ -308,20 +345,34 @@ def _backtest(cfg: DictConfig, spec, ensemble, events, folder) -> dict:
 
 def _print_backtest(summary: dict, folder: Path) -> None:
     origins = ", ".join(summary.get("origins") or [summary["cutoff"]])
-    print(f"\nBacktest from {origins} over {summary['horizon_days']} days, attacks on {summary['target']}:")
+    lines = [
+        "",
+        f"Backtest from {origins} over {summary['horizon_days']} days, attacks on {summary['target']}:",
+    ]
     for name, entry in summary["forecasters"].items():
         scored = entry["observations_scored"]
-        print(f"  {name:<14} mean CRPS {entry['mean_crps']:.2f} over {scored} observations")
+        lines.append(f"  {name:<14} mean CRPS {entry['mean_crps']:.2f} over {scored} observations")
     if not summary["forecasters"]:
-        print("  no exactly known count after the cut-off to score (lower bounds only)")
+        lines.append("  no exactly known count after the cut-off to score (lower bounds only)")
+    if summary.get("days_left_out"):
+        lines.append(
+            f"  {summary['days_left_out']} forecast day(s) not scored: {summary['days_left_out_reason']}"
+        )
     for row in summary.get("thresholds", []):
-        print(f"  {row['label']:<42} forecast {100 * row['probability']:5.1f}%  happened: {row['happened']}")
-    if "threshold_scores" in summary:
-        scores = summary["threshold_scores"]
-        print(
+        happened = "unknown" if row["happened"] is None else row["happened"]
+        lines.append(f"  {row['label']:<42} forecast {100 * row['probability']:5.1f}%  happened: {happened}")
+    scores = summary["threshold_scores"]
+    if scores["forecasts"]:
+        lines.append(
             f"  named thresholds: mean Brier {scores['mean_brier']:.3f} over {scores['forecasts']} forecasts"
         )
-    print(f"Run folder: {folder}")
+    if scores["left_out"]:
+        lines.append(f"  {scores['left_out']} threshold forecast(s) not scored: {scores['left_out_reason']}")
+    lines.append(f"Run folder: {folder}")
+    _report(lines)
+
+
+_FINISHED_SWEEPS: list[Path] = []
 
 
 class AggregateSweep(Callback):
@@ -337,7 +388,7 @@ class AggregateSweep(Callback):
 
 
 def _aggregate(sweep_dir: Path) -> None:
-    from escalation.sweep import SweepError, aggregate_sweep
+    from escalation.report.sweep import SweepError, aggregate_sweep
 
     try:
         info = aggregate_sweep(sweep_dir)
@@ -347,17 +398,21 @@ def _aggregate(sweep_dir: Path) -> None:
 
 
 def _print_sweep(info: dict, sweep_dir: Path) -> None:
-    print(f"\nSweep: {info['points_complete']} points complete over {', '.join(info['levers'])}")
+    lines = ["", f"Sweep: {info['points_complete']} points complete over {', '.join(info['levers'])}"]
     if info["points_left_out"]:
-        print(f"Left out: {', '.join(info['points_left_out'])} (rerun the sweep's command to finish a point)")
-    print(f"Sweep folder: {sweep_dir} (sweep_summary.parquet, sweep_differences.parquet, figures/)")
+        lines.append(
+            f"Left out: {', '.join(info['points_left_out'])} (rerun the sweep's command to finish a point)"
+        )
+    lines.append(f"Sweep folder: {sweep_dir} (sweep_summary.parquet, sweep_differences.parquet, figures/)")
+    for line in lines:
+        print(line, flush=True)
 
 
 def report_main(argv: list[str] | None = None) -> None:
     """Entry point of ``escalation-report``: re-aggregate an existing sweep folder without re-running it."""
     import argparse
 
-    from escalation.sweep import SweepError, aggregate_sweep
+    from escalation.report.sweep import SweepError, aggregate_sweep
 
     parser = argparse.ArgumentParser(
         prog="escalation-report",
@@ -410,11 +465,50 @@ def _hydra_main(cfg: DictConfig) -> None:
     run(cfg)
 
 
+def sweep_folder_override(args: list[str]) -> str | None:
+    """The ``hydra.sweep.dir`` override that gives an ad-hoc sweep its own folder, or None.
+
+    A command line that sweeps keys itself (``key=a,b``, ``range(...)``) is an ad-hoc sweep: it gets the
+    folder ``results/sweeps/<experiment>--<swept keys>-<hash of the sweep's overrides>``, so a second one of
+    the same experiment never overwrites the first one's aggregate, and rerunning the same command finds its
+    own folder again (resume). An experiment's own sweep keeps ``results/sweeps/<experiment>``; a command line
+    that sets ``hydra.sweep.dir`` keeps it.
+    """
+    import hashlib
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    candidates = [a for a in args if not a.startswith("-") and "=" in a]
+    try:
+        overrides = OverridesParser.create().parse_overrides(candidates)
+    except HydraException:
+        return None  # Hydra reports the malformed override itself
+    if any(o.key_or_group == "hydra.sweep.dir" for o in overrides):
+        return None
+    swept = sorted(
+        (o for o in overrides if o.is_sweep_override() and not o.key_or_group.startswith("hydra")),
+        key=lambda o: o.key_or_group,
+    )
+    if not swept:
+        return None
+    digest = hashlib.sha256("\n".join(o.input_line for o in swept).encode("utf-8")).hexdigest()[:8]
+    keys = "+".join(o.key_or_group for o in swept)
+    return f"hydra.sweep.dir=results/sweeps/${{experiment.name}}--{keys}-{digest}"
+
+
 def main() -> None:
     """Entry point of the ``escalation`` console script."""
+    from escalation import __version__
+
+    if "--version" in sys.argv[1:]:
+        print(f"escalation {__version__}")
+        return
     # Errors propagate to this function, which reports them in one line (Hydra would print a stack summary).
     os.environ["HYDRA_FULL_ERROR"] = "1"
     _register_schema()
+    folder = sweep_folder_override(sys.argv[1:])
+    if folder is not None:
+        sys.argv.append(folder)
     try:
         _hydra_main()
         while _FINISHED_SWEEPS:

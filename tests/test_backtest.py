@@ -17,9 +17,9 @@ from escalation.backtest import (
     known_before,
     observations_after,
     run_backtest,
-    threshold_happened,
 )
 from escalation.events import load_builtin_events, load_events
+from escalation.semantics import happened
 from escalation.specs import EnsembleSpec
 from tests.conftest import one_dyad_scenario
 
@@ -85,9 +85,10 @@ def test_backtest_scores_exact_observations_against_model_and_baselines(tmp_path
 
 def test_threshold_events_are_read_from_rungs_and_casualties(tmp_path):
     events = _synthetic(tmp_path)
-    threshold = one_dyad_scenario().thresholds[0]  # first fatality on the state
-    assert threshold_happened(events, threshold, dt.date(2024, 3, 11), dt.date(2024, 3, 20))
-    assert not threshold_happened(events, threshold, dt.date(2024, 3, 1), dt.date(2024, 3, 11))
+    scenario = one_dyad_scenario()
+    threshold = scenario.thresholds[0]  # first fatality on the state
+    assert happened(events, threshold, scenario, dt.date(2024, 3, 11), dt.date(2024, 3, 20)) is True
+    assert happened(events, threshold, scenario, dt.date(2024, 3, 1), dt.date(2024, 3, 11)) is False
 
 
 @pytest.mark.slow

@@ -25,16 +25,21 @@ def headline_numbers() -> dict:
     from escalation.calibration import calibrate
     from escalation.events import load_builtin_events
     from escalation.experiment import Arm, ExperimentSpec, run_experiment
+    from escalation.report.summary import RunSummary
     from escalation.specs import EnsembleSpec, default_scenario
 
     scenario = default_scenario()
     events = load_builtin_events(actors=scenario.actor_names)
     calibration = calibrate(events, scenario, draws=4000, seed=0)
     spec = ExperimentSpec(
-        name="baseline", question="baseline", arms=(Arm("baseline", "baseline", scenario),), reference="baseline"
+        name="baseline",
+        question="baseline",
+        arms=(Arm("baseline", "baseline", scenario),),
+        reference="baseline",
+        scenario=scenario,
     )
     result = run_experiment(spec, EnsembleSpec(replications=REPLICATIONS, seed=SEED), events, calibration)
-    summary = result.summary()
+    summary = RunSummary.from_result(result).to_dict()
     arm = summary["arms"]["baseline"]
     return {
         "replications": REPLICATIONS,

@@ -69,6 +69,11 @@ def test_each_experiment_writes_a_complete_run_folder(tmp_path, experiment):
         assert len(summary["paired_differences"]) == (len(arms) - 1) * 4 * 3
     assert "Run folder:" in done.stdout
     assert not list(folder.rglob(".*.tmp"))
+    # The job log holds the run's own lines: the calibration, each arm's simulation, the summary.
+    log = (folder / "escalation.log").read_text()
+    assert "calibrated october_2023" in log
+    assert all(f"arm {name}: 60 replications simulated" in log for name in arms)
+    assert "First US fatality" in log and f"Run folder: {folder}" in log
 
 
 @pytest.mark.slow
@@ -131,6 +136,15 @@ def test_help_lists_config_groups(tmp_path):
     assert "backtest" in experiments and "deterrence_sweep" in experiments
     assert f"experiment: {experiments}" in done.stdout
     assert "ensemble: default, quick" in done.stdout
+
+
+def test_version_prints_the_package_version(tmp_path):
+    from escalation import __version__
+
+    done = escalation(tmp_path, "--version")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"escalation {__version__}"
+    assert not (tmp_path / "results").exists()
 
 
 def test_cfg_job_prints_the_composed_config(tmp_path):

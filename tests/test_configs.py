@@ -25,7 +25,9 @@ def compose_config(*overrides: str):
 @pytest.mark.parametrize("experiment", options("experiment"))
 def test_every_experiment_composes_and_converts(experiment):
     cfg = compose_config(f"experiment={experiment}", "calibration.draws=200")
-    spec, ensemble, events, calibration = cli._prepare(cfg)
+    inputs = cli.prepare_inputs(cfg)
+    spec, ensemble, events = inputs.spec, inputs.ensemble, inputs.events
+    calibration = cli.calibrate_inputs(cfg, inputs)
     assert spec.name == experiment
     assert spec.reference in {arm.name for arm in spec.arms}
     assert ensemble.replications == cfg.ensemble.replications
@@ -38,11 +40,11 @@ def test_every_experiment_composes_and_converts(experiment):
 )
 def test_every_group_option_composes(group, option):
     cfg = compose_config(f"{group}={option}", "calibration.draws=200")
-    cli._prepare(cfg)
+    cli.calibrate_inputs(cfg, cli.prepare_inputs(cfg))
 
 
 def test_arms_differ_only_by_their_overrides():
-    spec, *_ = cli._prepare(compose_config("experiment=ground_invasion_timing", "calibration.draws=200"))
+    spec = cli.prepare_inputs(compose_config("experiment=ground_invasion_timing", "calibration.draws=200")).spec
     now, later = (arm.scenario for arm in spec.arms)
     assert [d.date.isoformat() for d in now.drivers if d.name == "ground_invasion"] == ["2023-10-28"]
     assert [d.date.isoformat() for d in later.drivers if d.name == "ground_invasion"] == ["2023-11-26"]

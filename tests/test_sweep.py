@@ -1,4 +1,4 @@
-"""Tests of sweeps (escalation/sweep.py and the multirun path of escalation/cli.py)."""
+"""Tests of sweeps (escalation/report/sweep.py and the multirun path of escalation/cli.py)."""
 
 from __future__ import annotations
 
@@ -18,10 +18,17 @@ import pytest
 import escalation as esc
 import escalation.events
 from escalation.specs import EnsembleSpec
-from escalation.sweep import aggregate_sweep
+from escalation.report.sweep import aggregate_sweep
 
 TINY = ["ensemble.replications=80", "ensemble.chunk_size=40", "calibration.draws=300"]
 THREE_POINTS = "scenario.drivers.air_defence.factor=1.0,0.6,0.2"
+
+
+def sweep_dir(root: Path) -> Path:
+    """The one sweep folder a command wrote under ``root/results/sweeps``."""
+    folders = [p for p in (root / "results" / "sweeps").iterdir() if p.is_dir()]
+    assert len(folders) == 1, folders
+    return folders[0]
 
 
 def escalation(cwd: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
@@ -35,7 +42,8 @@ def escalation(cwd: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
 def test_three_point_sweep_writes_the_aggregate_and_every_sweep_plot(tmp_path):
     done = escalation(tmp_path, "experiment=air_defence_sweep", THREE_POINTS, *TINY)
     assert done.returncode == 0, done.stderr
-    sweep = tmp_path / "results" / "sweeps" / "air_defence_sweep"
+    sweep = sweep_dir(tmp_path)
+    assert sweep.name.startswith("air_defence_sweep--scenario.drivers.air_defence.factor-")
     assert done.stdout.count("[point ") == 3
     table = pd.read_parquet(sweep / "sweep_summary.parquet")
     assert sorted(table["scenario.drivers.air_defence.factor"].unique()) == [0.2, 0.6, 1.0]
@@ -76,7 +84,7 @@ def test_identical_points_have_exactly_zero_paired_differences(tmp_path):
         "scenario.description=a,b", *TINY,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    sweep = tmp_path / "results/sweeps/air_defence_sweep"
+    sweep = sweep_dir(tmp_path)
     differences = pd.read_parquet(sweep / "sweep_differences.parquet")
     assert len(differences) == 2 * 4 * 2
     assert json.loads((sweep / "sweep.json").read_text())["figures"] == (
@@ -125,7 +133,7 @@ def test_a_killed_sweep_resumes_with_only_the_missing_points_and_identical_resul
     (tmp_path / "killed").mkdir()
     full = escalation(tmp_path / "full", *args)
     assert full.returncode == 0, full.stderr
-    sweep = tmp_path / "killed" / "results/sweeps/air_defence_sweep"
+    sweep = tmp_path / "killed" / sweep_dir(tmp_path / "full").relative_to(tmp_path / "full")
     process = subprocess.Popen(
         [sys.executable, "-m", "escalation", *args], cwd=tmp_path / "killed",
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
@@ -141,7 +149,7 @@ def test_a_killed_sweep_resumes_with_only_the_missing_points_and_identical_resul
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stdout.count("already complete, skipped") == finished
     assert resumed.stdout.count("[point ") == 5
-    first = pd.read_parquet(tmp_path / "full/results/sweeps/air_defence_sweep/sweep_summary.parquet")
+    first = pd.read_parquet(sweep_dir(tmp_path / "full") / "sweep_summary.parquet")
     second = pd.read_parquet(sweep / "sweep_summary.parquet")
     pd.testing.assert_frame_equal(first, second)
 
@@ -164,8 +172,10 @@ def test_aggregate_refuses_points_run_with_different_seeds(tmp_path):
         (folder / "manifest.json").write_text(json.dumps({"status": "ok", "overrides": [f"x.lever={value}"]}))
         (folder / "summary.json").write_text(
             json.dumps(
-                {"seed": seed, "replications": 10, "chunk_size": 10, "arms": {}, "interval": {"level": 0.9},
-                 "experiment": "e", "question": "q", "scenario": "s"}
+                {"seed": seed, "replications": 10, "chunk_size": 10, "arms": {},
+                 "interval": {"level": 0.9, "method": "wilson"}, "experiment": "e", "question": "q",
+                 "scenario": "s", "start": "2024-01-01", "horizon_days": 10, "data_hash": "h",
+                 "calibration_hash": None, "reference_arm": "a"}
             )
         )  # fmt: skip
     with pytest.raises(ValueError, match="different seeds"):
@@ -201,14 +211,12 @@ def launcher_tables(tmp_path: Path, points: str, launcher: list[str]) -> list[pd
         done = escalation(tmp_path / name, "experiment=air_defence_sweep", points, *TINY, *extra)
         assert done.returncode == 0, done.stderr
         (tmp_path / "launcher.log").write_text(done.stdout + done.stderr)
-        tables.append(
-            pd.read_parquet(tmp_path / name / "results/sweeps/air_defence_sweep/sweep_summary.parquet")
-        )
+        tables.append(pd.read_parquet(sweep_dir(tmp_path / name) / "sweep_summary.parquet"))
     return tables
 
 
 @pytest.mark.slow
-def test_a_second_sweep_over_other_levers_is_aggregated_alone(tmp_path):
+def test_two_ad_hoc_sweeps_of_one_experiment_leave_two_aggregates(tmp_path):
     first = escalation(
         tmp_path, "experiment=air_defence_sweep", "scenario.drivers.air_defence.factor=1.0,0.5", *TINY
     )
@@ -218,7 +226,28 @@ def test_a_second_sweep_over_other_levers_is_aggregated_alone(tmp_path):
         "policy.us.proportionality=0.02,0.1", *TINY,
     )  # fmt: skip
     assert second.returncode == 0, second.stderr
-    sweep = tmp_path / "results/sweeps/air_defence_sweep"
+    folders = sorted(p for p in (tmp_path / "results" / "sweeps").iterdir())
+    assert len(folders) == 2
+    levers = {tuple(json.loads((f / "sweep.json").read_text())["levers"]) for f in folders}
+    assert levers == {("scenario.drivers.air_defence.factor",), ("policy.us.proportionality",)}
+    for folder in folders:
+        assert json.loads((folder / "sweep.json").read_text())["points_complete"] == 2
+        assert (folder / "sweep_summary.parquet").is_file()
+
+
+@pytest.mark.slow
+def test_a_second_sweep_into_the_same_folder_is_aggregated_alone(tmp_path):
+    shared = "hydra.sweep.dir=results/sweeps/shared"
+    first = escalation(
+        tmp_path, "experiment=air_defence_sweep", "scenario.drivers.air_defence.factor=1.0,0.5", shared, *TINY
+    )
+    assert first.returncode == 0, first.stderr
+    second = escalation(
+        tmp_path, "experiment=air_defence_sweep", "scenario.drivers.air_defence.factor=0.7",
+        "policy.us.proportionality=0.02,0.1", shared, *TINY,
+    )  # fmt: skip
+    assert second.returncode == 0, second.stderr
+    sweep = tmp_path / "results/sweeps/shared"
     info = json.loads((sweep / "sweep.json").read_text())
     assert info["levers"] == ["policy.us.proportionality"]
     assert info["points_complete"] == 2

@@ -17,7 +17,6 @@ It never runs the model: ``escalation-report <sweep folder>`` re-aggregates an e
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,8 @@ import pandas as pd
 import yaml
 
 from escalation import __version__, metrics, plots
-from escalation.runfolder import atomic_write_json, atomic_write_parquet, atomic_write_text, read_manifest
+from escalation.report.folder import atomic_write_json, atomic_write_parquet, atomic_write_text, read_manifest
+from escalation.report.summary import RunSummary, SummaryError
 
 
 class SweepError(ValueError):
@@ -60,7 +60,7 @@ class SweepPoint:
     name: str
     overrides: dict[str, Any]
     manifest: dict[str, Any]
-    summary: dict[str, Any]
+    summary: RunSummary
 
 
 def _value(text: str) -> Any:
@@ -107,7 +107,11 @@ def collect_points(sweep_dir: Path) -> tuple[list[SweepPoint], list[str]]:
         if not manifest or manifest.get("status") != "ok" or not summary_path.is_file():
             left_out.append(f"{name} (not complete)")
             continue
-        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        try:
+            summary = RunSummary.load(summary_path)
+        except SummaryError:
+            left_out.append(f"{name} (its summary.json is not a complete summary)")
+            continue
         points.append(SweepPoint(folder, name, _overrides(manifest), manifest, summary))
     if not points:
         return [], left_out
@@ -129,27 +133,27 @@ def sweep_table(points: list[SweepPoint], levers: list[str]) -> pd.DataFrame:
     """One row per point, arm, named threshold and horizon, with the lever values as columns."""
     rows = []
     for point in points:
-        for arm_name, arm in point.summary["arms"].items():
-            for threshold, entry in arm["thresholds"].items():
-                for horizon, value in entry["by_day"].items():
+        for arm_name, arm in point.summary.arms.items():
+            for threshold, entry in arm.thresholds.items():
+                for horizon, value in entry.by_day.items():
                     rows.append(
                         {
                             "point": point.name,
                             **{lever: point.overrides.get(lever) for lever in levers},
                             "arm": arm_name,
                             "threshold": threshold,
-                            "label": entry["label"],
-                            "horizon_days": int(horizon),
-                            **value,
-                            "replications": point.summary["replications"],
-                            "seed": point.summary["seed"],
+                            "label": entry.label,
+                            "horizon_days": horizon,
+                            **vars(value),
+                            "replications": point.summary.replications,
+                            "seed": point.summary.seed,
                         }
                     )
     return pd.DataFrame(rows)
 
 
 def _check_common_random_numbers(points: list[SweepPoint]) -> None:
-    keys = {(p.summary["seed"], p.summary["replications"], p.summary.get("chunk_size")) for p in points}
+    keys = {(p.summary.seed, p.summary.replications, p.summary.chunk_size) for p in points}
     if len(keys) > 1:
         raise SweepError(
             "the points were run with different seeds, replications or chunk sizes "
@@ -180,13 +184,12 @@ def paired_differences(
         table = (
             base if point is reference else pd.read_parquet(point.folder / "tables" / "replications.parquet")
         )
-        for arm_name, arm in point.summary["arms"].items():
+        for arm_name, arm in point.summary.arms.items():
             mine = table[table["arm"] == arm_name]
             theirs = base[base["arm"] == arm_name]
-            for threshold, entry in arm["thresholds"].items():
+            for threshold, entry in arm.thresholds.items():
                 column = f"first_day_{threshold}"
-                for horizon in entry["by_day"]:
-                    h = int(horizon)
+                for h in entry.by_day:
                     a = _happened(mine[column].to_numpy(), h)
                     b = _happened(theirs[column].to_numpy(), h)
                     paired = metrics.paired_difference(a, b, level=level)
@@ -196,7 +199,7 @@ def paired_differences(
                             **{lever: point.overrides.get(lever) for lever in levers},
                             "arm": arm_name,
                             "threshold": threshold,
-                            "label": entry["label"],
+                            "label": entry.label,
                             "horizon_days": h,
                             "reference_point": reference.name,
                             **{k: paired[k] for k in ("difference", "standard_error", "lower", "upper")},
@@ -229,7 +232,7 @@ def aggregate_sweep(sweep_dir: str | Path, *, formats: tuple[str, ...] = ("png",
         raise SweepError(f"{sweep_dir}: the points do not differ in any override; nothing was swept")
     _check_common_random_numbers(points)
     reference, reference_choice = _reference(points, levers, settings)
-    level = float(points[0].summary["interval"]["level"])
+    level = points[0].summary.level
     table = sweep_table(points, levers)
     differences = paired_differences(points, reference, levers, level)
     atomic_write_parquet(sweep_dir / "sweep_summary.parquet", table)
@@ -241,18 +244,19 @@ def aggregate_sweep(sweep_dir: str | Path, *, formats: tuple[str, ...] = ("png",
         _write_sweep_figures(
             sweep_dir, table, differences, levers, labels, reference, settings, points, formats
         )
+    first = points[0].summary
     info = {
-        "experiment": points[0].summary["experiment"],
-        "question": points[0].summary["question"],
+        "experiment": first.experiment,
+        "question": first.question,
         "levers": levers,
         "reference_point": reference.name,
         "reference": {lever: reference.overrides.get(lever) for lever in levers},
         "reference_choice": reference_choice,
         "points_complete": len(points),
         "points_left_out": incomplete,
-        "replications": points[0].summary["replications"],
-        "seed": points[0].summary["seed"],
-        "interval": points[0].summary["interval"],
+        "replications": first.replications,
+        "seed": first.seed,
+        "interval": {"level": first.level, "method": first.method},
         "figures": figures,
         "aggregated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "escalation_version": __version__,
@@ -284,12 +288,12 @@ def _write_sweep_figures(
 ) -> None:
     summary = points[0].summary
     caption = plots.Caption(
-        experiment=f"{summary['experiment']} sweep ({len(points)} points)",
-        replications=int(summary["replications"]),
-        seed=int(summary["seed"]),
+        experiment=f"{summary.experiment} sweep ({len(points)} points)",
+        replications=summary.replications,
+        seed=summary.seed,
         run_date=dt.date.today().isoformat(),
         version=__version__,
-        scenario=summary["scenario"],
+        scenario=summary.scenario,
     )
     x = levers[0]
     series = levers[1] if len(levers) > 1 else None
@@ -299,14 +303,14 @@ def _write_sweep_figures(
     for (arm, threshold), rows in table[table["horizon_days"] == horizon].groupby(
         ["arm", "threshold"], sort=False
     ):
-        name = f"{threshold}" if len(summary["arms"]) == 1 else f"{threshold}_{arm}"
+        name = f"{threshold}" if len(summary.arms) == 1 else f"{threshold}_{arm}"
         label = rows["label"].iloc[0]
         ylabel = f"Probability by day {horizon} (%)"
         fig = plots.sweep_chart(
             rows, lever=x, lever_label=labels.get(x, x), series=series,
             series_label=labels.get(series, series) if series else None,
             title=f"{label}: probability by day {horizon}", caption=caption, ylabel=ylabel,
-            level=float(summary["interval"]["level"]),
+            level=summary.level,
         )  # fmt: skip
         plots.save_figure(fig, figures, f"sweep_{name}", formats=formats)
         if series is not None:
@@ -324,6 +328,6 @@ def _write_sweep_figures(
             diffs, lever=x, lever_label=labels.get(x, x), series=series,
             series_label=labels.get(series, series) if series else None,
             title=f"{label}: change from the reference point ({reference_values}) by day {horizon}",
-            caption=caption, reference_label="the reference point", level=float(summary["interval"]["level"]),
+            caption=caption, reference_label="the reference point", level=summary.level,
         )  # fmt: skip
         plots.save_figure(fig, figures, f"difference_{name}", formats=formats)

@@ -1,0 +1,109 @@
+"""Writing an experiment's run folder: tidy tables, briefing figures, fit checks and (last) the summary."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from escalation import __version__, plots
+from escalation.calibration import Calibration
+from escalation.experiment import Arm, ExperimentResult, observed_counts
+from escalation.report.folder import RunFolder, atomic_write_parquet
+from escalation.report.summary import RunSummary
+
+
+def write_experiment(result: ExperimentResult, folder: RunFolder) -> RunSummary:
+    """Write tables, figures and (last) the summary of an experiment into its run folder."""
+    spec = result.spec
+    atomic_write_parquet(folder.tables / "thresholds.parquet", result.thresholds())
+    atomic_write_parquet(folder.tables / "ladder_curves.parquet", result.ladder_curves())
+    atomic_write_parquet(folder.tables / "cumulative_attacks.parquet", result.cumulative_attacks())
+    atomic_write_parquet(folder.tables / "replications.parquet", result.replications())
+    if len(spec.arms) > 1:
+        atomic_write_parquet(folder.tables / "paired_differences.parquet", result.paired_differences())
+    if spec.figures:
+        _write_figures(result, folder)
+        if result.calibration is not None:
+            reference = next(a for a in spec.arms if a.name == spec.reference)
+            write_fit_checks(
+                result.calibration, folder, _caption(result, reference, all_arms=True), spec.figure_formats
+            )
+    summary = RunSummary.from_result(result)
+    summary.save(folder.path / "summary.json")
+    return summary
+
+
+def write_fit_checks(calibration: Calibration, folder: RunFolder, caption: plots.Caption, formats) -> None:
+    """QQ plots of the rescaled residuals of every dyad fitted by its likelihood (calibration fit checks)."""
+    for check in calibration.checks:
+        if check.get("residuals"):
+            dyad = check["observation"].removeprefix("attacks ")
+            p_value = check["ks_pvalue"]
+            verdict = "consistent with the model" if check["consistent"] else "NOT consistent with the model"
+            figure = plots.qq_uniform(
+                check["residuals"],
+                title=f"Fit check, {dyad}: rescaled residuals {verdict} (KS p = {p_value:.2f})",
+                caption=caption,
+            )
+            plots.save_figure(figure, folder.figures, f"fit_qq_{dyad.replace('->', '_on_')}", formats=formats)
+
+
+def _caption(result: ExperimentResult, arm: Arm, *, all_arms: bool = False) -> plots.Caption:
+    reference = result.results[arm.name]
+    single = len(result.spec.arms) == 1 or all_arms
+    return plots.Caption(
+        experiment=result.spec.name if single else f"{result.spec.name} [{arm.label}]",
+        replications=reference.replications,
+        seed=reference.ensemble.seed,
+        run_date=dt.date.today().isoformat(),
+        version=__version__,
+        scenario=arm.scenario.name,
+    )
+
+
+def _write_figures(result: ExperimentResult, folder: RunFolder) -> None:
+    spec = result.spec
+    formats = spec.figure_formats
+    thresholds = result.thresholds()
+    curves = result.ladder_curves()
+    for arm in spec.arms:
+        res = result.results[arm.name]
+        suffix = "" if len(spec.arms) == 1 else f"_{arm.name}"
+        caption = _caption(result, arm)
+        where = "" if len(spec.arms) == 1 else f" ({arm.label})"
+        for target in arm.scenario.tracked_targets:
+            observed = observed_counts(result.events, target, arm.scenario.start)
+            offset = float(observed["count"].iloc[-1]) if len(observed) else 0.0
+            label = arm.scenario.actor(target).label
+            fig = plots.fan_chart(
+                res.cumulative_attacks(target),
+                title=f"Cumulative attacks on {label}{where}",
+                caption=caption,
+                observed=observed,
+                offset=offset,
+                ylabel=f"Attacks on {label} (cumulative count)",
+            )
+            plots.save_figure(fig, folder.figures, f"fan_attacks_{target}{suffix}", formats=formats)
+        fig = plots.ladder_chart(
+            curves[curves["arm"] == arm.name],
+            title=f"Escalation ladder: probability of reaching each rung{where}",
+            caption=caption,
+        )
+        plots.save_figure(fig, folder.figures, f"ladder{suffix}", formats=formats)
+        fig = plots.threshold_chart(
+            thresholds[thresholds["arm"] == arm.name], title=f"{spec.question}{where}", caption=caption
+        )
+        plots.save_figure(fig, folder.figures, f"thresholds{suffix}", formats=formats)
+    if len(spec.arms) > 1:
+        horizon = max(spec.horizons)
+        table = thresholds[thresholds["horizon_days"] == horizon]
+        differences = result.paired_differences()
+        differences = differences[differences["horizon_days"] == horizon]
+        reference = next(a for a in spec.arms if a.name == spec.reference)
+        fig = plots.arms_chart(
+            table,
+            differences,
+            title=spec.question,
+            caption=_caption(result, reference, all_arms=True),
+            reference=reference.name,
+        )
+        plots.save_figure(fig, folder.figures, "arms_comparison", formats=formats)
