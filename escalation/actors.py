@@ -62,9 +62,9 @@ class ActorAgent(mesa.Agent):
             intensity = rules.attack_intensity(
                 m.base_rate[:, d] * m.base_rate_multiplier[:, d],
                 m.excitation[:, d],
-                m.provocation[:, d],
+                m.memories.provocation[:, d],
                 m.deterrence[:, d],
-                m.punishment[:, d],
+                m.memories.punishment[:, d],
                 m.restraint[:, self.index],
             )
             m.attacks[:, d] = np.minimum(
@@ -78,7 +78,10 @@ class ActorAgent(mesa.Agent):
         e = self._retaliation_columns
         fire_draws = np.column_stack([stream.random(m.replications) for stream in self._fire_streams])
         level_draws = np.column_stack([stream.random(m.replications) for stream in self._level_streams])
-        ready = rules.retaliation_triggered(m.unanswered[:, e], m.threshold[:, e], m.lethal_pending[:, e])
+        memories = m.memories
+        ready = rules.retaliation_triggered(
+            memories.unanswered[:, e], m.threshold[:, e], memories.lethal_pending[:, e]
+        )
         rows, cols = np.nonzero(ready & (fire_draws < m.retaliation_probability[:, e]))
         m.strike_size[:, e] = 0
         m.strike_level[:, e] = 0
@@ -86,12 +89,14 @@ class ActorAgent(mesa.Agent):
             return
         # Size and level only for the strikes that happen: most replications do not strike on most days.
         dyads = e[cols]
-        pending = m.lethal_pending[rows, dyads]
-        escalation = np.where(pending, m.lethal_escalation[rows, dyads], m.escalation[rows, dyads])
-        unanswered = m.unanswered[rows, dyads]
+        pending = memories.lethal_pending[rows, dyads]
+        escalation = np.where(
+            pending, m.lethal_escalation_probability[rows, dyads], m.escalation_probability[rows, dyads]
+        )
+        unanswered = memories.unanswered[rows, dyads]
         m.strike_size[rows, dyads] = rules.strike_size(
             unanswered, m.proportionality[rows, dyads], m.max_strikes[dyads]
         )
         m.strike_level[rows, dyads] = rules.strike_level(
-            level_draws[rows, cols], escalation, m.max_level[dyads]
+            level_draws[rows, cols], escalation, m.channels.max_level[dyads]
         )

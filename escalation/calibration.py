@@ -236,8 +236,7 @@ def _driver_exposure(scenario: ScenarioSpec, dyad_index: int, event: Event, effe
         day = event.start + timedelta(days=k)
         factor = 1.0
         for driver in scenario.drivers:
-            in_force = driver.date <= day and (driver.end is None or day <= driver.end)
-            if driver.effect == effect and in_force and driver.applies_to(dyad):
+            if driver.effect == effect and driver.in_force(day) and driver.applies_to(dyad):
                 factor *= param_mean(driver.factor)
         total += factor
     return total

@@ -41,9 +41,12 @@ import scipy.signal
 import scipy.special
 import scipy.stats
 
-from escalation.specs import Dist, Param
+from escalation.specs import AttackSpec, Dist, Param, parameter_fields
 
-NAMES = ("base_rate", "excitation", "deterrence", "provocation_memory_days", "punishment_memory_days")
+# The attack-dyad parameters this likelihood fits, in declaration order: base_rate, excitation, deterrence,
+# provocation_memory_days, punishment_memory_days (the fields of AttackSpec declared fitted_by "likelihood";
+# intensity() unpacks them in this order).
+NAMES = tuple(name for name, info in parameter_fields(AttackSpec) if "likelihood" in info.fitted_by)
 PROPOSAL_WIDENING = 2.0  # the Laplace covariance is doubled so the proposal covers the posterior's tails
 PROPOSALS_PER_DRAW = 4
 

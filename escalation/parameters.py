@@ -9,54 +9,104 @@ Every model parameter has a path, such as ``attacks.militias->us.base_rate``, ``
 
 One posterior row per replication is shared by all calibrated paths, so correlations between calibrated
 parameters (interception and injury probability, say) carry over into the ensemble.
+
+Which fields are parameters comes from the spec classes (the fields declared with
+:func:`escalation.specs.parameter`); where a spec class's entities sit in a scenario and how a path names them
+comes from :data:`PARAMETER_GROUPS`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from escalation.specs import Dist, Param, ScenarioSpec
+from escalation.specs import (
+    ActorSpec,
+    AttackSpec,
+    Dist,
+    DriverSpec,
+    Param,
+    ParameterInfo,
+    PolicySpec,
+    ScenarioSpec,
+    parameter_fields,
+)
 from escalation.streams import NamedStreams
 
-ACTOR_FIELDS = ("interception", "restraint")
-ATTACK_FIELDS = (
-    "base_rate",
-    "excitation",
-    "deterrence",
-    "provocation_memory_days",
-    "punishment_memory_days",
-    "injury_probability",
-    "injured_extra",
-    "kill_probability",
-    "killed_extra",
-)
-POLICY_FIELDS = (
-    "threshold",
-    "retaliation_probability",
-    "proportionality",
-    "escalation_probability",
-    "lethal_escalation_probability",
-    "memory_days",
-)
 CALIBRATION_ROW_STREAM = "param:calibration-row"
+
+
+@dataclass(frozen=True)
+class ParameterGroup:
+    """The parameters of one kind of scenario entity, and how paths and the model's columns name them.
+
+    A parameter's path is ``<prefix>.<key>.<field>``, the key being the entity's ``key_attribute``.
+
+    Attributes:
+        prefix: first part of the paths (``actors``, ``attacks``, ``policy``, ``drivers``).
+        spec: the spec class whose :func:`~escalation.specs.parameter` fields are the parameters.
+        entities: the :class:`~escalation.specs.ScenarioSpec` attribute listing the group's specs.
+        key_attribute: the attribute of a spec (and of a column) that is its key in the paths.
+        columns: the ``ScenarioSpec`` attribute listing the model's columns for these parameters, each
+            naming its entity by ``key_attribute`` (retaliation dyads take their state's policy); empty: one
+            column per entity.
+    """
+
+    prefix: str
+    spec: type
+    entities: str
+    key_attribute: str
+    columns: str = ""
+
+    @property
+    def fields(self) -> tuple[tuple[str, ParameterInfo], ...]:
+        """The group's parameter fields as ``(name, info)``, in declaration order."""
+        return parameter_fields(self.spec)
+
+    def items(self, scenario: ScenarioSpec) -> list[tuple[str, Any]]:
+        """The scenario's entities of this group as ``(key, spec)``."""
+        return [(getattr(spec, self.key_attribute), spec) for spec in getattr(scenario, self.entities)]
+
+    def column_keys(self, scenario: ScenarioSpec) -> list[str]:
+        """The entity key of each of the model's columns for this group."""
+        return [
+            getattr(column, self.key_attribute) for column in getattr(scenario, self.columns or self.entities)
+        ]
+
+    def path(self, key: str, name: str) -> str:
+        """The path of parameter ``name`` of entity ``key``."""
+        return f"{self.prefix}.{key}.{name}"
+
+
+PARAMETER_GROUPS: tuple[ParameterGroup, ...] = (
+    ParameterGroup("actors", ActorSpec, entities="actors", key_attribute="name"),
+    ParameterGroup("attacks", AttackSpec, entities="attacks", key_attribute="key"),
+    ParameterGroup("policy", PolicySpec, entities="policies", key_attribute="state", columns="retaliations"),
+    ParameterGroup("drivers", DriverSpec, entities="drivers", key_attribute="name"),
+)
 
 
 def scenario_parameters(scenario: ScenarioSpec) -> Iterator[tuple[str, Param]]:
     """Every parameter of a scenario as ``(path, value or distribution)``."""
-    for actor in scenario.actors:
-        for name in ACTOR_FIELDS:
-            yield f"actors.{actor.name}.{name}", getattr(actor, name)
-    for dyad in scenario.attacks:
-        for name in ATTACK_FIELDS:
-            yield f"attacks.{dyad.key}.{name}", getattr(dyad, name)
-    for policy in scenario.policies:
-        for name in POLICY_FIELDS:
-            yield f"policy.{policy.state}.{name}", getattr(policy, name)
-    for driver in scenario.drivers:
-        yield f"drivers.{driver.name}.factor", driver.factor
+    for group in PARAMETER_GROUPS:
+        for key, spec in group.items(scenario):
+            for name, _ in group.fields:
+                yield group.path(key, name), getattr(spec, name)
+
+
+def parameter_columns(scenario: ScenarioSpec) -> Iterator[tuple[str, list[str]]]:
+    """Every parameter field as ``(field name, path of each of the model's columns for it)``.
+
+    The columns are the actors, the attack dyads, the retaliation dyads (each with its state's policy) or the
+    drivers, in scenario order.
+    """
+    for group in PARAMETER_GROUPS:
+        keys = group.column_keys(scenario)
+        for name, _ in group.fields:
+            yield name, [group.path(key, name) for key in keys]
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,11 @@ def _schema_default(spec_field: dataclasses.Field) -> Any:
     return field(default=value)
 
 
+def _is_loose(spec_field: dataclasses.Field, loose: tuple[str, ...]) -> bool:
+    """Whether a field is typed ``Any``: a model parameter (declared with ``specs.parameter``) or listed."""
+    return spec_field.name in loose or "parameter" in spec_field.metadata
+
+
 def schema_of(spec: type, name: str, *, skip: tuple[str, ...] = (), loose: tuple[str, ...] = ()) -> type:
     """A structured-config dataclass with the fields and defaults of a spec dataclass.
 
@@ -59,10 +64,11 @@ def schema_of(spec: type, name: str, *, skip: tuple[str, ...] = (), loose: tuple
         spec: the spec class (the one source of field names and defaults).
         name: the schema's class name.
         skip: fields that the config gives another way (e.g. the name, which is the mapping's key).
-        loose: fields typed ``Any`` in the config (a rung may be given as a number or a name).
+        loose: fields typed ``Any`` in the config (a rung may be given as a number or a name), besides the
+            model parameters, which are always ``Any``.
     """
     fields_ = [
-        (f.name, Any if f.name in loose else _schema_type(str(f.type)), _schema_default(f))
+        (f.name, Any if _is_loose(f, loose) else _schema_type(str(f.type)), _schema_default(f))
         for f in dataclasses.fields(spec)
         if f.init and f.name not in skip
     ]

@@ -1,3 +1,4 @@
+# ruff: noqa: RUF009 (model parameters are fields made by `parameter`, a wrapper of dataclasses.field)
 """Frozen, validated descriptions of a scenario: actors, dyads, deterrence policies, drivers and outcomes.
 
 A :class:`ScenarioSpec` is plain data. It is built from mappings (YAML files, a Hydra config turned into a
@@ -6,11 +7,16 @@ key in a one-line :class:`SpecError`. The model, the calibration and the ensembl
 objects.
 
 Any model parameter is either a number (a setting, such as a policy lever) or a :class:`Dist` (an
-uncertainty: a prior that a calibration may update and that each replication draws from).
+uncertainty: a prior that a calibration may update and that each replication draws from). Each model parameter
+is declared once, as a spec field made by :func:`parameter`: its bounds, its documentation and the calibration
+that can update it are the field's metadata (:class:`ParameterInfo`, listed by :func:`parameter_fields`), and
+the config parser, the parameter paths (:mod:`escalation.parameters`), the model's parameter arrays and the
+fitted names (:mod:`escalation.fitting`) are derived from it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from collections.abc import Mapping
@@ -93,11 +99,93 @@ def param_support(value: Param) -> tuple[float, float]:
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Declaring model parameters
+
+# The calibrations that can update a parameter (``ParameterInfo.fitted_by``): the grid posteriors of
+# :mod:`escalation.calibration` and the dyad likelihood of :mod:`escalation.fitting`.
+CALIBRATIONS: tuple[str, ...] = ("grid", "likelihood")
+
+
+@dataclass(frozen=True)
+class ParameterInfo:
+    """What a spec field declared with :func:`parameter` says about its model parameter.
+
+    Attributes:
+        low, high: the bounds a value (or a distribution's support) must lie within.
+        open_low: the lower bound itself is not allowed (a number must be > ``low``; a continuous
+            distribution may have its support start at ``low``).
+        doc: what the parameter means, in one or two sentences (symbols as in docs/model.md).
+        fitted_by: the calibrations that can update its prior (names in :data:`CALIBRATIONS`); empty when
+            only the prior or the setting is ever used.
+    """
+
+    low: float = 0.0
+    high: float = math.inf
+    open_low: bool = False
+    doc: str = ""
+    fitted_by: tuple[str, ...] = ()
+
+    def parse(self, key: str, raw: Any) -> Param:
+        """A config value of this parameter: a number or a ``{"dist": ...}`` mapping within the bounds."""
+        return _parse_param(key, raw, low=self.low, high=self.high, open_low=self.open_low)
+
+
+def parameter(
+    default: Any = dataclasses.MISSING,
+    *,
+    low: float = 0.0,
+    high: float = math.inf,
+    open_low: bool = False,
+    doc: str = "",
+    fitted_by: tuple[str, ...] = (),
+) -> Any:
+    """A spec field that is a model parameter (a number or a :class:`Dist`), with its metadata.
+
+    Args:
+        default: the default value (omit for a required parameter).
+        low: lower bound (see :class:`ParameterInfo`).
+        high: upper bound.
+        open_low: the lower bound itself is not allowed.
+        doc: what the parameter means.
+        fitted_by: the calibrations that can update it.
+
+    Returns:
+        A ``dataclasses.field`` whose metadata ``"parameter"`` is the :class:`ParameterInfo`.
+    """
+    unknown = sorted(set(fitted_by) - set(CALIBRATIONS))
+    if unknown:
+        raise ValueError(f"fitted_by: unknown calibration {unknown[0]!r}; allowed: {', '.join(CALIBRATIONS)}")
+    info = ParameterInfo(low=low, high=high, open_low=open_low, doc=doc, fitted_by=tuple(fitted_by))
+    return field(default=default, metadata={"parameter": info})
+
+
+@functools.cache
+def parameter_fields(spec_class: type) -> tuple[tuple[str, ParameterInfo], ...]:
+    """The model parameters of a spec class as ``(field name, info)``, in declaration order."""
+    return tuple((f.name, f.metadata["parameter"]) for f in fields(spec_class) if "parameter" in f.metadata)
+
+
+def _parse_parameters(spec_class: type, key: str, raw: Mapping) -> dict[str, Param]:
+    """The model parameters given in a config mapping, each checked against its declared bounds."""
+    return {
+        name: info.parse(f"{key}.{name}", raw[name])
+        for name, info in parameter_fields(spec_class)
+        if name in raw
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Parsing helpers: each names the key it checks.
 
 
-def _parse_param(key: str, raw: Any, *, low: float = 0.0, high: float = math.inf) -> Param:
-    """A number or a ``{"dist": family, ...}`` mapping whose support lies inside [low, high]."""
+def _parse_param(
+    key: str, raw: Any, *, low: float = 0.0, high: float = math.inf, open_low: bool = False
+) -> Param:
+    """A number or a ``{"dist": family, ...}`` mapping whose support lies inside [low, high].
+
+    With ``open_low`` a number must be above ``low``; a distribution's support may start at ``low`` (it takes
+    that value with probability zero).
+    """
     if isinstance(raw, Mapping):
         raw = dict(raw)
         family = raw.pop("dist", None)
@@ -118,13 +206,17 @@ def _parse_param(key: str, raw: Any, *, low: float = 0.0, high: float = math.inf
         except (ValueError, TypeError) as err:
             raise SpecError(f"{key}: invalid {family} parameters {values}: {err}") from None
         if not math.isfinite(mean) or support[0] < low or support[1] > high:
+            bracket = "(" if open_low else "["
             raise SpecError(
-                f"{key}: a {family} distribution with support {support} is outside [{low}, {high}]"
+                f"{key}: a {family} distribution with support {support} is outside {bracket}{low}, {high}]"
             )
         return dist
     number = _number(key, raw)
-    if not low <= number <= high:
-        allowed = f">= {low:g}" if math.isinf(high) else f"in [{low}, {high}]"
+    if not (low < number if open_low else low <= number) or number > high:
+        if open_low:
+            allowed = f"> {low:g}" if math.isinf(high) else f"in ({low}, {high}]"
+        else:
+            allowed = f">= {low:g}" if math.isinf(high) else f"in [{low}, {high}]"
         raise SpecError(f"{key}: must be {allowed}, got {number:g}")
     return number
 
@@ -188,8 +280,7 @@ class ActorSpec:
         kind: ``"state"`` (has a retaliation policy) or ``"non_state"``.
         patron: the state that arms and restrains this group, if any.
         max_rung: the highest ladder rung this actor can carry out.
-        interception: probability that an attack on this actor's forces is intercepted or fails.
-        restraint: multiplier the patron applies to this group's attack intensity (1 = as observed).
+        interception, restraint: model parameters (each field's ``doc``; docs/model.md, section 4).
         label: display name for tables and plots.
     """
 
@@ -197,8 +288,15 @@ class ActorSpec:
     kind: Literal["state", "non_state"]
     patron: str | None = None
     max_rung: int = int(Rung.DIRECT_INTERSTATE)
-    interception: Param = 0.5
-    restraint: Param = 1.0
+    interception: Param = parameter(
+        0.5,
+        high=1.0,
+        doc="q, probability that an attack on this actor's forces is intercepted or fails.",
+        fitted_by=("grid",),
+    )
+    restraint: Param = parameter(
+        1.0, doc="r, multiplier the patron applies to this group's attack intensity (1 = as observed)."
+    )
     label: str = ""
 
 
@@ -208,15 +306,9 @@ class AttackSpec:
 
     Attributes:
         attacker, target: actor names.
-        base_rate: mu, attacks per day without provocation or punishment.
-        excitation: alpha, extra attacks per day per unit of provocation (revenge).
-        deterrence: delta, suppression per unit of punishment: intensity is multiplied by exp(-delta * D).
-        provocation_memory_days: tau_p, e-folding time of remembered harm.
-        punishment_memory_days: tau_d, e-folding time of remembered strikes.
-        injury_probability: probability that an attack that gets through injures personnel.
-        injured_extra: mean number injured beyond the first, per injuring attack (Poisson).
-        kill_probability: probability that an attack that gets through kills.
-        killed_extra: mean number killed beyond the first, per lethal attack (Poisson).
+        base_rate ... killed_extra: model parameters (each field's ``doc``; docs/model.md, section 4): the
+            attack intensity (base rate, excitation, deterrence, the two memory times) and the outcomes of an
+            attack that gets through (injury and kill probabilities, extra injured and killed).
         min_rung: floor on the rung of this dyad's attacks (6 for a state striking a state's territory).
         max_per_day: cap on attacks per day.
         background: the dyad's events are part of an ongoing war the scenario takes as given: they feed
@@ -226,15 +318,43 @@ class AttackSpec:
 
     attacker: str
     target: str
-    base_rate: Param
-    excitation: Param = 0.0
-    deterrence: Param = 0.0
-    provocation_memory_days: Param = 14.0
-    punishment_memory_days: Param = 30.0
-    injury_probability: Param = 0.0
-    injured_extra: Param = 0.0
-    kill_probability: Param = 0.0
-    killed_extra: Param = 0.0
+    base_rate: Param = parameter(
+        doc="mu, attacks per day without provocation or punishment.", fitted_by=("grid", "likelihood")
+    )
+    excitation: Param = parameter(
+        0.0, doc="alpha, extra attacks per day per unit of provocation (revenge).", fitted_by=("likelihood",)
+    )
+    deterrence: Param = parameter(
+        0.0,
+        doc="delta, suppression per unit of punishment: intensity is multiplied by exp(-delta * D).",
+        fitted_by=("likelihood",),
+    )
+    provocation_memory_days: Param = parameter(
+        14.0, open_low=True, doc="tau_p, e-folding time of remembered harm (days).", fitted_by=("likelihood",)
+    )
+    punishment_memory_days: Param = parameter(
+        30.0,
+        open_low=True,
+        doc="tau_d, e-folding time of remembered strikes (days).",
+        fitted_by=("likelihood",),
+    )
+    injury_probability: Param = parameter(
+        0.0,
+        high=1.0,
+        doc="p_inj, probability that an attack that gets through injures personnel.",
+        fitted_by=("grid",),
+    )
+    injured_extra: Param = parameter(
+        0.0,
+        doc="x_inj, mean number injured beyond the first, per injuring attack (Poisson).",
+        fitted_by=("grid",),
+    )
+    kill_probability: Param = parameter(
+        0.0, high=1.0, doc="p_kill, probability that an attack that gets through kills.", fitted_by=("grid",)
+    )
+    killed_extra: Param = parameter(
+        0.0, doc="x_kill, mean number killed beyond the first, per lethal attack (Poisson)."
+    )
     min_rung: int = int(Rung.HARASSMENT)
     max_per_day: int = 50
     background: bool = False
@@ -288,27 +408,38 @@ class PolicySpec:
 
     Attributes:
         state: the state this policy belongs to.
-        threshold: theta, unanswered harm (harm units) that triggers retaliation.
-        retaliation_probability: rho, probability of striking on a day when triggered.
-        proportionality: pi, strikes per harm unit answered (at least one strike).
-        escalation_probability: epsilon, probability that a strike on a patron's proxy climbs one level (to
-            the patron's assets, then its territory).
-        lethal_escalation_probability: epsilon used instead when a lethal attack triggered the strike.
+        threshold ... lethal_escalation_probability, memory_days: model parameters (each field's ``doc``;
+            docs/model.md, section 4): when the state strikes, how hard, how likely a strike climbs, and how
+            long it remembers unanswered harm.
         max_level: highest level the state will strike: the target itself, the patron's assets abroad, or
             the patron's territory.
         max_strikes_per_day: cap on strike size.
-        memory_days: e-folding time of unanswered harm.
     """
 
     state: str
-    threshold: Param = 10.0
-    retaliation_probability: Param = 0.3
-    proportionality: Param = 0.1
-    escalation_probability: Param = 0.02
-    lethal_escalation_probability: Param = 0.1
+    threshold: Param = parameter(
+        10.0, doc="theta, unanswered harm (harm units) that triggers retaliation.", fitted_by=("grid",)
+    )
+    retaliation_probability: Param = parameter(
+        0.3, high=1.0, doc="rho, probability of striking on a day when triggered.", fitted_by=("grid",)
+    )
+    proportionality: Param = parameter(0.1, doc="pi, strikes per harm unit answered (at least one strike).")
+    escalation_probability: Param = parameter(
+        0.02,
+        high=1.0,
+        doc="epsilon, probability that a strike on a patron's proxy climbs one level (to the patron's "
+        "assets, then its territory).",
+    )
+    lethal_escalation_probability: Param = parameter(
+        0.1,
+        high=1.0,
+        doc="epsilon_L, the escalation probability used when a lethal attack triggered the strike.",
+    )
     max_level: str = "patron_assets"
     max_strikes_per_day: int = 10
-    memory_days: Param = 30.0
+    memory_days: Param = parameter(
+        30.0, open_low=True, doc="tau_U, e-folding time of unanswered harm (days)."
+    )
 
 
 DRIVER_EFFECTS: tuple[str, ...] = ("base_rate_factor", "through_factor")
@@ -324,7 +455,7 @@ class DriverSpec:
         effect: ``base_rate_factor`` multiplies the base rates of the selected attack dyads;
             ``through_factor`` multiplies the probability that an attack on the selected dyads gets through
             the target's air defence (0.5 halves it).
-        factor: the multiplier.
+        factor: the multiplier, a model parameter (see the field's ``doc``).
         attackers, targets: the attack dyads affected (empty = all).
         end: last day the change applies (None: to the end of the run).
     """
@@ -332,10 +463,16 @@ class DriverSpec:
     name: str
     date: date
     effect: str
-    factor: Param
+    factor: Param = parameter(
+        doc="s(t) or f(t), the multiplier of the base rates or of the through probability while in force."
+    )
     attackers: tuple[str, ...] = ()
     targets: tuple[str, ...] = ()
     end: date | None = None
+
+    def in_force(self, day: date) -> bool:
+        """Whether the change applies on a day (from its date to its end, both included)."""
+        return self.date <= day and (self.end is None or day <= self.end)
 
     def applies_to(self, dyad: AttackSpec) -> bool:
         """Whether this driver changes the given attack dyad."""
@@ -525,24 +662,16 @@ def _validate_scenario(spec: ScenarioSpec) -> None:
 def _actor(name: str, raw: Any) -> ActorSpec:
     key = f"actors.{name}"
     raw = _check_keys(key, raw, _spec_keys(ActorSpec)[1:], required=("kind",))
+    kind = _choice(f"{key}.kind", raw["kind"], ("state", "non_state"))
+    max_rung = _integer(f"{key}.max_rung", raw.get("max_rung", 6), low=1, high=int(Rung.DIRECT_INTERSTATE))
     return ActorSpec(
         name=name,
-        kind=_choice(f"{key}.kind", raw["kind"], ("state", "non_state")),  # type: ignore[arg-type]
+        kind=kind,  # type: ignore[arg-type]
         patron=raw.get("patron"),
-        max_rung=_integer(f"{key}.max_rung", raw.get("max_rung", 6), low=1, high=int(Rung.DIRECT_INTERSTATE)),
-        interception=_parse_param(f"{key}.interception", raw.get("interception", 0.5), high=1.0),
-        restraint=_parse_param(f"{key}.restraint", raw.get("restraint", 1.0)),
+        max_rung=max_rung,
         label=str(raw.get("label") or name),
+        **_parse_parameters(ActorSpec, key, raw),
     )
-
-
-_PROBABILITY_KEYS = {
-    "injury_probability",
-    "kill_probability",
-    "retaliation_probability",
-    "escalation_probability",
-    "lethal_escalation_probability",
-}
 
 
 def _attack(key: str, raw: Any) -> AttackSpec:
@@ -553,18 +682,19 @@ def _attack(key: str, raw: Any) -> AttackSpec:
         key = f"scenario.attacks.{values['attacker']}->{values['target']}"
     else:
         values["name"] = key.rsplit(".", 1)[-1]
+    parameters = dict(parameter_fields(AttackSpec))
     for name in allowed[2:]:
         if name not in raw:
             continue
-        if name in ("min_rung", "max_per_day"):
+        if name in parameters:
+            values[name] = parameters[name].parse(f"{key}.{name}", raw[name])
+        elif name in ("min_rung", "max_per_day"):
             high = int(Rung.DIRECT_INTERSTATE) if name == "min_rung" else None
             values[name] = _integer(f"{key}.{name}", raw[name], low=1, high=high)
         elif name == "background":
             values[name] = _boolean(f"{key}.{name}", raw[name])
         else:
-            high = 1.0 if name in _PROBABILITY_KEYS else math.inf
-            low = 1e-9 if name.endswith("memory_days") else 0.0
-            values[name] = _parse_param(f"{key}.{name}", raw[name], low=low, high=high)
+            raise NotImplementedError(f"{key}.{name}: the attack-dyad parser has no rule for this field")
     return AttackSpec(**values)
 
 
@@ -589,15 +719,16 @@ def _policy(state: str, raw: Any) -> PolicySpec:
     allowed = _spec_keys(PolicySpec)[1:]
     raw = _check_keys(key, raw, allowed)
     values: dict[str, Any] = {"state": state}
+    parameters = dict(parameter_fields(PolicySpec))
     for name, value in raw.items():
-        if name == "max_level":
+        if name in parameters:
+            values[name] = parameters[name].parse(f"{key}.{name}", value)
+        elif name == "max_level":
             values[name] = _choice(f"{key}.{name}", value, RETALIATION_LEVELS)
         elif name == "max_strikes_per_day":
             values[name] = _integer(f"{key}.{name}", value, low=1)
         else:
-            high = 1.0 if name in _PROBABILITY_KEYS else math.inf
-            low = 1e-9 if name == "memory_days" else 0.0
-            values[name] = _parse_param(f"{key}.{name}", value, low=low, high=high)
+            raise NotImplementedError(f"{key}.{name}: the policy parser has no rule for this field")
     return PolicySpec(**values)
 
 
@@ -615,11 +746,12 @@ def _driver(name: str, raw: Any) -> DriverSpec:
     key = f"scenario.drivers.{name}"
     raw = _check_keys(key, raw, _spec_keys(DriverSpec)[1:], required=("date", "effect", "factor"))
     effect = _choice(f"{key}.effect", raw["effect"], DRIVER_EFFECTS)
+    when = _date(f"{key}.date", raw["date"])
     return DriverSpec(
         name=name,
-        date=_date(f"{key}.date", raw["date"]),
+        date=when,
         effect=effect,
-        factor=_parse_param(f"{key}.factor", raw["factor"]),
+        **_parse_parameters(DriverSpec, key, raw),
         attackers=_names(f"{key}.attackers", raw.get("attackers")),
         targets=_names(f"{key}.targets", raw.get("targets")),
         end=_date(f"{key}.end", raw["end"]) if raw.get("end") is not None else None,

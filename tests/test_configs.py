@@ -44,7 +44,8 @@ def test_every_group_option_composes(group, option):
 
 
 def test_arms_differ_only_by_their_overrides():
-    spec = cli.prepare_inputs(compose_config("experiment=ground_invasion_timing", "calibration.draws=200")).spec
+    cfg = compose_config("experiment=ground_invasion_timing", "calibration.draws=200")
+    spec = cli.prepare_inputs(cfg).spec
     now, later = (arm.scenario for arm in spec.arms)
     assert [d.date.isoformat() for d in now.drivers if d.name == "ground_invasion"] == ["2023-10-28"]
     assert [d.date.isoformat() for d in later.drivers if d.name == "ground_invasion"] == ["2023-11-26"]

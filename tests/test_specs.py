@@ -43,6 +43,12 @@ def _edited(edit):
             "[0.0, 1.0]",
         ),
         (lambda s, a, p: p["us"].update(max_level="nuclear"), "policy.us.max_level", "allowed: target"),
+        (lambda s, a, p: p["us"].update(memory_days=0), "policy.us.memory_days", "must be > 0"),
+        (
+            lambda s, a, p: s["attacks"]["militias_on_us"].update(punishment_memory_days=-3.0),
+            "scenario.attacks.militias_on_us.punishment_memory_days",
+            "must be > 0, got -3",
+        ),
         (lambda s, a, p: p["us"].update(treshold=3), "policy.us", "unknown key 'treshold'"),
         (lambda s, a, p: s.update(horizon_days=0), "scenario.horizon_days", "integer >= 1"),
         (lambda s, a, p: s.update(start="2023-13-01"), "scenario.start", "YYYY-MM-DD"),

@@ -17,8 +17,8 @@ import pytest
 
 import escalation as esc
 import escalation.events
-from escalation.specs import EnsembleSpec
 from escalation.report.sweep import aggregate_sweep
+from escalation.specs import EnsembleSpec
 
 TINY = ["ensemble.replications=80", "ensemble.chunk_size=40", "calibration.draws=300"]
 THREE_POINTS = "scenario.drivers.air_defence.factor=1.0,0.6,0.2"
