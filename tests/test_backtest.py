@@ -109,7 +109,11 @@ def test_backtest_inside_the_october_record_runs_from_the_command_line(tmp_path)
     for name in (*tables, *figures, "calibration.json"):
         assert (folder / name).is_file(), name
     assert "Backtest from 2023-10-23" in done.stdout
-    assert np.isfinite(summary["thresholds"][0]["brier"])
+    # The death of 17-26 October lies in an interval row that straddles the cut-off: unknown, not scored.
+    fatality, us_strikes_iran = summary["thresholds"][:2]
+    assert fatality["happened"] is None and fatality["brier"] is None
+    assert us_strikes_iran["happened"] is False and np.isfinite(us_strikes_iran["brier"])
+    assert summary["threshold_scores"]["left_out"] == 1
 
 
 def test_reliability_table_by_hand():
@@ -144,17 +148,22 @@ def test_rolling_origins_pool_the_scores_of_every_cutoff(tmp_path):
 def test_rolling_backtest_runs_from_the_command_line(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "escalation", "experiment=backtest", "backtest.cutoff=2023-10-17",
-         "backtest.origins=3", "backtest.step_days=2", "ensemble.replications=200", "calibration.draws=300"],
+         "backtest.origins=4", "backtest.step_days=2", "backtest.horizon_days=3", "ensemble.replications=200",
+         "calibration.draws=300"],
         cwd=tmp_path, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     folder = next((tmp_path / "results" / "backtest").iterdir())
     summary = json.loads((folder / "summary.json").read_text())
-    assert summary["origins"] == ["2023-10-17", "2023-10-19", "2023-10-21"]
+    assert summary["origins"] == ["2023-10-17", "2023-10-19", "2023-10-21", "2023-10-23"]
     assert sorted(p.name for p in (folder / "calibrations").iterdir()) == [
-        "2023-10-17.json", "2023-10-19.json", "2023-10-21.json",
+        "2023-10-17.json", "2023-10-19.json", "2023-10-21.json", "2023-10-23.json",
     ]  # fmt: skip
-    assert (folder / "figures" / "backtest_reliability.png").is_file()  # 3 origins x 4 thresholds >= 10
+    # Every window lies inside the record (it ends on 26 October); the first US fatality is unknown in each
+    # (its interval row straddles every window), the other three thresholds are scored: 4 x 3 >= 10.
+    assert summary["threshold_scores"]["forecasts"] == 12 and summary["threshold_scores"]["left_out"] == 4
+    assert summary["days_left_out"] == 0
+    assert (folder / "figures" / "backtest_reliability.png").is_file()
     assert not (folder / "calibration.json").exists()  # only the calibrations the backtest used
 
 

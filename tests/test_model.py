@@ -171,10 +171,10 @@ def test_warm_start_carries_the_observed_strike_into_the_first_day(scenario):
     militias_us = next(d for d, a in enumerate(scenario.attacks) if a.key == "militias->us")
     # The 26 October strike answered the harm so far: only that day's share of the interval's harm is left.
     day_share = (19 * 1.0 + 24 * 1.0 + 1 * 10.0) / 10
-    assert model.unanswered[0, us_militias] == pytest.approx(day_share)
+    assert model.memories.unanswered[0, us_militias] == pytest.approx(day_share)
     # The militias remember one strike from yesterday, and two harm units from it (strike harm at rung 4).
-    assert model.punishment[0, militias_us] == pytest.approx(1.0)
-    assert model.provocation[0, militias_us] == pytest.approx(2.0)
+    assert model.memories.punishment[0, militias_us] == pytest.approx(1.0)
+    assert model.memories.provocation[0, militias_us] == pytest.approx(2.0)
 
 
 def test_stepping_past_the_horizon_is_an_error():
