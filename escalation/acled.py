@@ -44,10 +44,19 @@ import yaml
 
 from escalation.events import (
     DEFAULT_ACTORS,
+    FIRST_DAY,
+    LAST_DAY,
+    MAX_COUNT,
     Event,
     EventDataError,
     EventKind,
     EventLog,
+    _csv_problem,
+    _cut,
+    _names,
+    _nul_problem,
+    _quoted,
+    _read_limited,
     load_events,
     write_events,
 )
@@ -141,7 +150,7 @@ class AcledMapping:
         """The model actor that ``text`` names, resolving several matches with ``priority``."""
         found = self.matches(text)
         if not found:
-            return ActorMatch(None, f"no actor pattern matches {text!r}")
+            return ActorMatch(None, f"no actor pattern matches {_quoted(text)}")
         if len(found) == 1:
             return ActorMatch(found[0][0])
         names = [name for name, _ in found]
@@ -151,8 +160,8 @@ class AcledMapping:
         listed = ", ".join(f'{name} (pattern "{pattern}")' for name, pattern in found)
         missing = f" ({', '.join(unranked)} not in it)" if self.priority else ""
         reason = (
-            f'"{text}" matches several actors: {listed}; state their order in the mapping\'s priority list'
-            f"{missing}"
+            f'"{_cut(text)}" matches several actors: {listed}; state their order in the mapping\'s priority '
+            f"list{missing}"
         )
         return ActorMatch(None, reason, ambiguous=True)
 
@@ -311,7 +320,9 @@ def _date(text: str) -> dt.date:
             return dt.date(int(match["year"]), month, int(match["day"]))
         except ValueError:
             break  # a form's shape but no such day (31-02-2023, 10/27/2023): no other form reads it
-    raise ValueError(f"event_date {text!r} is not a date in an accepted form ({', '.join(DATE_FORMATS)})")
+    raise ValueError(
+        f"event_date {_quoted(text)} is not a date in an accepted form ({', '.join(DATE_FORMATS)})"
+    )
 
 
 def import_acled(
@@ -342,7 +353,7 @@ def import_acled(
     allowed = None if actors is None else frozenset(actors)
     period = _checked_period(period)
     try:
-        data = Path(path).read_bytes()
+        data = _read_limited(path, "an ACLED-style export")
     except OSError as err:
         raise EventDataError(path, [f"cannot read the file ({err.strerror or err})"]) from None
     header, records = _read_export(path, data)
@@ -358,7 +369,7 @@ def import_acled(
         identifier = row.get("event_id_cnty", "")
         if identifier in first_line_of_id:
             faults.append(
-                f"line {line}: event_id_cnty {identifier!r} is already used on line "
+                f"line {line}: event_id_cnty {_quoted(identifier)} is already used on line "
                 f"{first_line_of_id[identifier]} (each event once; it would be imported twice)"
             )
         elif identifier:
@@ -410,7 +421,12 @@ def _read_export(path: Any, data: bytes) -> tuple[list[str], list[tuple[int, lis
             "(ACLED's own downloads are UTF-8; spreadsheet programs often save another encoding)"
         )
         raise EventDataError(path, [problem]) from None
-    reader = csv.reader(io.StringIO(text, newline=""))
+    nul = _nul_problem(text)
+    if nul:
+        raise EventDataError(path, [nul])
+    lines = io.StringIO(text, newline="").readlines()
+    # Strict: a stray quote is an error rather than cells silently shifted or merged.
+    reader = csv.reader(lines, strict=True)
     records: list[tuple[int, list[str]]] = []
     previous_line = 0
     try:
@@ -420,33 +436,45 @@ def _read_export(path: Any, data: bytes) -> tuple[list[str], list[tuple[int, lis
                 records.append((previous_line + 1, [cell.strip() for cell in cells]))
             previous_line = reader.line_num
     except csv.Error as err:
-        raise EventDataError(
-            path, [f"line {reader.line_num + 1}: file: not readable as CSV ({err})"]
-        ) from None
+        raise EventDataError(path, [_csv_problem(err, lines, previous_line, reader.line_num)]) from None
     if not records:
         raise EventDataError(path, ["file: empty (expected a header row naming the columns, then rows)"])
     header_line, header = records[0]
+    if not set(header) & set(REQUIRED_COLUMNS):
+        raise EventDataError(path, [_not_a_header(header_line, records)])
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
-        raise EventDataError(
-            path, [f"line {header_line}: columns named more than once: {', '.join(repeated)}"]
-        )
+        raise EventDataError(path, [f"line {header_line}: columns named more than once: {_names(repeated)}"])
     missing = [name for name in REQUIRED_COLUMNS if name not in header]
     if missing:
         raise EventDataError(path, [f"line {header_line}: missing column(s) {', '.join(missing)}"])
     return header, records[1:]
 
 
+def _not_a_header(line: int, records: list[tuple[int, list[str]]]) -> str:
+    """The problem with a first line that names none of the required columns (quoting none of it)."""
+    problem = (
+        f"line {line}: not the export's header: the first line must be the header row, naming at least the "
+        f"columns {', '.join(REQUIRED_COLUMNS)}, but it names none of them"
+    )
+    later = next((number for number, cells in records[1:20] if set(REQUIRED_COLUMNS) <= set(cells)), None)
+    if later is not None:
+        return f"{problem}; the header seems to be on line {later} (delete the lines above it)"
+    return f"{problem} (is this an ACLED-style export?)"
+
+
 def _event(
     row: dict[str, str], line: int, mapping: AcledMapping, name: str, period: tuple[dt.date, dt.date] | None
 ) -> Event:
     when = _date(row["event_date"])
+    if not FIRST_DAY <= when <= LAST_DAY:
+        raise ValueError(f"event_date {when} is outside the allowed range {FIRST_DAY} to {LAST_DAY}")
     if period is not None and not period[0] <= when <= period[1]:
         raise ValueError(f"event_date {when} is outside the period {period[0]} to {period[1]}")
     sub_event = row["sub_event_type"]
     rule = mapping.sub_event_types.get(sub_event)
     if rule is None:
-        raise ValueError(f"sub_event_type {sub_event!r} is not in the mapping")
+        raise ValueError(f"sub_event_type {_quoted(sub_event)} is not in the mapping")
     sides = {}
     for field in ATTACKER_FIELDS:
         if not row[field]:
@@ -460,7 +488,12 @@ def _event(
         raise ValueError(f"both actors map to {attacker!r}")
     fatalities_text = row["fatalities"]
     if not _DIGITS.fullmatch(fatalities_text):
-        raise ValueError(f"fatalities {fatalities_text!r} is not a non-negative integer")
+        raise ValueError(f"fatalities {_quoted(fatalities_text)} is not a non-negative integer")
+    if len(fatalities_text.lstrip("0")) > len(str(MAX_COUNT)) or int(fatalities_text) > MAX_COUNT:
+        raise ValueError(
+            f"fatalities {_cut(fatalities_text, 40)} is above the maximum {MAX_COUNT} "
+            f"(allowed: a whole number from 0 to {MAX_COUNT})"
+        )
     killed = int(fatalities_text)
     kind = rule.kind or (EventKind.STRIKE if attacker in mapping.states else EventKind.ATTACK)
     rung = rule.rung

@@ -17,6 +17,7 @@ import io
 import os
 import re
 import secrets
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -63,6 +64,22 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
 )
 """Columns every event file must have; the others may be left out (all their cells then count as empty)."""
 
+MAX_FILE_BYTES = 200_000_000
+"""The largest event file (or export) read, in bytes (200 MB); a larger one is refused, naming its size."""
+
+MAX_COUNT = 1_000_000_000
+"""The largest ``count``, ``injured`` or ``killed`` a row may state (10^9)."""
+
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(2100, 12, 31)
+"""Dates (rows and the stated period) must lie from :data:`FIRST_DAY` to :data:`LAST_DAY`, both included."""
+
+MAX_LISTED_PROBLEMS = 10
+"""An :class:`EventDataError`'s message names this many problems and counts the rest; ``problems`` has all."""
+
+_MAX_PROBLEM_CHARS = 500  # a last guard: a problem longer than this is cut short in the message
+_MAX_QUOTED_CHARS = 80  # a cell or column names quoted in a message are cut short at this length
+
 _TRUE = frozenset({"true", "1", "yes"})
 _FALSE = frozenset({"false", "0", "no", ""})
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -93,10 +110,13 @@ COUNTED_KINDS: frozenset[EventKind] = frozenset({EventKind.ATTACK, EventKind.STR
 class EventDataError(ValueError):
     """Raised for any invalid event file.
 
+    Its message is one line: the file, the number of problems, and the first :data:`MAX_LISTED_PROBLEMS` of
+    them (``... and N more problems`` counts the rest).
+
     Attributes:
         path: the file the problems were found in.
         problems: one entry per problem, each ``"line N: column: what is wrong and what is allowed"``
-            (problems that concern the whole file have no line).
+            (problems that concern the whole file have no line); all of them, however many.
     """
 
     def __init__(self, path: str | os.PathLike[str], problems: list[str]):
@@ -104,7 +124,11 @@ class EventDataError(ValueError):
         self.problems = [" ".join(str(problem).splitlines()) for problem in problems]
         count = len(self.problems)
         noun = "problem" if count == 1 else "problems"
-        super().__init__(f"{self.path}: {count} {noun}: {'; '.join(self.problems)}")
+        listed = [_cut(problem, _MAX_PROBLEM_CHARS) for problem in self.problems[:MAX_LISTED_PROBLEMS]]
+        if count > MAX_LISTED_PROBLEMS:
+            rest = count - MAX_LISTED_PROBLEMS
+            listed.append(f"... and {rest:,} more problem{'' if rest == 1 else 's'}")
+        super().__init__(f"{self.path}: {count:,} {noun}: {'; '.join(listed)}")
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.path, self.problems))
@@ -325,6 +349,10 @@ def load_events(
 ) -> EventLog:
     """Read and validate an event file.
 
+    The file is read once (so a pipe such as ``<(cat events.csv)`` works), and at most
+    :data:`MAX_FILE_BYTES` of it; a folder or a device is refused. Counts and casualties may be at most
+    :data:`MAX_COUNT`, dates must lie from :data:`FIRST_DAY` to :data:`LAST_DAY`.
+
     Args:
         path: the CSV file.
         actors: allowed actor names; when None, any lower-case identifier is accepted.
@@ -467,9 +495,168 @@ class _Table:
 
 def _read_bytes(path: str | os.PathLike[str]) -> bytes:
     try:
-        return Path(path).read_bytes()
+        return _read_limited(path)
     except OSError as exc:
         raise EventDataError(path, [f"cannot read the file: {exc.strerror or exc}"]) from exc
+
+
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _read_limited(path: str | os.PathLike[str], what: str = "an event file") -> bytes:
+    """The bytes of a regular file or a pipe, read once and at most :data:`MAX_FILE_BYTES` of them.
+
+    A pipe (``data.path=<(cat events.csv)``) can be read only once, so callers keep these bytes (and their
+    hash) rather than reading the file again.
+
+    Raises:
+        EventDataError: the path is a folder, a device or a socket, or holds more than the limit.
+        OSError: the file cannot be opened or read (the caller words it).
+    """
+    info = Path(path).stat()
+    mode = info.st_mode
+    if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+        kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
+        raise EventDataError(path, [f"file: is {kind}, not {what} (allowed: a regular file or a pipe)"])
+    limit = f"the limit of {MAX_FILE_BYTES:,} bytes ({MAX_FILE_BYTES // 1_000_000} MB) for {what}"
+    size = info.st_size if stat.S_ISREG(mode) else 0
+    if size > MAX_FILE_BYTES:
+        raise EventDataError(path, [f"file: is {size:,} bytes, more than {limit}"])
+    with Path(path).open("rb") as handle:
+        data = handle.read(MAX_FILE_BYTES + 1)  # bounded: a file that grows or a pipe that never ends
+    if len(data) > MAX_FILE_BYTES:
+        raise EventDataError(path, [f"file: holds more than {limit}"])
+    return data
+
+
+def _cut(text: str, limit: int = _MAX_QUOTED_CHARS) -> str:
+    """``text``, cut short with an ellipsis when it is longer than ``limit`` characters."""
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
+
+def _quoted(text: str) -> str:
+    """A cell's text for a message: quoted (``repr``) and cut short."""
+    return repr(text) if len(text) <= _MAX_QUOTED_CHARS else f"{text[: _MAX_QUOTED_CHARS - 1]!r}…"
+
+
+def _names(names: Iterable[str]) -> str:
+    """Column names for a message: invisible characters shown escaped, the whole list cut short."""
+    shown = [name if name.isprintable() else repr(name) for name in names]
+    return _cut(", ".join(shown))
+
+
+def _nul_problem(text: str) -> str | None:
+    """A problem naming the line of the first NUL character: text files have none (binary files do)."""
+    position = text.find("\x00")
+    if position < 0:
+        return None
+    return (
+        f"line {_line_breaks(text[:position]) + 1}: file: contains a NUL byte, which a text file does not "
+        "(allowed: UTF-8 CSV text; is this a binary file?)"
+    )
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_QUOTED_CELL = re.compile(r'"[^"]*(?:""[^"]*)*"')
+_REST_OF_CELL = re.compile(r"[^,\r\n]*")
+
+
+def _line_breaks(text: str) -> int:
+    """Line breaks in ``text``, counted as the CSV reader counts lines (CR LF, CR or LF)."""
+    return sum(1 for _ in _LINE_BREAK.finditer(text))
+
+
+def _unclosed_quote(text: str, *, or_text_after: bool = False) -> int | None:
+    """Where a quoted cell opens that never closes in ``text`` (CSV records, as the csv module reads them).
+
+    Args:
+        text: the records.
+        or_text_after: also stop at a quoted cell whose closing quote is followed by more text (not a comma
+            or a line break), which a strict csv reader refuses.
+
+    Returns:
+        The offset of that cell's opening quote, or None when every quoted cell closes (and is well formed).
+    """
+    position, size = 0, len(text)
+    while position < size:
+        if text[position] == '"':  # a quote opens a quoted cell only as the cell's first character
+            match = _QUOTED_CELL.match(text, position)
+            if match is None:
+                return position
+            if or_text_after and match.end() < size and text[match.end()] not in ",\r\n":
+                return position
+            position = match.end()
+        position = _REST_OF_CELL.match(text, position).end() + 1  # the cell's rest, then its delimiter
+    return None
+
+
+def _unclosed_quote_problem(lines: list[str], first: int, first_line: int, *, to_end: bool) -> str | None:
+    """A problem naming the line where a quote opens that swallows ``lines[first:]``, or None.
+
+    ``lines[first]`` is physical line ``first_line`` of the file and starts a record. ``to_end``: the lines
+    run to the end of the file (else the csv module stopped at its field size limit).
+    """
+    text = "".join(lines[first:])
+    offset = _unclosed_quote(text)
+    if offset is None:
+        return None
+    line = first_line + _line_breaks(text[:offset])
+    last = first_line + len(lines) - first - 1
+    if not to_end:
+        effect = (
+            f"does not close within the CSV limit of {csv.field_size_limit():,} characters for a cell, "
+            f"so it would take in lines {line} to {last} and more"
+        )
+    elif last > line:
+        effect = f"never closes, so it takes in the rest of the file (lines {line} to {last}) as one cell"
+    else:
+        effect = "never closes before the end of the file"
+    return (
+        f"line {line}: row: unterminated quote: a cell opens with a double quote here and {effect} "
+        '(close it with a second "; write a quote inside a quoted cell as "")'
+    )
+
+
+def _csv_problem(error: csv.Error, lines: list[str], start: int, read: int, offset: int = 0) -> str:
+    """What a strict csv reader's error means, as a problem naming the line.
+
+    Args:
+        error: the error.
+        lines: the physical lines the reader was given; ``lines[0]`` is line ``offset + 1`` of the file.
+        start: index in ``lines`` of the record being read.
+        read: how many of ``lines`` the reader had read (its ``line_num``).
+        offset: physical lines of the file before ``lines[0]``.
+    """
+    if "expected after" in str(error):
+        text = "".join(lines[start:read])
+        opened = _unclosed_quote(text, or_text_after=True)
+        line = offset + start + 1 + _line_breaks(text[:opened]) if opened is not None else offset + read
+        if line < offset + read:
+            # A quote left open took in line breaks, until a quote in a later row closed it.
+            return (
+                f"line {line}: row: unterminated quote: a cell opens with a double quote here and runs on "
+                f"to line {offset + read}, where a quote closes it and more text follows (close the quote "
+                'where the cell ends; write a quote inside a quoted cell as "")'
+            )
+        return (
+            f"line {line}: row: text follows the closing quote of a quoted cell (allowed after it: "
+            'a comma or the end of the line; write a quote inside a quoted cell as "")'
+        )
+    # A quote that never closes: the reader reaches the end of the file inside it, or its field size limit.
+    problem = _unclosed_quote_problem(lines[start:read], 0, offset + start + 1, to_end=read >= len(lines))
+    if problem:
+        return problem
+    if "field larger" in str(error):
+        return (
+            f"line {offset + read}: row: a cell is longer than {csv.field_size_limit():,} characters, the "
+            "CSV limit for a cell (is this a CSV file?)"
+        )
+    return f"line {offset + read}: file: not readable as CSV ({error})"
 
 
 def _split_csv(path: str | os.PathLike[str], data: bytes) -> _Table:
@@ -478,7 +665,11 @@ def _split_csv(path: str | os.PathLike[str], data: bytes) -> _Table:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise EventDataError(path, [f"line {line}: file: not valid UTF-8 text (byte {exc.start})"]) from exc
+        problem = f"line {line}: file: not valid UTF-8 text (byte {exc.start}); save it as UTF-8 CSV text"
+        raise EventDataError(path, [problem]) from exc
+    nul = _nul_problem(text)
+    if nul:
+        raise EventDataError(path, [nul])
     # The same stream (newline="") splits lines for the comment scan and for the CSV reader, so both count
     # physical lines alike; comments never reach the reader, where a stray quote in one would swallow rows.
     stream = io.StringIO(text, newline="")
@@ -494,7 +685,8 @@ def _split_csv(path: str | os.PathLike[str], data: bytes) -> _Table:
         if stripped:
             comments.append((preamble_lines, stripped[1:].strip()))
     lines = [header_line, *stream] if header_line else []
-    reader = csv.reader(lines)
+    # Strict: a stray quote is an error rather than cells silently shifted or merged.
+    reader = csv.reader(lines, strict=True)
     records: list[_Record] = []
     late_comments: list[int] = []
     previous_line = preamble_lines
@@ -507,7 +699,7 @@ def _split_csv(path: str | os.PathLike[str], data: bytes) -> _Table:
                 records.append((previous_line + 1, [cell.strip() for cell in cells]))
             previous_line = preamble_lines + reader.line_num
     except csv.Error as exc:
-        problem = f"line {preamble_lines + reader.line_num + 1}: file: not readable as CSV ({exc})"
+        problem = _csv_problem(exc, lines, previous_line - preamble_lines, reader.line_num, preamble_lines)
         raise EventDataError(path, [problem]) from exc
     if not records:
         raise EventDataError(
@@ -536,9 +728,16 @@ def _stated_period(comments: list[_Comment]) -> tuple[tuple[date, date] | None, 
         except ValueError:
             start = end = None
         if start is None or end is None:
-            problems.append(f"line {line}: period: '# {text}' is not a period line (allowed: {_PERIOD_FORM})")
+            problems.append(
+                f"line {line}: period: {_quoted('# ' + text)} is not a period line (allowed: {_PERIOD_FORM})"
+            )
         elif end < start:
             problems.append(f"line {line}: period: ends {end}, before it starts {start}")
+        elif start < FIRST_DAY or end > LAST_DAY:
+            problems.append(
+                f"line {line}: period: {start} to {end} is outside the allowed range {FIRST_DAY} to "
+                f"{LAST_DAY}"
+            )
         else:
             period = (start, end)
     return period, period_line, problems
@@ -546,14 +745,24 @@ def _stated_period(comments: list[_Comment]) -> tuple[tuple[date, date] | None, 
 
 def _check_header(path: str | os.PathLike[str], header_record: _Record) -> None:
     line, header = header_record
+    if not set(header) & set(COLUMNS):
+        # Not an event file (a system file, a picture, a text): quote none of it, say what a header is.
+        raise EventDataError(
+            path,
+            [
+                f"line {line}: header: names none of the event-file columns, so this is not an event file's "
+                f"header (the first line that is not a comment must name the columns, at least "
+                f"{', '.join(REQUIRED_COLUMNS)})"
+            ],
+        )
     problems = []
     duplicated = sorted({name for name in header if header.count(name) > 1})
     if duplicated:
-        problems.append(f"line {line}: header: columns named more than once: {', '.join(duplicated)}")
+        problems.append(f"line {line}: header: columns named more than once: {_names(duplicated)}")
     unknown = [name or "(empty name)" for name in dict.fromkeys(header) if name not in COLUMNS]
     if unknown:
         problems.append(
-            f"line {line}: header: unknown columns {', '.join(unknown)} (allowed: {', '.join(COLUMNS)})"
+            f"line {line}: header: unknown columns {_names(unknown)} (allowed: {', '.join(COLUMNS)})"
         )
     missing = [name for name in REQUIRED_COLUMNS if name not in header]
     if missing:
@@ -595,38 +804,60 @@ def _required_text(text: str) -> str:
 
 
 def _parse_date(text: str) -> date:
+    if not _ISO_DATE.fullmatch(text):
+        raise ValueError(f"{_quoted(text)} is not a date in YYYY-MM-DD form")
     try:
-        if _ISO_DATE.fullmatch(text):
-            return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
-        pass
-    raise ValueError(f"{text!r} is not a date in YYYY-MM-DD form")
+        raise ValueError(f"{text} is not a day of the calendar (allowed: a real date, YYYY-MM-DD)") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"{text} is outside the allowed range {FIRST_DAY} to {LAST_DAY}")
+    return day
 
 
 def _parse_actor(text: str, actors: tuple[str, ...] | None) -> str:
     if not _ACTOR_NAME.fullmatch(text):
-        raise ValueError(f"{text!r} is not an actor name (lower-case letters, digits and _, e.g. 'hamas')")
+        raise ValueError(
+            f"{_quoted(text)} is not an actor name (lower-case letters, digits and _, e.g. 'hamas')"
+        )
     if actors is not None and text not in actors:
-        raise ValueError(f"unknown actor {text!r} (allowed: {', '.join(actors)})")
+        raise ValueError(f"unknown actor {_quoted(text)} (allowed: {', '.join(actors)})")
     return text
 
 
 def _parse_kind(text: str) -> EventKind:
     if text not in EventKind._value2member_map_:
-        raise ValueError(f"unknown kind {text!r} (allowed: {', '.join(EventKind)})")
+        raise ValueError(f"unknown kind {_quoted(text)} (allowed: {', '.join(EventKind)})")
     return EventKind(text)
 
 
 def _parse_count(text: str) -> int:
-    if not _DIGITS.fullmatch(text) or int(text) < 1:
-        raise ValueError(f"{text!r} is not a whole number >= 1")
-    return int(text)
+    if not _DIGITS.fullmatch(text) or int(_bounded(text)) < 1:
+        raise ValueError(f"{_quoted(text)} is not a whole number >= 1")
+    return _at_most_max(text, "a whole number from 1")
+
+
+def _bounded(text: str) -> str:
+    """Digits short enough for int() (Python refuses very long ones): longer ones stand for a huge number."""
+    digits = text.lstrip("0") or "0"
+    return digits if len(digits) <= len(str(MAX_COUNT)) + 1 else str(10 * MAX_COUNT)
+
+
+def _at_most_max(text: str, allowed: str) -> int:
+    value = int(_bounded(text))
+    if value > MAX_COUNT:
+        raise ValueError(
+            f"{_cut(text, 40)} is above the maximum {MAX_COUNT} (allowed: {allowed} to {MAX_COUNT})"
+        )
+    return value
 
 
 def _parse_flag(text: str) -> bool:
     lowered = text.lower()
     if lowered not in _TRUE | _FALSE:
-        raise ValueError(f"{text!r} is not a flag (allowed: true/false, 1/0, yes/no, or empty for false)")
+        raise ValueError(
+            f"{_quoted(text)} is not a flag (allowed: true/false, 1/0, yes/no, or empty for false)"
+        )
     return lowered in _TRUE
 
 
@@ -637,15 +868,15 @@ def _parse_rung(text: str, ladder: Ladder) -> Rung | None:
         return ladder.parse(text)
     except ValueError:
         allowed = ", ".join(f"{number} ({name})" for number, name in enumerate(ladder.names))
-        raise ValueError(f"unknown rung {text!r} (allowed: {allowed}, or empty)") from None
+        raise ValueError(f"unknown rung {_quoted(text)} (allowed: {allowed}, or empty)") from None
 
 
 def _parse_casualties(text: str) -> int | None:
     if not text:
         return None
     if not _DIGITS.fullmatch(text):
-        raise ValueError(f"{text!r} is not a whole number >= 0 (leave the cell empty when unknown)")
-    return int(text)
+        raise ValueError(f"{_quoted(text)} is not a whole number >= 0 (leave the cell empty when unknown)")
+    return _at_most_max(text, "a whole number from 0")
 
 
 # --- one row at a time --------------------------------------------------------------------------------------
@@ -719,8 +950,8 @@ def _check_unique_ids(rows: list[_Row]) -> list[str]:
         event_id = row.values.get("event_id")
         if event_id in first_line:
             problems.append(
-                f"line {row.line}: event_id: {event_id!r} is already used on line {first_line[event_id]} "
-                "(ids must be unique)"
+                f"line {row.line}: event_id: {_quoted(event_id)} is already used on line "
+                f"{first_line[event_id]} (ids must be unique)"
             )
         elif event_id is not None:
             first_line[event_id] = row.line
@@ -745,21 +976,21 @@ def _within_problem(inner: dict[str, Any], outer: dict[str, Any] | None) -> str 
     """What is wrong with ``inner``'s reference to ``outer``; cells that did not parse are not compared."""
     name = inner["within"]
     if outer is None:
-        return f"no row has event_id {name!r}"
+        return f"no row has event_id {_quoted(name)}"
     if outer is inner:
-        return f"{name!r} is this row itself (name the interval row whose count includes this row)"
+        return f"{_quoted(name)} is this row itself (name the interval row whose count includes this row)"
     if outer.get("within"):
-        return f"{name!r} is itself within {outer['within']!r} (name the outermost row instead)"
+        return f"{_quoted(name)} is itself within {_quoted(outer['within'])} (name the outermost row instead)"
     dyad = ("attacker", "target", "kind")
     if all(key in inner and key in outer for key in dyad) and any(inner[key] != outer[key] for key in dyad):
         return (
-            f"{name!r} counts {outer['attacker']}->{outer['target']} {outer['kind']} events, "
+            f"{_quoted(name)} counts {outer['attacker']}->{outer['target']} {outer['kind']} events, "
             f"not {inner['attacker']}->{inner['target']} {inner['kind']}"
         )
     outer_start, outer_end = outer.get("start_date"), outer.get("end_date")
     start, end = inner.get("start_date"), inner.get("end_date")
     if None not in (outer_start, outer_end, start, end) and not (outer_start <= start and end <= outer_end):
-        return f"{name!r} covers {outer_start} to {outer_end}, not this row's {start} to {end}"
+        return f"{_quoted(name)} covers {outer_start} to {outer_end}, not this row's {start} to {end}"
     return None
 
 
