@@ -105,12 +105,24 @@ class Calibration:
         return hashlib.sha256(_canonical_json(content).encode("utf-8")).hexdigest()
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the artefact atomically (temporary file, then rename)."""
+        """Write the artefact atomically (temporary file, then rename).
+
+        The temporary file's name is unique to this process and call (``.<name>.<pid>.<random>.tmp``), so two
+        writers never share one, and it is removed if writing fails.
+        """
+        import uuid
+
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1, sort_keys=True) + "\n", encoding="utf-8")
-        tmp.replace(path)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
+        text = json.dumps(self.to_dict(), indent=1, sort_keys=True) + "\n"
+        try:
+            with tmp.open("x", encoding="utf-8") as stream:
+                stream.write(text)
+            tmp.replace(path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         return path
 
     @classmethod

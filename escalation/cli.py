@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ from escalation.schema import Config
 
 CONFIG_DIR = str(Path(__file__).resolve().parent / "configs")
 USAGE_ERROR = 2
+EXIT_SIGINT = 130  # 128 + SIGINT: interrupted with Ctrl-C
+EXIT_SIGTERM = 143  # 128 + SIGTERM: terminated (kill, systemd, a scheduler)
 log = logging.getLogger("escalation")
 
 
@@ -73,7 +76,7 @@ def prepare_inputs(cfg: DictConfig) -> Inputs:
         arm_settings = dict(experiment.arms) or {experiment.name: {"label": experiment.name, "set": []}}
         arms = []
         for name, arm in arm_settings.items():
-            arm_cfg = _arm_config(cfg, name, list(arm["set"]))
+            arm_cfg = _arm_config(_arm_priors_cleared(cfg, name, list(arm["set"])), name, list(arm["set"]))
             scenario = build_scenario(
                 _container(arm_cfg.scenario), _container(arm_cfg.actors), _container(arm_cfg.policy)
             )
@@ -93,6 +96,17 @@ def prepare_inputs(cfg: DictConfig) -> Inputs:
         _check_figure_formats(list(experiment.figure_formats))
         if int(cfg.calibration.draws) < 2:
             raise UserError(f"calibration.draws: must be an integer >= 2, got {cfg.calibration.draws}")
+        if int(cfg.calibration.seed) < 0:
+            raise UserError(f"calibration.seed: must be an integer >= 0, got {cfg.calibration.seed}")
+        if not experiment.horizons:
+            raise UserError(
+                "experiment.horizons: no horizon given; allowed: a list of days in "
+                f"1..{configured.horizon_days} (the scenario's horizon_days), e.g. [30, 90, 180]"
+            )
+        if not 0 < float(experiment.sweep.contour) < 1:
+            raise UserError(
+                f"experiment.sweep.contour: must be a probability in (0, 1), got {experiment.sweep.contour}"
+            )
         spec = ExperimentSpec(
             name=str(experiment.name),
             question=str(experiment.question or experiment.name),
@@ -105,9 +119,112 @@ def prepare_inputs(cfg: DictConfig) -> Inputs:
             figures=bool(experiment.figures),
             scenario=configured,
         )
+        _check_memory(cfg, spec, ensemble)
     except (SpecError, EventDataError, ValueError) as err:
         raise UserError(str(err)) from None
     return Inputs(spec, ensemble, events)
+
+
+def _arm_priors_cleared(cfg: DictConfig, name: str, overrides: list[str]) -> DictConfig:
+    """The config with each prior that an arm sets as a ``{dist: ...}`` mapping set to null first.
+
+    OmegaConf merges a mapping into the mapping it replaces, so ``{dist: beta, a: 8}`` over a beta prior
+    would keep the old ``b``, and a new family would keep the old family's parameters: clearing the prior
+    first makes the arm's prior replace the whole prior, as a prior given on the command line does (see
+    :func:`_replacing_priors`).
+    """
+    import copy
+
+    import yaml
+
+    keys = []
+    for item in overrides:
+        key, sep, text = str(item).partition("=")
+        try:
+            value = yaml.safe_load(text) if sep else None
+        except yaml.YAMLError:
+            continue  # _arm_config reports it
+        if isinstance(value, dict) and "dist" in value:
+            keys.append(key)
+    if not keys:
+        return cfg
+    cleared = copy.deepcopy(cfg)
+    for key in keys:
+        try:
+            OmegaConf.update(cleared, key, None, merge=False)
+        except OmegaConfBaseException as err:
+            raise UserError(f"experiment.arms.{name}.set: {_one_line(err)}") from None
+    return cleared
+
+
+def _check_memory(cfg: DictConfig, spec, ensemble) -> None:
+    """Refuse a run that cannot fit in this machine's memory, naming the size that would fit.
+
+    The estimate is rough (:func:`escalation.ensemble.estimate_memory` says what it counts); the key named is
+    the one whose structures need the most: the replications (outcome arrays), the chunk size (the chunks'
+    working arrays), the horizon (daily histograms of the tracked targets) or the calibration draws.
+    """
+    from escalation.ensemble import available_memory, estimate_memory, largest_fitting
+
+    available = available_memory()
+    if available is None:
+        return
+    backtest = bool(cfg.backtest.cutoff)
+    horizon_key = "backtest.horizon_days" if backtest else "scenario.horizon_days"
+    sizes = {
+        "ensemble.replications": ensemble.replications,
+        "ensemble.chunk_size": ensemble.chunk_size,
+        horizon_key: max(1, int(cfg.backtest.horizon_days)) if backtest else spec.scenario.horizon_days,
+        "calibration.draws": int(cfg.calibration.draws),
+    }
+
+    def need(key: str | None = None, value: int = 0):
+        size = {**sizes, key: value} if key else sizes
+        return estimate_memory(
+            spec.scenario,
+            size["ensemble.replications"],
+            chunk_size=size["ensemble.chunk_size"],
+            workers=ensemble.workers,
+            arms=1 if backtest else len(spec.arms),
+            calibration_draws=size["calibration.draws"],
+            horizon_days=size[horizon_key],
+        )
+
+    estimate = need()
+    if estimate.total <= available:
+        return
+    parts = {
+        "ensemble.replications": (estimate.outcomes, "replications", ""),
+        "ensemble.chunk_size": (estimate.chunks, "replications per chunk", ""),
+        horizon_key: (
+            estimate.histograms,
+            "days",
+            f" (daily histograms of the attacks on {', '.join(spec.scenario.tracked_targets)})",
+        ),
+        "calibration.draws": (estimate.calibration, "draws", ""),
+    }
+    key = max(parts, key=lambda k: parts[k][0])
+    _, unit, what = parts[key]
+    fits = largest_fitting(lambda value: need(key, value).total, available, sizes[key])
+    limit = f"at most about {_round_down(fits):,} {unit} fit" if fits else "not even 1 fits, given the rest"
+    raise UserError(
+        f"{key}: {sizes[key]:,} {unit} need about {_bytes(estimate.total)} of memory{what}; {limit} in this "
+        f"machine's memory ({_bytes(available)} available)"
+    )
+
+
+def _round_down(n: int) -> int:
+    """``n`` rounded down to two significant digits (3,612,345 -> 3,600,000)."""
+    step = 10 ** max(0, len(str(n)) - 2)
+    return n // step * step
+
+
+def _bytes(n: float) -> str:
+    """A size in decimal units: 16 GB, 480 TB."""
+    units = ["B", "KB", "MB", "GB", "TB", "PB"]
+    while n >= 1000 and len(units) > 1:
+        n, units = n / 1000, units[1:]
+    return f"{n:,.0f} {units[0]}" if n >= 10 or units[0] == "B" else f"{n:.1f} {units[0]}"
 
 
 def calibrate_inputs(cfg: DictConfig, inputs: Inputs):
@@ -186,15 +303,32 @@ def _report(lines: list[str]) -> None:
 
 
 def _config_hash(cfg: DictConfig) -> str:
-    """sha256 of what determines a run's results: the resolved config, the event data and the version."""
+    """sha256 of what determines a run's results: the resolved config, the event data and the version.
+
+    Only a regular file of at most the loader's size limit is read here. Anything else is left to the loader,
+    which reports it: a folder or a device (``/dev/zero``) is never read, and a pipe
+    (``data.path=<(cat events.csv)``) can be read only once, so reading it here would leave the loader an
+    empty file. A pipe's bytes cannot be known before the run reads them, so a resume hash of a pipe cannot
+    be trusted: it gets a random token instead, and a rerun sweep recomputes such a point rather than
+    skipping it as complete. (The run's manifest still records the loader's hash of the bytes it read.)
+    """
     import hashlib
+    import secrets
+    import stat
 
     from escalation import __version__
-    from escalation.events import builtin_events_path
+    from escalation.events import MAX_FILE_BYTES, builtin_events_path
 
     data = Path(cfg.data.path) if cfg.data.path else builtin_events_path()
     try:
-        data_hash = hashlib.sha256(data.read_bytes()).hexdigest()
+        info = data.stat()
+        if not stat.S_ISREG(info.st_mode):
+            data_hash = f"not a regular file, never the same: {secrets.token_hex(16)}"
+        elif info.st_size > MAX_FILE_BYTES:
+            data_hash = "too large"  # the run itself refuses it
+        else:
+            with data.open("rb") as handle:
+                data_hash = hashlib.file_digest(handle, "sha256").hexdigest()
     except OSError:
         data_hash = "unreadable"  # the run itself reports the missing file
     text = f"{OmegaConf.to_yaml(cfg, resolve=True)}\ndata: {data_hash}\nversion: {__version__}"
@@ -215,7 +349,8 @@ def run(cfg: DictConfig) -> None:
     """Run one experiment, backtest or sweep point into Hydra's output folder."""
     from hydra.types import RunMode
 
-    from escalation.report.folder import read_manifest
+    from escalation.report.folder import mark_if_dead, read_manifest
+    from escalation.report.summary import RunSummary, SummaryError
 
     logging.getLogger("MESA").setLevel(logging.WARNING)
     hydra_cfg = HydraConfig.get()
@@ -223,8 +358,23 @@ def run(cfg: DictConfig) -> None:
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
     point = f"[point {hydra_cfg.job.num}] {hydra_cfg.job.override_dirname or 'defaults'}" if sweeping else ""
     config_hash = _config_hash(cfg)
+    dead = mark_if_dead(output)
+    if dead is not None:
+        where = (hydra_cfg.job.override_dirname or "defaults") if sweeping else output
+        _report(
+            [
+                f"{where}: the previous run (pid {dead['pid']} on {dead['host']}) died without closing its "
+                "manifest; marked dead, running again"
+            ]
+        )
     done = read_manifest(output) or {}
-    complete = done.get("status") == "ok" and (output / "summary.json").is_file()
+    complete = False
+    if done.get("status") == "ok":
+        try:
+            RunSummary.load(output / "summary.json")
+            complete = True
+        except SummaryError:
+            complete = False  # an ok manifest with a truncated or missing summary: run the point again
     if sweeping and complete and done.get("config_hash") == config_hash:
         _report([f"{point}: already complete, skipped"])
         return
@@ -238,32 +388,45 @@ def run(cfg: DictConfig) -> None:
         _print_summary(summary, output)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread by :func:`main`'s handler and handled like Ctrl-C."""
+
+
+def _interruption(err: KeyboardInterrupt) -> str:
+    return "terminated by SIGTERM" if isinstance(err, Terminated) else "interrupted by SIGINT (Ctrl-C)"
+
+
 def _run_task(task, cfg: DictConfig, output: Path, config_hash: str, sweeping: bool):
-    """The task wrapper: opens the run folder and its manifest, runs the task, and closes the manifest.
+    """The task wrapper: locks the run folder, opens its manifest, runs the task, and closes the manifest.
 
     The manifest says ``ok`` only after the task has written everything; a user error closes it as
-    ``failed`` and ends the command with one line and exit code 2; an interruption closes it as
-    ``interrupted``; any other error as ``failed`` with the error.
+    ``failed`` and ends the command with one line and exit code 2; an interruption (Ctrl-C, SIGTERM) closes
+    it as ``interrupted``; any other error as ``failed`` with the error. A folder that another live run holds
+    is left untouched and the command ends with one line naming that run's pid and exit code 2.
     """
-    from escalation.report.folder import RunFolder, atomic_write_text
+    from escalation.report.folder import FolderLocked, RunFolder, atomic_write_text
 
     hydra_cfg = HydraConfig.get()
     workers = _ensemble_workers(cfg)
-    folder = RunFolder(
-        output,
-        {
-            "experiment": str(cfg.experiment.name),
-            "mode": "backtest" if cfg.backtest.cutoff else "experiment",
-            "seed": int(cfg.ensemble.seed),
-            "replications": int(cfg.ensemble.replications),
-            "chunk_size": int(cfg.ensemble.chunk_size),
-            "workers": workers,
-            "overrides": list(hydra_cfg.overrides.task),
-            "config_hash": config_hash,
-        },
-    )
-    atomic_write_text(folder.path / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     try:
+        folder = RunFolder(
+            output,
+            {
+                "experiment": str(cfg.experiment.name),
+                "mode": "backtest" if cfg.backtest.cutoff else "experiment",
+                "seed": int(cfg.ensemble.seed),
+                "replications": int(cfg.ensemble.replications),
+                "chunk_size": int(cfg.ensemble.chunk_size),
+                "workers": workers,
+                "overrides": list(hydra_cfg.overrides.task),
+                "config_hash": config_hash,
+            },
+        )
+    except FolderLocked as err:
+        print(f"escalation: error: {err}", file=sys.stderr)
+        sys.exit(USAGE_ERROR)
+    try:
+        atomic_write_text(folder.path / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
         inputs = prepare_inputs(cfg)
         ensemble = dataclasses.replace(
             inputs.ensemble, workers=workers, progress=inputs.ensemble.progress and not sweeping
@@ -276,8 +439,15 @@ def _run_task(task, cfg: DictConfig, output: Path, config_hash: str, sweeping: b
             arms=[arm.name for arm in inputs.spec.arms],
         )
         summary = task(cfg, inputs, folder)
-    except KeyboardInterrupt:
-        folder.finish("interrupted")
+        # Hydra wrote .hydra/ before this run took the lock, and so does a second run that is refused: write
+        # this run's own copies again, so that a complete folder describes one run only.
+        if hydra_cfg.output_subdir is not None:
+            hydra_dir = folder.path / str(hydra_cfg.output_subdir)
+            atomic_write_text(hydra_dir / "config.yaml", OmegaConf.to_yaml(cfg))
+            atomic_write_text(hydra_dir / "hydra.yaml", OmegaConf.to_yaml(HydraConfig.instance().cfg))
+            atomic_write_text(hydra_dir / "overrides.yaml", OmegaConf.to_yaml(hydra_cfg.overrides.task))
+    except KeyboardInterrupt as err:
+        folder.finish("interrupted", _interruption(err))
         raise
     except UserError as err:
         folder.finish("failed", str(err))
@@ -422,12 +592,25 @@ def report_main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--formats", default="png,svg", help="figure formats, comma-separated (default png,svg)"
     )
-    args = parser.parse_args(argv)
-    try:
-        info = aggregate_sweep(args.sweep_dir, formats=tuple(f for f in args.formats.split(",") if f))
-    except SweepError as err:
-        print(f"escalation-report: error: {err}", file=sys.stderr)
+
+    def refuse(message: str) -> None:
+        print(f"escalation-report: error: {message}", file=sys.stderr)
         sys.exit(USAGE_ERROR)
+
+    parser.error = refuse  # type: ignore[method-assign]  # one line, not argparse's usage and error lines
+    args = parser.parse_args(argv)
+    formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
+    from matplotlib.figure import Figure
+
+    supported = sorted(Figure().canvas.get_supported_filetypes())
+    unknown = [f for f in formats if f not in supported]
+    if unknown or not formats:  # checked before anything is written
+        first = unknown[0] if unknown else "(none)"
+        refuse(f"--formats: unknown format {first}; allowed: {', '.join(supported)}")
+    try:
+        info = aggregate_sweep(args.sweep_dir, formats=formats)
+    except SweepError as err:
+        refuse(str(err))
     _print_sweep(info, args.sweep_dir)
 
 
@@ -465,6 +648,372 @@ def _hydra_main(cfg: DictConfig) -> None:
     run(cfg)
 
 
+# ---------------------------------------------------------------------------------------------------------
+# Checks of the command line, before Hydra runs anything (called by main)
+
+OWN_CALLBACK = "escalation.cli.AggregateSweep"  # the only Hydra callback the command accepts
+LOGGING_FACTORIES = ("logging.", "colorlog.")  # what the classes a logging config names must start with
+# Said when a prior on the command line lacks a parameter or has another family's.
+REPLACES_PRIOR = (
+    " (a prior given on the command line replaces the whole prior: give its family and all of it)"
+)
+
+
+class _ArgumentError(Exception):
+    """Hydra's argument parser refuses the command line; Hydra reports it itself."""
+
+
+def check_command_line(args: list[str]) -> list[str]:
+    """Check a command line before Hydra runs it, and return it as Hydra should see it.
+
+    Bad input raises a one-line :class:`UserError` before anything is written or instantiated:
+
+    - an override Hydra's grammar cannot read (a value with non-ASCII letters, brackets, ...): how to quote
+      it;
+    - a key the schema does not have, also one added with ``+`` or ``++`` (Hydra adds those whatever the
+      schema says: its ``+`` updates the config with ``force_add``, which bypasses the struct flag and the
+      structured-config checks), with the keys allowed there;
+    - a prior given as a ``{dist: ...}`` mapping that names no known family, or lacks or adds parameters;
+    - a ``hydra.callbacks`` entry other than the command's own (:data:`OWN_CALLBACK`), or a logging config
+      naming a class outside the logging modules, in the composed config: experiment files (``--config-dir``)
+      are configuration, not code. The config is composed here, as Hydra composes it, because Hydra
+      instantiates every callback before it runs any;
+    - an experiment name that is not a plain name, or a sweep whose values would put a point's folder
+      elsewhere than under its sweep folder (the folders are named by the name and the overrides).
+
+    Each override that gives a model parameter a ``{dist: ...}`` mapping is preceded by ``++<key>=null`` in
+    the returned arguments (so the run's recorded overrides show it too): Hydra would merge the mapping into
+    the prior it replaces (keeping a ``b`` the new beta prior lacks, or refusing a new family's parameters),
+    and a prior on the command line replaces the whole prior. Help, shell completion and arguments Hydra's
+    parser refuses are left to Hydra.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.types import RunMode
+
+    options = _hydra_arguments(args)
+    if options is None or options.help or options.hydra_help or options.shell_completion:
+        return args
+    if options.experimental_rerun is not None:
+        return args
+    parser = OverridesParser.create()
+    overrides = [_parse_override(parser, text) for text in options.overrides]
+    groups = _config_groups(options.config_dir)
+    for override in overrides:
+        _check_override_key(override, groups)
+    cleared = _replacing_priors(overrides)
+
+    def with_nulls(texts: list[str]) -> list[str]:
+        return [line for text in texts for line in ([cleared[text], text] if text in cleared else [text])]
+
+    sweeps = {o.input_line for o in overrides if o.is_sweep_override()}
+    cfg = _compose(options, [text for text in with_nulls(options.overrides) if text not in sweeps])
+    multirun = bool(options.multirun) or cfg.hydra.mode == RunMode.MULTIRUN
+    _check_no_code(cfg)
+    _check_experiment_name(cfg)
+    _check_point_folders(cfg, overrides, parser, multirun, groups)
+    return with_nulls(args)
+
+
+def _hydra_arguments(args: list[str]):
+    """Hydra's own parse of the command line (options and overrides), or None where it refuses it."""
+    from hydra._internal.utils import get_args_parser
+
+    parser = get_args_parser()
+
+    def refuse(message: str) -> None:
+        raise _ArgumentError(message)
+
+    parser.error = refuse  # type: ignore[method-assign]
+    try:
+        return parser.parse_args(args)
+    except (_ArgumentError, SystemExit):
+        return None
+
+
+def _parse_override(parser, text: str):
+    """One override parsed by Hydra's grammar; one it cannot read gets a one-line error on how to quote it."""
+    import shlex
+
+    try:
+        return parser.parse_override(text)
+    except HydraException as err:
+        detail = next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
+        prefix = text[: len(text) - len(text.lstrip("+~"))]
+        key, sep, value = text[len(prefix) :].partition("=")
+        if not sep or not key:
+            raise UserError(
+                f"{text}: Hydra cannot read this override ({detail}); allowed: key=value, "
+                "+key=value, ++key=value, ~key"
+            ) from None
+        if value.lstrip().startswith(("{", "[")):  # a mapping or list: its texts are quoted, not the whole
+            raise UserError(
+                f"{key}: Hydra's override grammar cannot read the value {value!r} ({detail}); quote each "
+                "text inside it that holds '=', ',', ':', brackets, spaces or non-ASCII letters, e.g. "
+                f"{shlex.quote(key + '={x: {set: [' + chr(39) + 'policy.us.threshold=80' + chr(39) + ']}}')}"
+            ) from None
+        quote = "'" if '"' in value else '"'
+        quoted = quote + value.replace(quote, "\\" + quote) + quote
+        raise UserError(
+            f"{key}: Hydra's override grammar cannot read the value {value!r} ({detail}); "
+            f"quote the value: {shlex.quote(f'{prefix}{key}={quoted}')}"
+        ) from None
+
+
+def _config_groups(config_dir: str | None) -> set[str]:
+    """The top-level config groups: the packaged ones and those of ``--config-dir``."""
+    folders = [Path(CONFIG_DIR)] + ([Path(config_dir)] if config_dir else [])
+    return {p.name for folder in folders if folder.is_dir() for p in folder.iterdir() if p.is_dir()}
+
+
+def _check_override_key(override, groups: set[str]) -> None:
+    """Refuse an override of a key the schema does not have, or of the command's callbacks."""
+    from escalation.schema import UnknownKey, schema_key
+
+    key = override.key_or_group
+    if override.is_hydra_override():
+        if key == "hydra.callbacks" or key.startswith(("hydra.callbacks.", "hydra/callbacks")):
+            raise UserError(
+                f"{key}: the command's callbacks cannot be changed (a callback is code to run, and overrides "
+                f"are configuration); allowed: none (the command's own, {OWN_CALLBACK}, is always on)"
+            )
+        return
+    if override.package is not None or "/" in key or ("." not in key and key in groups):
+        return  # a config group (experiment=us_posture, hydra/launcher=joblib): Hydra checks its options
+    try:
+        schema_key(key)
+    except UnknownKey as err:
+        raise UserError(str(err)) from None
+
+
+def _replacing_priors(overrides: list) -> dict[str, str]:
+    """Check the priors given as ``{dist: ...}`` mappings; map each such override to its ``++<key>=null``.
+
+    A mapping without ``dist`` over a parameter is refused too: it would be merged into the prior.
+    """
+    from collections.abc import Mapping
+
+    from escalation.schema import UnknownKey, schema_key
+    from escalation.specs import SpecError, dist_family
+
+    cleared = {}
+    for override in overrides:
+        if override.is_hydra_override() or override.is_delete() or override.package is not None:
+            continue
+        key = override.key_or_group
+        try:
+            info = schema_key(key).parameter
+        except UnknownKey:
+            continue
+        if info is None:
+            continue
+        try:
+            values = list(override.sweep_iterator()) if override.is_sweep_override() else [override.value()]
+        except HydraException:
+            values = []  # an interval sweep: numbers
+        priors = [value for value in values if isinstance(value, Mapping)]
+        for prior in priors:
+            try:
+                dist_family(key, prior)
+            except SpecError as err:
+                raise UserError(f"{err}{REPLACES_PRIOR}") from None
+            try:
+                info.parse(key, dict(prior))
+            except SpecError as err:
+                raise UserError(str(err)) from None
+        if priors and not override.is_add():
+            # The null is written with the other prefix (++ for a plain override, none for ++): Hydra's basic
+            # sweeper keeps one override per key as written, and would drop a second "key=..." of a sweep.
+            cleared[override.input_line] = f"{'' if override.is_force_add() else '++'}{key}=null"
+    return cleared
+
+
+def _compose(options, overrides: list[str]) -> DictConfig:
+    """The config Hydra will compose for this command line (its sweeps left out), with its hydra node."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.utils import (
+        create_automatic_config_search_path,
+        detect_calling_file_or_module_from_task_function,
+    )
+    from hydra.core.config_search_path import SearchPathQuery
+    from hydra.types import RunMode
+
+    calling_file, calling_module = detect_calling_file_or_module_from_task_function(run)
+    search_path = create_automatic_config_search_path(
+        calling_file, calling_module, options.config_path or CONFIG_DIR
+    )
+    if options.config_dir is not None:
+        folder = Path(options.config_dir).absolute()
+        if not folder.is_dir():
+            raise UserError(f"--config-dir: {folder}: no such folder")
+        search_path.prepend(
+            provider="command-line", path=f"file://{folder}", anchor=SearchPathQuery(provider="schema")
+        )
+    loader = ConfigLoaderImpl(config_search_path=search_path)
+    try:
+        return loader.load_configuration(
+            config_name=options.config_name or "config",
+            overrides=overrides,
+            run_mode=RunMode.MULTIRUN,  # as Hydra does to find the mode: sweeps are the sweeper's
+            from_shell=True,
+            validate_sweep_overrides=False,
+        )
+    except (HydraException, OmegaConfBaseException) as err:
+        raise UserError(_composition_error(err)) from None
+
+
+def _composition_error(err: BaseException) -> str:
+    """One line for an error composing the config, with our advice where Hydra's would mislead."""
+    import re
+
+    from escalation import schema
+
+    text = " ".join(str(err).split())
+    cause = " ".join(str(err.__cause__).split()) if err.__cause__ is not None else ""
+    adding = re.match(r"(?:Could not override|Error merging override) '?\+*([\w.\-]+)", text)
+    if adding and ("is not in struct" in cause or "Invalid type assigned" in cause):
+        key = adding.group(1)
+        mapping = _mapping_of_names(key)
+        if mapping is not None:
+            name = key[len(mapping) + 1 :].split(".")[0]
+            return (
+                f"{mapping}.{name}: {mapping} has no entry {name!r}, and an override cannot add one as "
+                f"{key}=...; allowed: '++{mapping}={{{name}: {{...}}}}' (all of the entry at once), or the "
+                "entry in an experiment file"
+            )
+    in_file = re.match(
+        r"In '([^']+)': ConfigKeyError raised while composing config: Key '[^']+' not in '(\w+)' "
+        r"full_key: (\S+)",
+        text,
+    )
+    if in_file:
+        allowed = _allowed_keys(getattr(schema, in_file.group(2), None))
+        return f"{in_file.group(1)}: {in_file.group(3)}: unknown key; allowed: {allowed}"
+    missing = re.search(r"Could not find '([^']+)' Available options in '[^']+': (.*?) Config search", text)
+    if missing:
+        return f"{missing.group(1)}: no such config; allowed: {', '.join(missing.group(2).split())}"
+    key = getattr(err.__cause__, "full_key", None)
+    if isinstance(err.__cause__, OmegaConfBaseException) and key:
+        return f"{key}: {cause.split(' full_key:')[0]}"  # a value of the wrong type
+    return _one_line(err)
+
+
+def _mapping_of_names(key: str) -> str | None:
+    """The longest part of a dotted key that is a mapping of names in the schema (``scenario.thresholds``)."""
+    import typing
+
+    from escalation.schema import UnknownKey, schema_key
+
+    parts = key.split(".")
+    for end in range(len(parts) - 1, 0, -1):
+        try:
+            declared = schema_key(".".join(parts[:end])).type
+        except UnknownKey:
+            continue
+        if typing.get_origin(declared) is dict:
+            return ".".join(parts[:end])
+    return None
+
+
+def _check_no_code(cfg: DictConfig) -> None:
+    """Refuse callbacks other than the command's own, and logging classes outside the logging modules.
+
+    Config files and overrides are configuration, not code: Hydra instantiates what they name.
+    """
+    callbacks = OmegaConf.to_container(cfg.hydra.callbacks, resolve=False) if cfg.hydra.callbacks else {}
+    for name, entry in (callbacks or {}).items():
+        if entry is None or entry == {"_target_": OWN_CALLBACK}:
+            continue
+        target = entry.get("_target_") if isinstance(entry, dict) else entry
+        raise UserError(
+            f"hydra.callbacks.{name}: refused {target!r}: a config may not add code for Hydra to run "
+            f"(experiment files are configuration, not code); allowed: {{_target_: {OWN_CALLBACK}}}, the "
+            "command's own callback"
+        )
+    for section in ("job_logging", "hydra_logging"):
+        node = cfg.hydra.get(section)
+        tree = OmegaConf.to_container(node, resolve=False) if OmegaConf.is_config(node) else None
+        for path, value in _logging_factories(tree, f"hydra.{section}"):
+            if not (isinstance(value, str) and value.startswith(LOGGING_FACTORIES)):
+                raise UserError(
+                    f"{path}: refused {value!r}: a logging config may name only logging classes (experiment "
+                    f"files are configuration, not code); allowed: {', '.join(LOGGING_FACTORIES)}"
+                )
+
+
+def _logging_factories(tree: Any, path: str):
+    """``(key, value)`` of every class or factory a logging config names (``class`` and ``()`` keys)."""
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            if key in ("class", "()"):
+                yield f"{path}.{key}", value
+            else:
+                yield from _logging_factories(value, f"{path}.{key}")
+
+
+def _check_experiment_name(cfg: DictConfig) -> None:
+    """The experiment's name names its run and sweep folders under ``results/``: a plain name only."""
+    import re
+
+    try:
+        name = str(cfg.experiment.name)
+    except OmegaConfBaseException as err:
+        raise UserError(_one_line(err)) from None
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or ".." in name:
+        raise UserError(
+            f"experiment.name: {name!r} is not a plain name (it names the run folder, results/<name>/...); "
+            "allowed: letters, digits, '_', '-' and '.' (not '..')"
+        )
+
+
+def _check_point_folders(cfg: DictConfig, overrides: list, parser, multirun: bool, groups: set[str]) -> None:
+    """Sweeps: every point folder must lie inside the sweep folder; a single run: no sweep.
+
+    A point's folder is named by its overrides (``hydra.job.override_dirname``, e.g.
+    ``policy.us.proportionality=0.1,data.path=...``), so a value's ``/`` makes nested folders and ``..``
+    climbs out. We refuse rather than rename: the folder name must stay the overrides, since a rerun finds a
+    sweep's points by it (resume). A swept value may contain neither ``/`` nor ``..`` (sweep over names, and
+    set paths in an experiment file); a fixed value of a sweep may contain ``/`` (its points nest, which
+    ``collect_points`` finds), but not a ``..`` part after its first ``/`` (the first part is always
+    prefixed by ``<key>=``).
+    """
+    import shlex
+
+    sweeps = [o for o in overrides if o.is_sweep_override()]
+    if not multirun:
+        if sweeps:
+            key, value = sweeps[0].key_or_group, sweeps[0].input_line.split("=", 1)[1]
+            quoted = shlex.quote(f'{key}="{value}"')
+            quoting = "" if "/" in key or key in groups else f"quote the value: {quoted}, or "  # not a group
+            raise UserError(
+                f"{key}: {value!r} lists values to sweep (a comma separates them), but this is a single run; "
+                f"{quoting}sweep with -m"
+            )
+        return
+    excluded = set(cfg.hydra.job.config.override_dirname.exclude_keys or [])
+    candidates = [o for o in overrides if not o.is_hydra_override()]
+    for key, value in (cfg.hydra.sweeper.get("params") or {}).items():
+        candidates.append(_parse_override(parser, f"{key}={value}"))
+    for override in candidates:
+        key = override.key_or_group
+        if key in excluded or override.is_hydra_override() or override.is_delete():
+            continue
+        if override.is_sweep_override():
+            for value in override.sweep_string_iterator():
+                if "/" in str(value) or ".." in str(value):
+                    raise UserError(
+                        f"{key}: the swept value {str(value)!r} contains '/' or '..', but each point's "
+                        "folder is named by its overrides (<sweep folder>/<key>=<value>,...); allowed: "
+                        "values without '/' and '..' (set a path in an experiment file instead)"
+                    )
+        elif ".." in override.get_value_element_as_str().split("/")[1:]:
+            raise UserError(
+                f"{key}: {override.get_value_element_as_str()!r} would put the sweep's point folders outside "
+                "its sweep folder (each point's folder is named by its overrides, and '..' climbs out); "
+                "allowed: a value without '..' after its first '/' (an absolute path, or a path set in an "
+                "experiment file)"
+            )
+
+
 def sweep_folder_override(args: list[str]) -> str | None:
     """The ``hydra.sweep.dir`` override that gives an ad-hoc sweep its own folder, or None.
 
@@ -473,8 +1022,13 @@ def sweep_folder_override(args: list[str]) -> str | None:
     the same experiment never overwrites the first one's aggregate, and rerunning the same command finds its
     own folder again (resume). An experiment's own sweep keeps ``results/sweeps/<experiment>``; a command line
     that sets ``hydra.sweep.dir`` keeps it.
+
+    The folder stays one plain folder under ``results/sweeps/``: the experiment's name is a plain name
+    (:func:`check_command_line` refuses others), the values are only hashed, and a swept key's characters
+    other than letters, digits, ``_``, ``-`` and ``.`` (a config group's ``/``) become ``_``.
     """
     import hashlib
+    import re
 
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -492,7 +1046,7 @@ def sweep_folder_override(args: list[str]) -> str | None:
     if not swept:
         return None
     digest = hashlib.sha256("\n".join(o.input_line for o in swept).encode("utf-8")).hexdigest()[:8]
-    keys = "+".join(o.key_or_group for o in swept)
+    keys = "+".join(re.sub(r"[^A-Za-z0-9_.-]", "_", o.key_or_group) for o in swept)
     return f"hydra.sweep.dir=results/sweeps/${{experiment.name}}--{keys}-{digest}"
 
 
@@ -506,19 +1060,42 @@ def main() -> None:
     # Errors propagate to this function, which reports them in one line (Hydra would print a stack summary).
     os.environ["HYDRA_FULL_ERROR"] = "1"
     _register_schema()
+    try:
+        sys.argv[1:] = check_command_line(sys.argv[1:])
+    except UserError as err:
+        print(f"escalation: error: {err}", file=sys.stderr)
+        sys.exit(USAGE_ERROR)
     folder = sweep_folder_override(sys.argv[1:])
     if folder is not None:
         sys.argv.append(folder)
+    previous_sigterm = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         _hydra_main()
         while _FINISHED_SWEEPS:
             _aggregate(_FINISHED_SWEEPS.pop(0))
+    except KeyboardInterrupt as err:
+        # Ctrl-C or SIGTERM: the run folder's manifest already says interrupted (see _run_task).
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        terminated = isinstance(err, Terminated)
+        print("escalation: interrupted" + (" (SIGTERM)" if terminated else ""), file=sys.stderr, flush=True)
+        sys.exit(EXIT_SIGTERM if terminated else EXIT_SIGINT)
     except UserError as err:
         print(f"escalation: error: {err}", file=sys.stderr)
         sys.exit(USAGE_ERROR)
     except (HydraException, OmegaConfBaseException) as err:
         print(f"escalation: error: {_one_line(err)}", file=sys.stderr)
         sys.exit(USAGE_ERROR)
+    finally:
+        signal.signal(signal.SIGTERM, previous_sigterm)
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    """SIGTERM handler: raise :class:`Terminated` in the main thread, once.
+
+    A second SIGTERM during the clean-up that follows is ignored, so the manifest is still closed.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated()
 
 
 if __name__ == "__main__":

@@ -9,10 +9,13 @@ summed, so memory stays bounded whatever the number of replications.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import multiprocessing
+import os
+import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
@@ -25,6 +28,7 @@ from escalation.history import ObservedHistory
 from escalation.model import EscalationModel, Outcomes
 from escalation.specs import EnsembleSpec, ScenarioSpec
 from escalation.streams import chunk_seed
+from escalation.workers import watch_parent
 
 
 @dataclass(frozen=True)
@@ -171,14 +175,17 @@ def run_ensemble(
     parts: dict[int, Outcomes] = {}
     histograms: dict[str, np.ndarray | None] = dict.fromkeys(scenario.tracked_targets)
     started = time.perf_counter()
-    with tqdm(
-        total=ensemble.replications,
-        disable=not ensemble.progress,
-        unit="rep",
-        desc=f"{scenario.name}",
-        leave=False,
-    ) as bar:
-        for chunk, part in _execute(tasks, ensemble.workers):
+    with (
+        tqdm(
+            total=ensemble.replications,
+            disable=not ensemble.progress,
+            unit="rep",
+            desc=f"{scenario.name}",
+            leave=False,
+        ) as bar,
+        contextlib.closing(_execute(tasks, ensemble.workers)) as chunks,  # stops the workers on an exception
+    ):
+        for chunk, part in chunks:
             for name, table in part.count_histograms.items():
                 histograms[name] = _add_histogram(histograms[name], table)
             parts[chunk] = dataclasses.replace(part, count_histograms={})  # summed above; keep memory bounded
@@ -206,14 +213,203 @@ def run_ensemble(
     )
 
 
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool at once (on an error or interrupt): cancel what has not started, terminate the workers."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=5)
+        if process.is_alive():
+            process.kill()
+            process.join(timeout=5)
+
+
+@contextlib.contextmanager
+def _signals_deferred():
+    """Hold Ctrl-C and SIGTERM while the pool starts its workers, and deliver them after.
+
+    Submitting spawns the workers and writes each its start-up data; an interrupt raised in the middle of
+    that write leaves a worker with half of it, and the worker prints a traceback of its own as it dies.
+    """
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _execute(tasks: list[_ChunkTask], workers: int):
-    """Yield ``(chunk, outcomes)`` as chunks finish, in this process or in worker processes."""
+    """Yield ``(chunk, outcomes)`` as chunks finish, in this process or in worker processes.
+
+    Worker processes never outlive the run: they end with their parent (:mod:`escalation.workers`), and an
+    exception in the parent (an error, Ctrl-C, SIGTERM turned into an exception) or closing this generator
+    terminates them before the exception goes on.
+    """
     if workers == 1 or len(tasks) == 1:
         for task in tasks:
             yield _simulate_chunk(task)
         return
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context) as pool:
-        futures = [pool.submit(_simulate_chunk, task) for task in tasks]
+    pool = ProcessPoolExecutor(
+        max_workers=min(workers, len(tasks)),
+        mp_context=context,
+        initializer=watch_parent,
+        initargs=(os.getpid(),),
+    )
+    try:
+        with _signals_deferred():
+            futures = [pool.submit(_simulate_chunk, task) for task in tasks]
         for future in as_completed(futures):
             yield future.result()
+    except BaseException:
+        _stop_pool(pool)
+        raise
+    pool.shutdown(wait=True)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Memory estimate
+#
+# A rough model of the memory a run needs, so that the command can refuse a size that cannot fit before it
+# computes anything (``escalation.cli.prepare_inputs``). It counts the structures whose size grows with the
+# run's size, with factors fitted to the peak resident memory of the packaged scenario (measured for 2,000 to
+# 300,000 replications, horizons of 180 and 2,000 days, and 300 to 400,000 calibration draws); it is meant to
+# be within a factor of about two, and on the low side rather than the high side, so that what fits runs:
+#
+# - outcomes: per replication and arm, the outcome arrays of 8-byte values (first-passage day of each rung,
+#   day of each named threshold, totals of each attack dyad, strikes of each retaliation dyad and level, the
+#   drawn parameters), held about OUTCOME_COPIES times at once: the chunks' parts and their concatenation,
+#   the replications table and its Parquet copy (about 6 KB per replication of the packaged scenario);
+# - chunks: per replication of the chunks simulated at the same time (one per worker), the model's working
+#   arrays, about CHUNK_STATE_VALUES 8-byte values per dyad;
+# - histograms: the daily histograms of the cumulative attacks on each tracked target, days x counts. The
+#   widest count is taken as twice the expected cumulative count on the last day (the dyads' mean base rates
+#   times the attacker's restraint, at most max_per_day, no excitation or drivers). Each cell costs
+#   HISTOGRAM_CELL_BYTES (the summed int64 table of each arm, its quantiles' working copies) and 6 bytes more
+#   per chunk simulated at the same time (its int32 daily rows and table);
+# - calibration: per posterior draw, the draws and their JSON form in calibration.json, counted as
+#   CALIBRATION_DRAW_BYTES per uncertain parameter (only some are calibrated; about 1.3 KB per draw of the
+#   packaged scenario);
+# - the interpreter and its libraries, PROCESS_BYTES.
+#
+# Measured on the packaged scenario, against this estimate: 6.3 KB per replication (5.9 estimated); 3.4 GB
+# for 2,000 days of 300 replications (2.9 GB); 1.25 KB per calibration draw (1.36 KB).
+
+OUTCOME_COPIES = 9
+CHUNK_STATE_VALUES = 16
+HISTOGRAM_CELL_BYTES = 24
+CALIBRATION_DRAW_BYTES = 40
+PROCESS_BYTES = 300e6
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """A rough estimate of a run's memory in bytes, by what needs it (see the comment above it in the source).
+
+    Attributes:
+        outcomes: the per-replication outcome arrays of every arm, with their copies in the tables.
+        chunks: the working arrays of the chunks simulated at the same time.
+        histograms: the daily histograms of the cumulative attacks on the tracked targets.
+        calibration: the calibration's posterior draws.
+
+    The interpreter and its libraries (``PROCESS_BYTES``) count in :attr:`total` only.
+    """
+
+    outcomes: float
+    chunks: float
+    histograms: float
+    calibration: float
+
+    @property
+    def total(self) -> float:
+        """The whole estimate, in bytes."""
+        return PROCESS_BYTES + self.outcomes + self.chunks + self.histograms + self.calibration
+
+
+def estimate_memory(
+    scenario: ScenarioSpec,
+    replications: int,
+    *,
+    chunk_size: int,
+    workers: int = 1,
+    arms: int = 1,
+    calibration_draws: int = 0,
+    horizon_days: int | None = None,
+) -> MemoryEstimate:
+    """Estimate the memory a run of ``arms`` arms of a scenario needs (rough; see :class:`MemoryEstimate`).
+
+    Args:
+        scenario: the scenario (its dyads, thresholds, parameters and tracked targets).
+        replications: replications per arm.
+        chunk_size: replications simulated together.
+        workers: worker processes (chunks simulated at the same time).
+        arms: arms run, each with ``replications`` replications, whose results are kept together.
+        calibration_draws: posterior draws of the calibration (0: none).
+        horizon_days: days simulated (default: the scenario's horizon).
+    """
+    from escalation.model import N_RUNGS
+    from escalation.parameters import scenario_parameters
+    from escalation.specs import Dist, param_mean
+
+    days = scenario.horizon_days if horizon_days is None else horizon_days
+    uncertain = [path for path, value in scenario_parameters(scenario) if isinstance(value, Dist)]
+    dyads = len(scenario.attacks) + len(scenario.retaliations)
+    columns = N_RUNGS + len(scenario.thresholds) + 3 * dyads + len(uncertain)
+    chunk = min(chunk_size, replications)
+    concurrent = max(1, min(workers, -(-replications // chunk)))
+    restraint = {actor.name: param_mean(actor.restraint) for actor in scenario.actors}
+    width = 0.0
+    for target in scenario.tracked_targets:
+        daily = sum(
+            min(float(dyad.max_per_day), param_mean(dyad.base_rate) * restraint.get(dyad.attacker, 1.0))
+            for dyad in scenario.attacks
+            if dyad.target == target
+        )
+        width += 2 * daily * days + 1
+    return MemoryEstimate(
+        outcomes=float(arms) * replications * columns * 8 * OUTCOME_COPIES,
+        chunks=float(concurrent) * chunk * 8 * (CHUNK_STATE_VALUES * dyads + columns),
+        histograms=float(days) * width * (HISTOGRAM_CELL_BYTES + 8 * (arms - 1) + 6 * concurrent),
+        calibration=float(calibration_draws) * max(1, len(uncertain)) * CALIBRATION_DRAW_BYTES,
+    )
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new run, or None when unknown.
+
+    That is ``MemAvailable`` of /proc/meminfo (free memory plus the caches the kernel can drop), or else the
+    free physical pages (``os.sysconf``).
+    """
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:  # noqa: PTH123
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def largest_fitting(need: Callable[[int], float], available: float, current: int) -> int:
+    """The largest size in ``0 .. current`` whose memory ``need(size)`` is within ``available``.
+
+    A bisection: ``need`` must not decrease with the size.
+    """
+    low, high = 0, current
+    while low < high:
+        middle = (low + high + 1) // 2
+        if need(middle) <= available:
+            low = middle
+        else:
+            high = middle - 1
+    return low

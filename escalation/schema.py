@@ -11,6 +11,7 @@ dataclasses, so field names and defaults have one source.
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,7 @@ from escalation.specs import (
     DriverSpec,
     EnsembleSpec,
     HarmWeights,
+    ParameterInfo,
     PolicySpec,
     RetaliationSpec,
     ThresholdSpec,
@@ -41,15 +43,17 @@ def _schema_type(annotation: str) -> Any:
 
 
 def _schema_default(spec_field: dataclasses.Field) -> Any:
+    # The spec field's metadata goes along: a model parameter's ParameterInfo (see schema_key).
+    metadata = spec_field.metadata
     if spec_field.default is not dataclasses.MISSING:
         value = spec_field.default
     elif spec_field.default_factory is not dataclasses.MISSING:
         value = spec_field.default_factory()
     else:
-        return field(default=MISSING)
+        return field(default=MISSING, metadata=metadata)
     if isinstance(value, tuple):
-        return field(default_factory=lambda value=value: list(value))
-    return field(default=value)
+        return field(default_factory=lambda value=value: list(value), metadata=metadata)
+    return field(default=value, metadata=metadata)
 
 
 def _is_loose(spec_field: dataclasses.Field, loose: tuple[str, ...]) -> bool:
@@ -197,3 +201,74 @@ class Config:
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What the schema says about one dotted key (used to check command-line overrides before Hydra applies them)
+
+
+@dataclass(frozen=True)
+class SchemaKey:
+    """A dotted config key as the schema declares it (see :func:`schema_key`).
+
+    Attributes:
+        key: the dotted key.
+        type: its declared type: a schema dataclass, ``dict[str, X]`` (a mapping of names), a list, a leaf
+            type, or ``Any``.
+        parameter: the key is a model parameter (a number or a ``{dist: ...}`` prior) with these bounds.
+        free: the key lies below a value typed ``Any`` (such as one parameter of a prior), which the schema
+            does not describe further.
+    """
+
+    key: str
+    type: Any
+    parameter: ParameterInfo | None = None
+    free: bool = False
+
+
+class UnknownKey(KeyError):
+    """A dotted key that the schema does not have.
+
+    ``key`` is the key up to its first unknown part, ``allowed`` the keys allowed there (empty when the part
+    above, ``holder``, holds a value, not keys).
+    """
+
+    def __init__(self, key: str, allowed: tuple[str, ...], holder: str = "") -> None:
+        super().__init__(key)
+        self.key, self.allowed, self.holder = key, allowed, holder
+
+    def __str__(self) -> str:
+        if not self.allowed:
+            return f"{self.key}: unknown key; {self.holder} holds a value, not keys"
+        return f"{self.key}: unknown key; allowed: {', '.join(self.allowed)}"
+
+
+def schema_key(key: str, root: type = Config) -> SchemaKey:
+    """Look a dotted key (``policy.us.threshold``) up in the schema.
+
+    A part below a mapping of names (``actors``, ``scenario.attacks``, ``experiment.arms``, ...) may be any
+    name; every other part must be a field of its schema dataclass.
+
+    Raises:
+        UnknownKey: for the first part that is not in the schema, with the keys allowed there.
+    """
+    node: Any = root
+    parameter = None
+    parts = key.split(".")
+    for i, name in enumerate(parts):
+        here = ".".join(parts[: i + 1])
+        if node is Any:
+            return SchemaKey(key, Any, free=True)
+        if dataclasses.is_dataclass(node):
+            fields_ = {f.name: f for f in dataclasses.fields(node)}
+            if name not in fields_:
+                raise UnknownKey(here, tuple(fields_))
+            parameter = fields_[name].metadata.get("parameter")
+            node = typing.get_type_hints(node)[name]
+        elif typing.get_origin(node) is dict:
+            node, parameter = typing.get_args(node)[1], None
+        elif typing.get_origin(node) is list:
+            return SchemaKey(key, Any, free=True)  # an element of a list: Hydra checks its index and type
+        else:
+            raise UnknownKey(here, (), holder=".".join(parts[:i]))
+    return SchemaKey(key, node, parameter=parameter)

@@ -48,6 +48,17 @@ DIST_FAMILIES: dict[str, tuple[str, ...]] = {
 }
 
 
+# What scipy.stats accepts for each family's parameters (outside it, the distribution is undefined).
+DIST_RANGES: dict[str, str] = {
+    "beta": "a > 0, b > 0",
+    "gamma": "a > 0, scale > 0",
+    "lognorm": "s > 0, scale > 0",
+    "uniform": "scale > 0",
+    "expon": "scale > 0",
+    "truncnorm": "a < b, scale > 0",
+}
+
+
 @dataclass(frozen=True)
 class Dist:
     """A parameter's distribution: a scipy.stats family and its keyword arguments.
@@ -187,17 +198,7 @@ def _parse_param(
     that value with probability zero).
     """
     if isinstance(raw, Mapping):
-        raw = dict(raw)
-        family = raw.pop("dist", None)
-        if family not in DIST_FAMILIES:
-            raise SpecError(
-                f"{key}.dist: unknown distribution {family!r}; allowed: {', '.join(DIST_FAMILIES)}"
-            )
-        expected = DIST_FAMILIES[family]
-        if set(raw) != set(expected):
-            raise SpecError(
-                f"{key}: a {family} distribution takes exactly {', '.join(expected)}; got {sorted(raw)}"
-            )
+        family, expected = dist_family(key, raw)
         values = {name: _number(f"{key}.{name}", raw[name]) for name in expected}
         dist = Dist(family, tuple(sorted(values.items())))
         try:
@@ -205,6 +206,9 @@ def _parse_param(
             mean = dist.mean()
         except (ValueError, TypeError) as err:
             raise SpecError(f"{key}: invalid {family} parameters {values}: {err}") from None
+        if math.isnan(support[0]) or math.isnan(support[1]):  # scipy's answer to parameters out of its range
+            shown = ", ".join(f"{name}: {value:g}" for name, value in values.items())
+            raise SpecError(f"{key}: invalid {family} parameters ({shown}); allowed: {DIST_RANGES[family]}")
         if not math.isfinite(mean) or support[0] < low or support[1] > high:
             bracket = "(" if open_low else "["
             raise SpecError(
@@ -219,6 +223,36 @@ def _parse_param(
             allowed = f">= {low:g}" if math.isinf(high) else f"in [{low}, {high}]"
         raise SpecError(f"{key}: must be {allowed}, got {number:g}")
     return number
+
+
+def dist_family(key: str, raw: Mapping) -> tuple[str, tuple[str, ...]]:
+    """The family of a ``{"dist": family, ...}`` mapping and the family's parameter names.
+
+    Only the mapping's keys are checked (not the values): the family must be one of :data:`DIST_FAMILIES`
+    and the other keys exactly that family's parameters.
+
+    Raises:
+        SpecError: naming the key, with the allowed families or the family's parameters.
+    """
+    family = raw.get("dist")
+    if not isinstance(family, str) or family not in DIST_FAMILIES:
+        problem = "no distribution family given" if family is None else f"unknown distribution {family!r}"
+        families = ", ".join(f"{name} ({', '.join(params)})" for name, params in DIST_FAMILIES.items())
+        raise SpecError(f"{key}.dist: {problem}; allowed: {families}")
+    expected = DIST_FAMILIES[family]
+    given = [str(name) for name in raw if name != "dist"]
+    missing = [name for name in expected if name not in given]
+    unknown = [name for name in given if name not in expected]
+    if missing or unknown:
+        problems = [f"missing {', '.join(missing)}"] if missing else []
+        if unknown:
+            problems.append(f"{', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not among them")
+        form = ", ".join([f"dist: {family}", *(f"{name}: <number>" for name in expected)])
+        raise SpecError(
+            f"{key}: a {family} distribution takes exactly {', '.join(expected)}; {'; '.join(problems)}; "
+            f"allowed: {{{form}}}"
+        )
+    return family, expected
 
 
 def _number(key: str, raw: Any) -> float:

@@ -26,7 +26,13 @@ import pandas as pd
 import yaml
 
 from escalation import __version__, metrics, plots
-from escalation.report.folder import atomic_write_json, atomic_write_parquet, atomic_write_text, read_manifest
+from escalation.report.folder import (
+    atomic_write_json,
+    atomic_write_parquet,
+    atomic_write_text,
+    mark_if_dead,
+    read_manifest,
+)
 from escalation.report.summary import RunSummary, SummaryError
 
 
@@ -96,16 +102,25 @@ def collect_points(sweep_dir: Path) -> tuple[list[SweepPoint], list[str]]:
 
     Points are found at any depth (an override value with a slash nests its folder). A folder can hold points
     of earlier sweeps over other levers; only the points whose overrides have the same keys as the most
-    recently finished point are aggregated.
+    recently finished point are aggregated. A point whose run died without closing its manifest (killed with
+    SIGKILL: ``running``, its lock free, its pid gone) is marked ``dead`` here (:func:`mark_if_dead`) and left
+    out with that reason.
     """
     points, left_out = [], []
     for manifest_path in sorted(Path(sweep_dir).rglob("manifest.json")):
         folder = manifest_path.parent
         name = folder.relative_to(sweep_dir).as_posix()
+        dead = mark_if_dead(folder)
+        if dead is not None:
+            left_out.append(f"{name} (dead: {dead['error']}; marked dead)")
+            continue
         manifest = read_manifest(folder)
         summary_path = folder / "summary.json"
         if not manifest or manifest.get("status") != "ok" or not summary_path.is_file():
-            left_out.append(f"{name} (not complete)")
+            status = (manifest or {}).get("status")
+            if status == "running" and manifest.get("pid") is not None:
+                status = f"running, pid {manifest['pid']} on {manifest.get('host')}"
+            left_out.append(f"{name} (not complete: {status})" if status else f"{name} (not complete)")
             continue
         try:
             summary = RunSummary.load(summary_path)
@@ -208,6 +223,34 @@ def paired_differences(
     return pd.DataFrame(rows)
 
 
+# A text cell that begins with one of these is run as a formula when a spreadsheet opens the CSV (Excel,
+# LibreOffice, Google Sheets): "=", "+", "-", "@", and a tab or carriage return before one of them.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _spreadsheet_text(value: Any) -> Any:
+    """A text value prefixed with ``'`` when it would start a formula; anything else unchanged."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def spreadsheet_csv(table: pd.DataFrame) -> str:
+    """The table as CSV text that a spreadsheet opens as data, never as formulas.
+
+    Text cells (arm names, threshold labels, point folders, non-numeric lever values) and column names that
+    begin with ``=``, ``+``, ``-`` or ``@`` get a leading ``'``, which spreadsheets read as "text" and do not
+    show. Numbers, also negative ones, are numbers in the table and stay numbers. The Parquet file keeps the
+    values as they are.
+    """
+    safe = table.copy()
+    for column in safe.columns:
+        if pd.api.types.is_object_dtype(safe[column]) or pd.api.types.is_string_dtype(safe[column]):
+            safe[column] = safe[column].map(_spreadsheet_text)
+    safe.columns = [_spreadsheet_text(str(column)) for column in safe.columns]
+    return safe.to_csv(index=False)
+
+
 def _happened(first_days: np.ndarray, horizon: int) -> np.ndarray:
     return (first_days >= 0) & (first_days < horizon)
 
@@ -236,7 +279,7 @@ def aggregate_sweep(sweep_dir: str | Path, *, formats: tuple[str, ...] = ("png",
     table = sweep_table(points, levers)
     differences = paired_differences(points, reference, levers, level)
     atomic_write_parquet(sweep_dir / "sweep_summary.parquet", table)
-    atomic_write_text(sweep_dir / "sweep_summary.csv", table.to_csv(index=False))
+    atomic_write_text(sweep_dir / "sweep_summary.csv", spreadsheet_csv(table))
     atomic_write_parquet(sweep_dir / "sweep_differences.parquet", differences)
     labels = dict(zip(settings.levers, settings.labels, strict=True)) if settings.levers else {}
     figures = _figures_note(table, levers)
