@@ -34,6 +34,7 @@ import scipy.stats
 
 from escalation import __version__
 from escalation.events import Event, EventKind, EventLog
+from escalation.files import atomic_file
 from escalation.fitting import NAMES as FIT_NAMES
 from escalation.fitting import DyadData, fit_dyad
 from escalation.history import ObservedHistory, observed_history, observed_inflows, replay
@@ -110,20 +111,10 @@ class Calibration:
         The temporary file's name is unique to this process and call (``.<name>.<pid>.<random>.tmp``), so two
         writers never share one, and it is removed if writing fails.
         """
-        import uuid
-
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
         text = json.dumps(self.to_dict(), indent=1, sort_keys=True) + "\n"
-        try:
-            with tmp.open("x", encoding="utf-8") as stream:
-                stream.write(text)
-            tmp.replace(path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        return path
+        with atomic_file(path) as stream:
+            stream.write(text.encode("utf-8"))
+        return Path(path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Calibration:

@@ -16,7 +16,6 @@ import hashlib
 import io
 import os
 import re
-import secrets
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from escalation.files import atomic_file
 from escalation.ladder import Ladder, Rung
 
 if TYPE_CHECKING:
@@ -432,16 +432,8 @@ def write_events(log: EventLog, path: str | os.PathLike[str]) -> Path:
     ladder = Ladder()
     for event in log.events:
         text.write(_guard_first_cell(_csv_line(_event_cells(event, ladder))))
-    # Our own name rather than tempfile's: mkstemp makes owner-only files, and the rename would keep that.
-    temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        with temporary.open("x", encoding="utf-8", newline="") as handle:
-            handle.write(text.getvalue())
-            handle.flush()
-            os.fsync(handle.fileno())
-        temporary.replace(target)
-    finally:
-        temporary.unlink(missing_ok=True)
+    with atomic_file(target, make_folder=False) as stream:
+        stream.write(text.getvalue().encode("utf-8"))
     return target
 
 

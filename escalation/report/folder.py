@@ -22,7 +22,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from typing import Any
 import pandas as pd
 
 from escalation import __version__
+from escalation.files import atomic_file, is_temporary
 
 try:
     import fcntl
@@ -42,33 +42,11 @@ KEY_LIBRARIES = ("mesa", "numpy", "scipy", "pandas", "pyarrow", "matplotlib", "h
 LOCK_NAME = ".lock"
 
 
-def temporary_path(path: Path) -> Path:
-    """A temporary name next to ``path``, unique to this process and call: ``.<name>.<pid>.<random>.tmp``."""
-    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
-
-
-def is_temporary(path: Path) -> bool:
-    """Whether a file name is one of the temporary names of an atomic write."""
-    return path.name.startswith(".") and path.name.endswith(".tmp")
-
-
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    """Write a file via a temporary file in the same folder and an atomic rename.
-
-    The temporary file has a name of its own (:func:`temporary_path`), so concurrent writers never write into
-    each other's, and it is removed when writing fails.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_path(path)
-    try:
-        with tmp.open("xb") as stream:
-            stream.write(data)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    """Write a file atomically (:func:`escalation.files.atomic_file`)."""
+    with atomic_file(path) as stream:
+        stream.write(data)
+    return Path(path)
 
 
 def atomic_write_text(path: Path, text: str) -> Path:
@@ -83,17 +61,9 @@ def atomic_write_json(path: Path, data: Any) -> Path:
 
 def atomic_write_parquet(path: Path, frame: pd.DataFrame) -> Path:
     """Write a Parquet table atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_path(path)
-    try:
-        with tmp.open("xb") as stream:
-            frame.to_parquet(stream, index=False)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_file(path) as stream:
+        frame.to_parquet(stream, index=False)
+    return Path(path)
 
 
 def git_revision(directory: Path) -> str | None:
