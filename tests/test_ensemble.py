@@ -75,6 +75,22 @@ def test_tables_have_one_row_per_replication_and_tidy_curves(short):
         result.cumulative_attacks("hamas")
 
 
+def _ensemble_against_single_runs(short, singles: int) -> None:
+    """KS-compare one R = 2,000 ensemble with ``singles`` separate R = 1 models (fixed seeds, 0.001 level)."""
+    history = observed_history(load_builtin_events(), short)
+    ensemble = run_ensemble(
+        short, EnsembleSpec(replications=2000, chunk_size=2000, seed=101), history=history
+    )
+    runs = run_ensemble(short, EnsembleSpec(replications=singles, chunk_size=1, seed=202), history=history)
+    us = [d for d, a in enumerate(short.attacks) if a.target == "us"]
+    a = ensemble.outcomes.attacks[:, us].sum(axis=1)
+    b = runs.outcomes.attacks[:, us].sum(axis=1)
+    assert scipy.stats.ks_2samp(a, b).pvalue > 1e-3
+    c = ensemble.outcomes.highest_rung
+    d = runs.outcomes.highest_rung
+    assert scipy.stats.ks_2samp(c, d).pvalue > 1e-3
+
+
 @pytest.mark.slow
 @pytest.mark.very_slow
 def test_vectorised_ensemble_matches_independent_single_replication_runs(short):
@@ -82,18 +98,7 @@ def test_vectorised_ensemble_matches_independent_single_replication_runs(short):
     # its own seed child): the distributions of total attacks on US forces must agree. Two-sample KS test at
     # the 0.001 level with fixed seeds; a wrong vectorisation (e.g. parameters or draws shared across
     # replications) shifts or narrows the distribution far beyond that.
-    history = observed_history(load_builtin_events(), short)
-    ensemble = run_ensemble(
-        short, EnsembleSpec(replications=2000, chunk_size=2000, seed=101), history=history
-    )
-    singles = run_ensemble(short, EnsembleSpec(replications=2000, chunk_size=1, seed=202), history=history)
-    us = [d for d, a in enumerate(short.attacks) if a.target == "us"]
-    a = ensemble.outcomes.attacks[:, us].sum(axis=1)
-    b = singles.outcomes.attacks[:, us].sum(axis=1)
-    assert scipy.stats.ks_2samp(a, b).pvalue > 1e-3
-    c = ensemble.outcomes.highest_rung
-    d = singles.outcomes.highest_rung
-    assert scipy.stats.ks_2samp(c, d).pvalue > 1e-3
+    _ensemble_against_single_runs(short, singles=2000)
 
 
 def test_vectorised_ensemble_matches_independent_single_replication_runs_in_a_small_check(short):
@@ -103,15 +108,4 @@ def test_vectorised_ensemble_matches_independent_single_replication_runs_in_a_sm
     # = 0.12 (0.062 in the slow check). The base rate shared across replications, or its mean off by half
     # (x 1.5) or by a quarter (x 0.75), shows D far beyond that at this seed; the slow check resolves a shift
     # of a quarter upwards.
-    history = observed_history(load_builtin_events(), short)
-    ensemble = run_ensemble(
-        short, EnsembleSpec(replications=2000, chunk_size=2000, seed=101), history=history
-    )
-    singles = run_ensemble(short, EnsembleSpec(replications=300, chunk_size=1, seed=202), history=history)
-    us = [d for d, a in enumerate(short.attacks) if a.target == "us"]
-    a = ensemble.outcomes.attacks[:, us].sum(axis=1)
-    b = singles.outcomes.attacks[:, us].sum(axis=1)
-    assert scipy.stats.ks_2samp(a, b).pvalue > 1e-3
-    c = ensemble.outcomes.highest_rung
-    d = singles.outcomes.highest_rung
-    assert scipy.stats.ks_2samp(c, d).pvalue > 1e-3
+    _ensemble_against_single_runs(short, singles=300)
