@@ -14,6 +14,7 @@ import dataclasses
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -233,16 +234,31 @@ def _signals_deferred():
 
     Submitting spawns the workers and writes each its start-up data; an interrupt raised in the middle of
     that write leaves a worker with half of it, and the worker prints a traceback of its own as it dies.
+
+    Two holds are needed. The kernel may deliver a signal to any thread that does not block it (the progress
+    bar's monitor thread, for one), and Python then runs the handler in the main thread whatever the main
+    thread's mask, so the handlers are swapped for ones that only record the signal, and the recorded signals
+    are raised again once the pool has started. The mask is blocked as well because the workers inherit it
+    across ``exec``: a Ctrl-C that reaches a worker while it starts stays pending until
+    :func:`~escalation.workers.watch_parent` ignores it.
     """
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    held = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    held = (signal.SIGINT, signal.SIGTERM)
+    caught: list[int] = []
+    previous_handlers: dict[int, object] = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in held:
+            previous_handlers[signum] = signal.signal(signum, lambda signum, frame: caught.append(signum))
+    masked = hasattr(signal, "pthread_sigmask")
+    previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, held) if masked else None
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        if masked:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+        for signum, handler in previous_handlers.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+        for signum in dict.fromkeys(caught):
+            signal.raise_signal(signum)
 
 
 def _execute(tasks: list[_ChunkTask], workers: int):

@@ -375,3 +375,27 @@ def test_a_resumed_sweep_reruns_a_dead_point_and_a_point_whose_summary_is_trunca
         assert not temporaries(point)
     info = json.loads((sweep / "sweep.json").read_text())
     assert info["points_complete"] == 2 and info["points_left_out"] == []
+
+
+def test_a_signal_that_a_side_thread_receives_while_the_pool_starts_is_delivered_after_it():
+    # The kernel gives a process-directed signal to any thread that does not block it (the progress bar's
+    # monitor thread, for one), and Python runs the handler in the main thread whatever its mask: the hold
+    # must therefore swap the handlers, not only block the mask. Here a side thread sends SIGINT to the
+    # process during the hold and the main thread must not see KeyboardInterrupt until the hold ends.
+    import threading
+
+    from escalation.ensemble import _signals_deferred
+
+    sent = threading.Event()
+    side = threading.Thread(target=lambda: (os.kill(os.getpid(), signal.SIGINT), sent.set()))
+    steps: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        with _signals_deferred():
+            side.start()
+            assert sent.wait(5)
+            for _ in range(200):  # bytecode and calls in which a pending handler would run
+                time.sleep(0.001)
+            steps.append("held to the end")
+    side.join()
+    assert steps == ["held to the end"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
