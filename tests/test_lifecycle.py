@@ -389,13 +389,12 @@ def test_a_signal_that_a_side_thread_receives_while_the_pool_starts_is_delivered
     sent = threading.Event()
     side = threading.Thread(target=lambda: (os.kill(os.getpid(), signal.SIGINT), sent.set()))
     steps: list[str] = []
-    with pytest.raises(KeyboardInterrupt):
-        with _signals_deferred():
-            side.start()
-            assert sent.wait(5)
-            for _ in range(200):  # bytecode and calls in which a pending handler would run
-                time.sleep(0.001)
-            steps.append("held to the end")
+    with pytest.raises(KeyboardInterrupt), _signals_deferred():
+        side.start()
+        assert sent.wait(5)
+        for _ in range(200):  # bytecode and calls in which a pending handler would run
+            time.sleep(0.001)
+        steps.append("held to the end")
     side.join()
     assert steps == ["held to the end"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
