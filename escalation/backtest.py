@@ -37,6 +37,7 @@ import scipy.stats
 
 from escalation import scoring
 from escalation.calibration import Calibration, calibrate
+from escalation.counts import resolved
 from escalation.ensemble import EnsembleResult, run_ensemble
 from escalation.events import Event, EventKind, EventLog
 from escalation.history import observed_history
@@ -61,18 +62,44 @@ class Observation:
 def known_before(events: EventLog, cutoff: dt.date) -> EventLog:
     """The events that had ended before the cut-off: what a forecaster could know on that date.
 
-    A stated period is cut at the day before the cut-off.
+    Stated periods are cut at the day before the cut-off; tally series become their increments
+    (:func:`escalation.counts.resolved`), so that a tally is counted once.
     """
-    period = events.period
-    if period is not None:
+
+    def cut(period: tuple[dt.date, dt.date] | None) -> tuple[dt.date, dt.date] | None:
+        if period is None:
+            return None
         last = min(period[1], cutoff - dt.timedelta(days=1))
-        period = (period[0], last) if last >= period[0] else None
-    return dataclasses.replace(events, events=tuple(e for e in events if e.end < cutoff), period=period)
+        return (period[0], last) if last >= period[0] else None
+
+    dyad_periods = {dyad: cut(span) for dyad, span in events.dyad_periods.items()}
+    return dataclasses.replace(
+        resolved(events),
+        events=tuple(e for e in resolved(events) if e.end < cutoff),
+        period=cut(events.period),
+        dyad_periods={dyad: span for dyad, span in dyad_periods.items() if span is not None},
+    )
 
 
-def scored_days(events: EventLog, cutoff: dt.date, horizon_days: int) -> int:
-    """How many days of the horizon the record covers (the rest are unknown, not scored)."""
-    coverage = events.coverage
+def target_coverage(events: EventLog, target: str | None = None) -> tuple[dt.date, dt.date] | None:
+    """The days on which the record knows every attack on ``target``: the overlap of its attackers' coverage.
+
+    Without a target, or when the record names no attacker of it, the record's coverage.
+    """
+    if target is None:
+        return events.coverage
+    attackers = {e.attacker for e in events if e.kind == EventKind.ATTACK and e.target == target}
+    attackers |= {attacker for attacker, victim in events.dyad_periods if victim == target}
+    spans = [span for a in sorted(attackers) if (span := events.coverage_of(a, target)) is not None]
+    if not spans:
+        return events.coverage
+    first, last = max(s[0] for s in spans), min(s[1] for s in spans)
+    return (first, last) if first <= last else None
+
+
+def scored_days(events: EventLog, cutoff: dt.date, horizon_days: int, target: str | None = None) -> int:
+    """How many days of the horizon the record covers for ``target`` (the rest are unknown, not scored)."""
+    coverage = target_coverage(events, target)
     if coverage is None:
         return 0
     return max(0, min(horizon_days, (coverage[1] - cutoff).days + 1))
@@ -89,7 +116,8 @@ def observations_after(
     a lower bound: the interval's other attacks are undated and may fall after the cut-off too. Days after
     the end of the record are not observed.
     """
-    last = cutoff + dt.timedelta(days=scored_days(events, cutoff, horizon_days) - 1)
+    events = resolved(events)
+    last = cutoff + dt.timedelta(days=scored_days(events, cutoff, horizon_days, target) - 1)
     by_id = {e.event_id: e for e in events}
     attacks = [e for e in events if e.kind == EventKind.ATTACK and e.target == target]
     rows: list[tuple[Event, bool]] = []
@@ -284,7 +312,7 @@ def run_backtest(
         baselines,
         scores,
         thresholds,
-        scored_days(events, cutoff, horizon_days),
+        scored_days(events, cutoff, horizon_days, target),
     )
 
 

@@ -33,6 +33,15 @@ import numpy as np
 import scipy.stats
 
 from escalation import __version__
+from escalation.counts import (
+    CasualtyObservation,
+    CountObservation,
+    Ignored,
+    Reading,
+    casualty_observations,
+    count_observations,
+)
+from escalation.counts import log_likelihood as counts_log_likelihood
 from escalation.events import Event, EventKind, EventLog
 from escalation.files import atomic_file
 from escalation.fitting import NAMES as FIT_NAMES
@@ -233,10 +242,15 @@ def _usable(events: EventLog, cutoff: date, kind: EventKind, attacker: str, targ
 
 def _driver_exposure(scenario: ScenarioSpec, dyad_index: int, event: Event, effect: str) -> float:
     """Sum over the event's days of the mean multiplier of the drivers in force (1 without drivers)."""
+    return _span_exposure(scenario, dyad_index, event.start, event.end, effect)
+
+
+def _span_exposure(scenario: ScenarioSpec, dyad_index: int, first: date, last: date, effect: str) -> float:
+    """Sum over the days first..last of the mean multiplier of the drivers in force (1 without drivers)."""
     dyad = scenario.attacks[dyad_index]
     total = 0.0
-    for k in range(event.days):
-        day = event.start + timedelta(days=k)
+    for k in range((last - first).days + 1):
+        day = first + timedelta(days=k)
         factor = 1.0
         for driver in scenario.drivers:
             if driver.effect == effect and driver.in_force(day) and driver.applies_to(dyad):
@@ -249,42 +263,116 @@ def _driver_exposure(scenario: ScenarioSpec, dyad_index: int, event: Event, effe
 # Base rates
 
 
+@dataclass(frozen=True)
+class _RateData:
+    """What a record says about an attack dyad's rate before the cut-off, and which rows it leaves out."""
+
+    observations: list[CountObservation]  # interval rows, tally series, zero gaps (and dated rows, see below)
+    dated: list[CountObservation]  # exactly dated single days
+    period: tuple[date, date] | None  # the dyad's stated period, cut at the cut-off
+    left_out: list[str]  # notes: rows not used and why
+
+
+def _rate_data(events: EventLog, scenario: ScenarioSpec, d: int, cutoff: date) -> _RateData:
+    """The count observations of a dyad, with the days of its stated period that no row covers as zeros.
+
+    Inside a stated period every event is recorded, so a day without a row is a day without an attack and
+    enters the likelihood as a zero; dated rows are then part of a complete record. Outside a stated period a
+    dated row is a notable event, recorded because it happened: it says nothing about how often such events
+    happen, so the grid leaves it out and the notes say so (the likelihood, for records of dated attacks
+    taken as complete over their span, keeps it).
+    """
+    dyad = scenario.attacks[d]
+    observations = count_observations(events, dyad.attacker, dyad.target, EventKind.ATTACK, cutoff=cutoff)
+    stated = events.period_of(dyad.attacker, dyad.target)
+    period = None
+    if stated is not None and stated[0] < cutoff:
+        period = (stated[0], min(stated[1], cutoff - timedelta(days=1)))
+    dated = [o for o in observations if _is_dated(o)]
+    others = [o for o in observations if not _is_dated(o)]
+    left_out = []
+    if period is None:
+        left_out += [
+            f"{o.readings[0].event_id}: a dated attack outside a stated period of {dyad.attacker}->"
+            f"{dyad.target}; a record of notable events does not say how often they happen, so the grid "
+            "leaves it out of the rate"
+            for o in dated
+        ]
+        return _RateData(others, dated, None, left_out)
+    # Days counted by a row that ends on or after the cut-off were unknown on the cut-off, not zero.
+    every = count_observations(events, dyad.attacker, dyad.target, EventKind.ATTACK)
+    covered = [(o.start, o.end) for o in every]
+    gaps = []
+    day = period[0]
+    after = period[1] + timedelta(days=1)
+    for first, last in [*sorted(covered), (after, after)]:
+        if first > day:
+            gaps.append((day, min(first - timedelta(days=1), period[1])))
+        day = max(day, last + timedelta(days=1))
+    zeros = [
+        CountObservation(
+            dyad.attacker, dyad.target, EventKind.ATTACK, first,
+            (Reading(f"no rows {first} to {last}", last, 0, False, False, False),),
+        )
+        for first, last in gaps if first <= last
+    ]  # fmt: skip
+    return _RateData(sorted(others + dated + zeros, key=lambda o: o.start), dated, period, left_out)
+
+
+_SELECTED_TOLL = (
+    "a dated attack outside a stated period: recorded because it happened, so its toll would bias the "
+    "per-attack probabilities"
+)
+
+
+def _is_dated(observation: CountObservation) -> bool:
+    reading = observation.readings[0]
+    return len(observation.readings) == 1 and observation.start == reading.end and reading.exact
+
+
 def _base_rate_posterior(
-    scenario: ScenarioSpec, d: int, rows: list[Event], n: int, rng: np.random.Generator
+    scenario: ScenarioSpec, d: int, observations: list[CountObservation], n: int, rng: np.random.Generator
 ) -> tuple[dict[str, np.ndarray], dict[str, dict], list[dict]]:
     dyad = scenario.attacks[d]
     path = f"attacks.{dyad.key}.base_rate"
-    exposures = np.array([_driver_exposure(scenario, d, e, "base_rate_factor") for e in rows])
-    counts = np.array([e.count for e in rows])
-    censored = np.array([e.lower_bound for e in rows])
-    axis = _axis(path, dyad.base_rate, 4000, upper=4.0 * float((counts / exposures).max()) + 1.0)
-    mu = axis.points[:, None] * exposures[None, :]
-    log_lik = np.where(
-        censored, scipy.stats.poisson.logsf(counts - 1, mu), scipy.stats.poisson.logpmf(counts, mu)
-    ).sum(axis=1)
+    exposures = [
+        np.array(
+            [_span_exposure(scenario, d, first, last, "base_rate_factor") for first, last in o.segments()]
+        )
+        for o in observations
+    ]
+    ratios = [o.readings[-1].count / max(x.sum(), 1e-9) for o, x in zip(observations, exposures, strict=True)]
+    axis = _axis(path, dyad.base_rate, 4000, upper=4.0 * float(max(ratios)) + 1.0)
+    log_lik = np.zeros(axis.points.size)
+    for observation, exposure in zip(observations, exposures, strict=True):
+        log_lik += counts_log_likelihood(observation, axis.points[:, None] * exposure[None, :])
     weights = axis.prior * np.exp(log_lik - log_lik.max())
     draws = _sample_grid([axis], weights, n, rng)
-    described = ", ".join(
-        f"{'at least ' if e.lower_bound else ''}{e.count} in {e.days} days ({e.event_id})" for e in rows
-    )
+    described = "; ".join(o.describe() for o in observations)
     summaries = {path: _summary(draws[path], dyad.base_rate, described)}
-    checks = [_count_check(e, x, draws[path], rng) for e, x in zip(rows, exposures, strict=True)]
+    checks = [
+        _count_check(o, float(x.sum()), draws[path], rng)
+        for o, x in zip(observations, exposures, strict=True)
+        if not o.readings[0].event_id.startswith("no rows")
+    ]
     return draws, summaries, checks
 
 
 def _count_check(
-    event: Event, exposure: float, rates: np.ndarray, rng: np.random.Generator
+    observation: CountObservation, exposure: float, rates: np.ndarray, rng: np.random.Generator
 ) -> dict[str, Any]:
-    """Posterior-predictive distribution of an observed count."""
+    """Posterior-predictive distribution of an observation's last (cumulative) count."""
+    reading = observation.readings[-1]
     predicted = rng.poisson(rates * exposure)
     low, high = np.quantile(predicted, [0.05, 0.95])
-    tail = float((predicted >= event.count).mean())
-    inside = bool(low <= event.count <= high) if not event.lower_bound else bool(event.count <= high)
+    tail = float((predicted >= reading.count).mean())
+    inside = bool(low <= reading.count <= high) if not reading.lower_bound else bool(reading.count <= high)
     return {
-        "observation": event.event_id,
+        "observation": reading.event_id,
         "quantity": "attacks",
-        "observed": event.count,
-        "observed_is_lower_bound": event.lower_bound,
+        "observed": reading.count,
+        "observed_is_lower_bound": reading.lower_bound,
+        "observed_is_approximate": reading.approximate or reading.tally,
         "predicted_mean": float(predicted.mean()),
         "predicted_90": [float(low), float(high)],
         "p_at_least_observed": tail,
@@ -296,12 +384,20 @@ def _count_check(
 # Attack outcomes
 
 
-def _casualty_likelihood(n: int, total: int, p_event: np.ndarray, extra_mean: np.ndarray) -> np.ndarray:
-    """P(total casualties | n attacks).
+def _casualty_likelihood(
+    n: int, total: int, p_event: np.ndarray, extra_mean: np.ndarray, *, at_least: bool = False
+) -> np.ndarray:
+    """P(total casualties | n attacks), or P(at least ``total``) when ``at_least``.
 
     K ~ Bin(n, p_event) attacks cause casualties and each adds 1 + Poisson(extra_mean) casualties, so the
     total is K + Poisson(K * extra_mean).
     """
+    if at_least:
+        below = sum(
+            (_casualty_likelihood(n, t, p_event, extra_mean) for t in range(total)),
+            np.zeros(np.broadcast(p_event, extra_mean).shape),
+        )
+        return np.clip(1.0 - below, 0.0, 1.0)
     result = np.zeros(np.broadcast(p_event, extra_mean).shape)
     for k in range(0, min(n, total) + 1):
         rest = total - k
@@ -311,7 +407,7 @@ def _casualty_likelihood(n: int, total: int, p_event: np.ndarray, extra_mean: np
 
 
 def _outcome_posterior(
-    scenario: ScenarioSpec, d: int, rows: list[Event], n: int, rng: np.random.Generator
+    scenario: ScenarioSpec, d: int, rows: list[CasualtyObservation], n: int, rng: np.random.Generator
 ) -> tuple[dict[str, np.ndarray], dict[str, dict], list[dict]]:
     dyad = scenario.attacks[d]
     target = scenario.actor(dyad.target)
@@ -328,23 +424,28 @@ def _outcome_posterior(
     kill = np.zeros((q.points.size, p_kill.points.size))
     with np.errstate(divide="ignore"):
         for event in rows:
-            through = through_q * _driver_exposure(scenario, d, event, "through_factor") / event.days
-            injury += np.log(
-                _casualty_likelihood(
-                    event.count,
-                    int(event.injured),
-                    np.clip(through * p_inj.points[None, :, None], 0, 1),
-                    extra.points[None, None, :],
+            days = (event.end - event.start).days + 1
+            through = through_q * _span_exposure(scenario, d, event.start, event.end, "through_factor") / days
+            if event.injured is not None:
+                injury += np.log(
+                    _casualty_likelihood(
+                        event.attacks,
+                        event.injured,
+                        np.clip(through * p_inj.points[None, :, None], 0, 1),
+                        extra.points[None, None, :],
+                        at_least=event.injured_lower_bound,
+                    )
                 )
-            )
-            kill += np.log(
-                _casualty_likelihood(
-                    event.count,
-                    int(event.killed),
-                    np.clip(through[:, :, 0] * p_kill.points[None, :], 0, 1),
-                    killed_extra,
+            if event.killed is not None:
+                kill += np.log(
+                    _casualty_likelihood(
+                        event.attacks,
+                        event.killed,
+                        np.clip(through[:, :, 0] * p_kill.points[None, :], 0, 1),
+                        killed_extra,
+                        at_least=event.killed_lower_bound,
+                    )
                 )
-            )
     injury = np.exp(injury - injury.max())
     kill = np.exp(kill - kill.max())
     kill_weight = kill * p_kill.prior[None, :]
@@ -360,8 +461,13 @@ def _outcome_posterior(
     q_cells = np.clip(np.searchsorted(q.points + q.widths / 2, draws[q.path]), 0, q.points.size - 1)
     draws[p_kill.path] = _conditional_draws(p_kill, kill_weight[q_cells], rng)
 
+    def total(value: int | None, at_least: bool) -> str:
+        return "unknown" if value is None else f"{'at least ' if at_least else ''}{value}"
+
     described = "; ".join(
-        f"{e.count} attacks, {e.injured} injured, {e.killed} killed ({e.event_id})" for e in rows
+        f"{e.attacks} attacks, {total(e.injured, e.injured_lower_bound)} injured, "
+        f"{total(e.killed, e.killed_lower_bound)} killed ({e.event_id})"
+        for e in rows
     )
     specs: dict[str, Param] = {
         q.path: target.interception,
@@ -385,25 +491,40 @@ def _conditional_draws(axis: _Axis, weights: np.ndarray, rng: np.random.Generato
 
 
 def _casualty_check(
-    scenario: ScenarioSpec, d: int, event: Event, values: dict[str, Any], rng: np.random.Generator
+    scenario: ScenarioSpec,
+    d: int,
+    event: CasualtyObservation,
+    values: dict[str, Any],
+    rng: np.random.Generator,
 ) -> dict[str, Any]:
     """Posterior-predictive injured and killed totals for the event's number of attacks."""
     dyad = scenario.attacks[d]
     prefix = f"attacks.{dyad.key}"
     q = np.asarray(values[f"actors.{dyad.target}.interception"])
     through = 1.0 - q
-    injuring = rng.binomial(event.count, np.clip(through * values[f"{prefix}.injury_probability"], 0, 1))
+    injuring = rng.binomial(event.attacks, np.clip(through * values[f"{prefix}.injury_probability"], 0, 1))
     injured = injuring + rng.poisson(injuring * np.asarray(values[f"{prefix}.injured_extra"]))
-    lethal = rng.binomial(event.count, np.clip(through * values[f"{prefix}.kill_probability"], 0, 1))
+    lethal = rng.binomial(event.attacks, np.clip(through * values[f"{prefix}.kill_probability"], 0, 1))
     killed = lethal + rng.poisson(lethal * param_mean(dyad.killed_extra))
-    result = {"observation": event.event_id, "quantity": "casualties", "attacks": event.count}
-    for name, observed, predicted in (("injured", event.injured, injured), ("killed", event.killed, killed)):
+    result: dict[str, Any] = {
+        "observation": event.event_id,
+        "quantity": "casualties",
+        "attacks": event.attacks,
+    }
+    measures = (
+        ("injured", event.injured, event.injured_lower_bound, injured),
+        ("killed", event.killed, event.killed_lower_bound, killed),
+    )
+    for name, observed, at_least, predicted in measures:
+        if observed is None:
+            continue
         low, high = np.quantile(predicted, [0.05, 0.95])
         result[name] = {
             "observed": int(observed),
+            "observed_is_lower_bound": at_least,
             "predicted_mean": float(np.mean(predicted)),
             "predicted_90": [float(low), float(high)],
-            "consistent": bool(low <= observed <= high),
+            "consistent": bool(observed <= high) if at_least else bool(low <= observed <= high),
         }
     return result
 
@@ -412,61 +533,68 @@ def _casualty_check(
 # Retaliation policy
 
 
-def _dyad_data(
-    history: ObservedHistory, scenario: ScenarioSpec, d: int, rows: list[Event], cutoff: date
-) -> DyadData:
-    """A dyad's observations from its first attack to the cut-off.
+def _dyad_data(history: ObservedHistory, scenario: ScenarioSpec, d: int, rates: _RateData) -> DyadData:
+    """A dyad's observations over the days its record covers before the cut-off.
 
-    Dated counts (a day without a row counts as zero: a record of dated attacks is taken as complete over its
-    span), interval rows, and the harm and strikes the attacker received as the model routes them (strikes on
-    the attacker, and with the attribution weight strikes on its patron), from the observed history.
+    The days run over the dyad's stated period (cut at the cut-off), else from its first to its last row
+    (a record of dated attacks without a period is taken as complete over its span, and says nothing after
+    its last row). Dated days are counts (a day without a row is zero), interval rows and tally series
+    are observations over their segments, and the harm and strikes the attacker received are those the model
+    routes to it (strikes on the attacker, and with the attribution weight strikes on its patron), from the
+    observed history.
     """
-    first = min(e.start for e in rows)
-    days = (cutoff - first).days
+    observations = rates.observations + ([] if rates.period else rates.dated)
+    first = rates.period[0] if rates.period else min(o.start for o in observations)
+    last = rates.period[1] if rates.period else max(o.end for o in observations)
+    days = (last - first).days + 1
     counts = np.zeros(days)
     intervals = []
-    for event in rows:
-        start, end = (event.start - first).days, (event.end - first).days
-        if event.days == 1 and not event.lower_bound:
-            counts[start] += event.count
+    series = []
+    for observation in observations:
+        start, end = (observation.start - first).days, (observation.end - first).days
+        reading = observation.readings[0]
+        if _is_dated(observation):
+            counts[start] += reading.count
+            continue
+        counts[start : end + 1] = np.nan
+        if len(observation.readings) == 1 and (reading.exact or reading.lower_bound):
+            intervals.append((start, end, reading.count, reading.lower_bound))
         else:
-            counts[start : end + 1] = np.nan
-            intervals.append((start, end, event.count, event.lower_bound))
+            segments = tuple(((a - first).days, (b - first).days) for a, b in observation.segments())
+            series.append((segments, observation))
     provocation, punishment = observed_inflows(history, scenario, channels_of(scenario))
     offset = (first - history.days[0]).days
     harm, strikes = provocation[offset : offset + days, d], punishment[offset : offset + days, d]
     base = np.array(
         [
-            _driver_exposure(scenario, d, _one_day(first + timedelta(days=k)), "base_rate_factor")
+            _span_exposure(
+                scenario, d, first + timedelta(days=k), first + timedelta(days=k), "base_rate_factor"
+            )
             for k in range(days)
         ]
     )
-    return DyadData(counts, tuple(intervals), harm, strikes, base)
-
-
-def _one_day(day: date) -> Event:
-    """A placeholder one-day event, to reuse the driver exposure of a day."""
-    return Event("", day, day, "", "", EventKind.CONTEXT, 1, False, None, None, None, None, "", "", "")
+    return DyadData(counts, tuple(intervals), harm, strikes, base, tuple(series))
 
 
 def _likelihood_posterior(
     events: EventLog,
     scenario: ScenarioSpec,
     d: int,
-    rows: list[Event],
+    rates: _RateData,
     cutoff: date,
     n: int,
     rng: np.random.Generator,
 ) -> tuple[dict[str, np.ndarray], dict[str, dict], list[dict]]:
     dyad = scenario.attacks[d]
-    data = _dyad_data(_known_history(events, scenario, cutoff), scenario, d, rows, cutoff)
+    data = _dyad_data(_known_history(events, scenario, cutoff), scenario, d, rates)
     priors = {name: getattr(dyad, name) for name in FIT_NAMES}
     fit = fit_dyad(data, priors, draws=n, rng=rng)
     prefix = f"attacks.{dyad.key}"
     draws = {f"{prefix}.{name}": fit.draws[:, k] for k, name in enumerate(fit.names)}
     described = (
         f"likelihood of {int(np.nansum(data.counts))} dated attacks over {data.days} days and "
-        f"{len(data.intervals)} interval counts, given {data.strikes.sum():g} strikes received"
+        f"{len(data.intervals) + len(data.series)} interval counts and tallies, given "
+        f"{data.strikes.sum():g} strikes received"
     )
     summaries = {
         path: _summary(values, priors[path.rsplit(".", 1)[1]], described) for path, values in draws.items()
@@ -613,21 +741,33 @@ def calibrate(
         checks.extend(new_checks)
 
     for d, dyad in enumerate(scenario.attacks):
-        rows = _usable(events, cutoff, EventKind.ATTACK, dyad.attacker, dyad.target)
-        counted = [e for e in rows if e.days > 1 or e.lower_bound]
-        dated = [e for e in rows if e.days == 1 and not e.lower_bound]
-        by_likelihood = (method == "likelihood" and dated) or (
-            method == "auto" and len(dated) >= MIN_DATED_ATTACKS
+        rates = _rate_data(events, scenario, d, cutoff)
+        by_likelihood = (method == "likelihood" and rates.dated) or (
+            method == "auto" and len(rates.dated) >= MIN_DATED_ATTACKS
         )
-        if by_likelihood and isinstance(dyad.base_rate, Dist):
-            add(_likelihood_posterior(events, scenario, d, rows, cutoff, draws, rng))
-        elif counted and isinstance(dyad.base_rate, Dist):
-            add(_base_rate_posterior(scenario, d, counted, draws, rng))
-        elif isinstance(dyad.base_rate, Dist):
-            notes.append(f"attacks.{dyad.key}.base_rate: no interval counts before {cutoff}; prior kept")
-        with_casualties = [e for e in counted if e.injured is not None and e.killed is not None]
-        if with_casualties:
-            add(_outcome_posterior(scenario, d, with_casualties, draws, rng))
+        if isinstance(dyad.base_rate, Dist):
+            if by_likelihood:
+                add(_likelihood_posterior(events, scenario, d, rates, cutoff, draws, rng))
+            elif rates.observations:
+                add(_base_rate_posterior(scenario, d, rates.observations, draws, rng))
+                notes.extend(f"attacks.{dyad.key}.base_rate: {note}" for note in rates.left_out)
+            else:
+                notes.append(f"attacks.{dyad.key}.base_rate: no interval counts before {cutoff}; prior kept")
+                notes.extend(f"attacks.{dyad.key}.base_rate: {note}" for note in rates.left_out)
+        casualties, ignored = casualty_observations(events, dyad.attacker, dyad.target, cutoff=cutoff)
+        used = []
+        for observation in casualties:
+            if (
+                rates.period is None
+                and observation.start == observation.end
+                and not observation.attacks_lower_bound
+            ):
+                ignored.append(Ignored(observation.event_id, _SELECTED_TOLL))
+            else:
+                used.append(observation)
+        notes.extend(f"attacks.{dyad.key} casualties: {i.event_id} left out: {i.reason}" for i in ignored)
+        if used:
+            add(_outcome_posterior(scenario, d, used, draws, rng))
     for e, dyad in enumerate(scenario.retaliations):
         strikes = sorted(
             _usable(events, cutoff, EventKind.STRIKE, dyad.state, dyad.target), key=lambda e: e.start

@@ -17,8 +17,8 @@ import io
 import os
 import re
 import stat
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from importlib.resources import files
@@ -42,6 +42,8 @@ COLUMNS: tuple[str, ...] = (
     "kind",
     "count",
     "count_is_lower_bound",
+    "count_is_approximate",
+    "cumulative",
     "injured",
     "killed",
     "rung",
@@ -88,8 +90,14 @@ _ACTOR_NAME = re.compile(r"[a-z][a-z0-9_]*")
 # A comment whose first word is "period" is taken as a period line, so a misspelt one fails loudly instead of
 # being skipped as an ordinary comment (the stated period changes what the record claims).
 _PERIOD_KEY = re.compile(r"period\b.*", re.IGNORECASE)
-_PERIOD_VALUE = re.compile(r"period\s*:\s*(\d{4}-\d{2}-\d{2})\s+to\s+(\d{4}-\d{2}-\d{2})", re.IGNORECASE)
-_PERIOD_FORM = "'# period: YYYY-MM-DD to YYYY-MM-DD', both days included"
+_PERIOD_VALUE = re.compile(
+    r"period(?:\s+([a-z][a-z0-9_]*)\s*->\s*([a-z][a-z0-9_]*))?\s*:\s*(\d{4}-\d{2}-\d{2})\s+to\s+(\d{4}-\d{2}-\d{2})",
+    re.IGNORECASE,
+)
+_PERIOD_FORM = (
+    "'# period: YYYY-MM-DD to YYYY-MM-DD' for the whole file or '# period ATTACKER->TARGET: YYYY-MM-DD to "
+    "YYYY-MM-DD' for one dyad, both days included"
+)
 
 
 class EventKind(StrEnum):
@@ -99,12 +107,18 @@ class EventKind(StrEnum):
     """An attack on the target's forces, people or territory."""
     STRIKE = "strike"
     """A state's military strike, for example a retaliation."""
+    CASUALTIES = "casualties"
+    """The injured and killed of the attacker's attacks on the target over the row's interval, given apart
+    from the attacks' count (it has no count; the attacks it covers are the dyad's count rows inside it)."""
     CONTEXT = "context"
     """A dated fact that is neither an attack nor a strike, for example a request to delay an operation."""
 
 
 COUNTED_KINDS: frozenset[EventKind] = frozenset({EventKind.ATTACK, EventKind.STRIKE})
-"""Kinds whose rows are counts; a file's stated period bounds them (``context`` rows only date facts)."""
+"""Kinds whose rows are counts of events."""
+
+RECORDED_KINDS: frozenset[EventKind] = COUNTED_KINDS | {EventKind.CASUALTIES}
+"""Kinds a stated period bounds: counts and casualty totals (``context`` rows only date facts)."""
 
 
 class EventDataError(ValueError):
@@ -144,9 +158,12 @@ class Event:
         end: last day of the interval (inclusive); equal to ``start`` for an exact-dated event.
         attacker: actor that acted (for context rows, the actor the fact is about).
         target: actor acted upon.
-        kind: attack, strike or context.
-        count: number of events the row stands for (at least 1).
+        kind: attack, strike, casualties or context.
+        count: number of events the row stands for (0: "no attacks between X and Y"); None on casualty rows.
         lower_bound: True when ``count`` is a lower bound ("at least 19").
+        approximate: True when ``count`` is approximate ("about 20").
+        cumulative: True when the row is a running tally, "``count`` since ``start``, as of ``end``"; the
+            tallies of one dyad and kind with the same ``start`` form one series (``escalation.counts``).
         injured: people injured over all the row's events; None when unknown.
         killed: people killed over all the row's events; None when unknown.
         rung: ladder rung of the row's events when they all sit on one rung, else None.
@@ -162,7 +179,7 @@ class Event:
     attacker: str
     target: str
     kind: EventKind
-    count: int
+    count: int | None
     lower_bound: bool
     injured: int | None
     killed: int | None
@@ -171,6 +188,8 @@ class Event:
     location: str
     source: str
     notes: str
+    approximate: bool = False
+    cumulative: bool = False
 
     @property
     def days(self) -> int:
@@ -186,19 +205,60 @@ class EventLog:
         events: the events.
         path: the file they were read from.
         data_hash: SHA-256 (hex) of that file's bytes; selections keep the hash of the file they came from.
-        period: the (first, last) day, both included, that the file states it records completely for attacks
-            and strikes (its ``# period:`` line); None when it states none.
+        period: the (first, last) day, both included, that the file states it records completely for attacks,
+            strikes and casualties of every dyad (its ``# period:`` line); None when it states none.
+        dyad_periods: ``(attacker, target)`` -> the (first, last) day that the file states it records
+            completely for that dyad (its ``# period ATTACKER->TARGET:`` lines); it replaces ``period`` for
+            the dyad.
     """
 
     events: tuple[Event, ...]
     path: str
     data_hash: str
     period: tuple[date, date] | None = None
+    dyad_periods: Mapping[tuple[str, str], tuple[date, date]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "events", tuple(self.events))
         if self.period is not None:
             object.__setattr__(self, "period", _checked_period(self.path, self.period))
+        checked = {
+            tuple(dyad): _checked_period(self.path, span) for dyad, span in dict(self.dyad_periods).items()
+        }
+        object.__setattr__(self, "dyad_periods", dict(sorted(checked.items())))
+
+    def __hash__(self) -> int:
+        return hash((self.events, self.path, self.data_hash, self.period, tuple(self.dyad_periods.items())))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, EventLog):
+            return NotImplemented
+        return (self.events, self.path, self.data_hash, self.period, dict(self.dyad_periods)) == (
+            other.events, other.path, other.data_hash, other.period, dict(other.dyad_periods)
+        )  # fmt: skip
+
+    def period_of(self, attacker: str, target: str) -> tuple[date, date] | None:
+        """The days the file states it records completely for one dyad: its own period, else ``period``."""
+        return self.dyad_periods.get((attacker, target), self.period)
+
+    def coverage_of(self, attacker: str, target: str) -> tuple[date, date] | None:
+        """The days the record speaks for about one dyad: its stated period, else the span of its rows.
+
+        Returns:
+            :meth:`period_of` when the file states one; otherwise (earliest start, latest end) over the dyad's
+            attack, strike and casualty rows; None when there is neither.
+        """
+        stated = self.period_of(attacker, target)
+        if stated is not None:
+            return stated
+        rows = [
+            e
+            for e in self.events
+            if e.kind in RECORDED_KINDS and (e.attacker, e.target) == (attacker, target)
+        ]
+        if not rows:
+            return None
+        return min(e.start for e in rows), max(e.end for e in rows)
 
     def __len__(self) -> int:
         return len(self.events)
@@ -238,22 +298,23 @@ class EventLog:
             and (wanted is None or event.kind == wanted)
             and (before is None or event.start < before)
         )
-        return EventLog(kept, self.path, self.data_hash, self.period)
+        return EventLog(kept, self.path, self.data_hash, self.period, self.dyad_periods)
 
     @property
     def coverage(self) -> tuple[date, date] | None:
-        """The days the record speaks for: the stated period, else the span of its attack and strike rows.
+        """The days the record speaks for: the stated period, else the span of its rows and dyad periods.
 
         Returns:
-            ``period`` when the file states one; otherwise (earliest start, latest end) over the attack and
-            strike rows; None when there is neither.
+            ``period`` when the file states one; otherwise (earliest start, latest end) over the attack,
+            strike and casualty rows and the dyads' stated periods; None when there is none of them.
         """
         if self.period is not None:
             return self.period
-        counted = [event for event in self.events if event.kind in COUNTED_KINDS]
-        if not counted:
+        spans = [(e.start, e.end) for e in self.events if e.kind in RECORDED_KINDS]
+        spans += list(self.dyad_periods.values())
+        if not spans:
             return None
-        return min(event.start for event in counted), max(event.end for event in counted)
+        return min(first for first, _ in spans), max(last for _, last in spans)
 
     def actors(self) -> frozenset[str]:
         """Every actor named as attacker or target."""
@@ -297,8 +358,10 @@ class EventLog:
             {
                 "start_date": "datetime64[ns]",
                 "end_date": "datetime64[ns]",
-                "count": "int64",
+                "count": "Int64",
                 "count_is_lower_bound": "bool",
+                "count_is_approximate": "bool",
+                "cumulative": "bool",
                 "injured": "Int64",
                 "killed": "Int64",
                 "rung": "Int64",
@@ -328,6 +391,8 @@ def _event_to_record(event: Event) -> dict[str, object]:
         "kind": event.kind.value,
         "count": event.count,
         "count_is_lower_bound": event.lower_bound,
+        "count_is_approximate": event.approximate,
+        "cumulative": event.cumulative,
         "injured": event.injured,
         "killed": event.killed,
         "rung": None if event.rung is None else int(event.rung),
@@ -369,7 +434,7 @@ def load_events(
     _check_header(path, table.header)
     header = table.header[1]
     cell_parsers = _cell_parsers(None if actors is None else tuple(dict.fromkeys(actors)), ladder or Ladder())
-    period, period_line, problems = _stated_period(table.comments)
+    periods, problems = _stated_periods(table.comments)
     problems += [
         f"line {line}: row: starts with '#', but comment lines are allowed only before the header"
         for line in table.late_comments
@@ -379,13 +444,12 @@ def load_events(
         values, row_problems = _parse_row(line, header, cells, cell_parsers)
         rows.append(_Row(line, values))
         problems += row_problems
-    problems += _check_unique_ids(rows) + _check_within(rows)
-    if period is not None:
-        problems += _check_inside_period(rows, period, period_line)
+    problems += _check_unique_ids(rows) + _check_within(rows) + _check_overlaps(rows)
+    problems += _check_inside_periods(rows, periods)
     if problems:
         raise EventDataError(path, sorted(problems, key=_line_of))
     events = tuple(_event_from_values(row.values) for row in rows)
-    return EventLog(events, os.fspath(path), hashlib.sha256(data).hexdigest(), period)
+    return EventLog(events, os.fspath(path), hashlib.sha256(data).hexdigest(), periods.period, periods.dyads)
 
 
 def builtin_events_path() -> Path:
@@ -427,6 +491,8 @@ def write_events(log: EventLog, path: str | os.PathLike[str]) -> Path:
     text = io.StringIO()
     if log.period is not None:
         text.write(f"# period: {log.period[0]} to {log.period[1]}\n")
+    for (attacker, victim), (first, last) in log.dyad_periods.items():
+        text.write(f"# period {attacker}->{victim}: {first} to {last}\n")
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(COLUMNS)
     ladder = Ladder()
@@ -441,6 +507,8 @@ def _event_cells(event: Event, ladder: Ladder) -> list[str]:
     cells = {
         **{column: "" if value is None else str(value) for column, value in _event_to_record(event).items()},
         "count_is_lower_bound": "true" if event.lower_bound else "false",
+        "count_is_approximate": "true" if event.approximate else "false",
+        "cumulative": "true" if event.cumulative else "false",
         "rung": "" if event.rung is None else ladder.name(event.rung),
     }
     return [cells[column] for column in COLUMNS]
@@ -702,26 +770,51 @@ def _split_csv(path: str | os.PathLike[str], data: bytes) -> _Table:
     return _Table(comments, records[0], records[1:], late_comments)
 
 
-def _stated_period(comments: list[_Comment]) -> tuple[tuple[date, date] | None, int, list[str]]:
-    """The period a ``# period:`` comment states, the line stating it, and the problems with such comments."""
+@dataclass(frozen=True)
+class _Periods:
+    """What the ``# period`` comment lines state: the file's period, the dyads' periods, their lines."""
+
+    period: tuple[date, date] | None
+    line: int
+    dyads: dict[tuple[str, str], tuple[date, date]]
+    dyad_lines: dict[tuple[str, str], int]
+
+
+def _stated_periods(comments: list[_Comment]) -> tuple[_Periods, list[str]]:
+    """The periods the ``# period`` comments state, and the problems with such comments."""
     period: tuple[date, date] | None = None
     period_line = 0
+    dyads: dict[tuple[str, str], tuple[date, date]] = {}
+    dyad_lines: dict[tuple[str, str], int] = {}
     problems = []
     for line, text in comments:
         if _PERIOD_KEY.fullmatch(text) is None:
             continue  # an ordinary comment
-        if period_line:
-            problems.append(f"line {line}: period: stated twice (first in line {period_line}; state it once)")
-            continue
-        period_line = line
         match = _PERIOD_VALUE.fullmatch(text)
+        dyad = None if match is None or match.group(1) is None else (match.group(1), match.group(2))
+        first_line = period_line if dyad is None else dyad_lines.get(dyad, 0)
+        what = "period" if dyad is None else f"period of {dyad[0]}->{dyad[1]}"
+        if match is not None and first_line:
+            problems.append(
+                f"line {line}: period: {what} stated twice (first in line {first_line}; state it once)"
+            )
+            continue
         try:
-            start, end = (date.fromisoformat(match.group(n)) for n in (1, 2)) if match else (None, None)
+            start, end = (date.fromisoformat(match.group(n)) for n in (3, 4)) if match else (None, None)
         except ValueError:
             start = end = None
         if start is None or end is None:
             problems.append(
                 f"line {line}: period: {_quoted('# ' + text)} is not a period line (allowed: {_PERIOD_FORM})"
+            )
+            continue
+        if dyad is None:
+            period_line = line
+        else:
+            dyad_lines[dyad] = line
+        if dyad is not None and dyad[0] == dyad[1]:
+            problems.append(
+                f"line {line}: period: {dyad[0]}->{dyad[1]} names one actor twice (a dyad has two)"
             )
         elif end < start:
             problems.append(f"line {line}: period: ends {end}, before it starts {start}")
@@ -730,9 +823,11 @@ def _stated_period(comments: list[_Comment]) -> tuple[tuple[date, date] | None, 
                 f"line {line}: period: {start} to {end} is outside the allowed range {FIRST_DAY} to "
                 f"{LAST_DAY}"
             )
-        else:
+        elif dyad is None:
             period = (start, end)
-    return period, period_line, problems
+        else:
+            dyads[dyad] = (start, end)
+    return _Periods(period, period_line, dyads, dyad_lines), problems
 
 
 def _check_header(path: str | os.PathLike[str], header_record: _Record) -> None:
@@ -779,6 +874,8 @@ def _cell_parsers(actors: tuple[str, ...] | None, ladder: Ladder) -> dict[str, _
         "kind": _parse_kind,
         "count": _parse_count,
         "count_is_lower_bound": _parse_flag,
+        "count_is_approximate": _parse_flag,
+        "cumulative": _parse_flag,
         "injured": _parse_casualties,
         "killed": _parse_casualties,
         "rung": lambda text: _parse_rung(text, ladder),
@@ -823,10 +920,12 @@ def _parse_kind(text: str) -> EventKind:
     return EventKind(text)
 
 
-def _parse_count(text: str) -> int:
-    if not _DIGITS.fullmatch(text) or int(_bounded(text)) < 1:
-        raise ValueError(f"{_quoted(text)} is not a whole number >= 1")
-    return _at_most_max(text, "a whole number from 1")
+def _parse_count(text: str) -> int | None:
+    if not text:
+        return None  # allowed on casualty rows only (_row_consistency)
+    if not _DIGITS.fullmatch(text):
+        raise ValueError(f"{_quoted(text)} is not a whole number >= 0")
+    return _at_most_max(text, "a whole number from 0")
 
 
 def _bounded(text: str) -> str:
@@ -909,6 +1008,37 @@ def _row_consistency(values: dict[str, Any]) -> list[str]:
     attacker, target = values.get("attacker"), values.get("target")
     if attacker is not None and attacker == target:
         problems.append(f"target: same actor as attacker ({attacker!r}), an event needs two different actors")
+    kind = values.get("kind")
+    if kind is None or "count" not in values:
+        return problems
+    if kind == EventKind.CASUALTIES:
+        problems += _casualty_row_problems(values)
+    elif values["count"] is None and kind in COUNTED_KINDS:
+        problems.append(f"count: empty (required on {kind} rows: a whole number >= 0)")
+    if values.get("count_is_lower_bound") and values.get("count_is_approximate"):
+        problems.append("count_is_approximate: also a lower bound (choose one: 'at least N' or 'about N')")
+    if values.get("cumulative") and kind not in COUNTED_KINDS:
+        problems.append(f"cumulative: set on a {kind} row (allowed on attack and strike rows only)")
+    if values.get("cumulative") and values.get("within"):
+        problems.append(
+            "within: set on a running tally (a tally counts events; it is not within another row)"
+        )
+    return problems
+
+
+def _casualty_row_problems(values: dict[str, Any]) -> list[str]:
+    problems = []
+    if values["count"] is not None:
+        problems.append("count: set on a casualties row (leave it empty: it covers the count rows inside it)")
+    if values.get("injured") is None and values.get("killed") is None:
+        problems.append("injured/killed: both empty on a casualties row (give at least one total)")
+    for column in ("count_is_lower_bound", "count_is_approximate"):
+        if values.get(column):
+            problems.append(f"{column}: set on a casualties row, which has no count")
+    if values.get("within"):
+        problems.append("within: set on a casualties row (it covers the count rows inside its interval)")
+    if values.get("rung") is not None:
+        problems.append("rung: set on a casualties row (rungs belong to events)")
     return problems
 
 
@@ -922,6 +1052,8 @@ def _event_from_values(values: dict[str, Any]) -> Event:
         kind=values["kind"],
         count=values["count"],
         lower_bound=values["count_is_lower_bound"],
+        approximate=values["count_is_approximate"],
+        cumulative=values["cumulative"],
         injured=values["injured"],
         killed=values["killed"],
         rung=values["rung"],
@@ -986,23 +1118,111 @@ def _within_problem(inner: dict[str, Any], outer: dict[str, Any] | None) -> str 
     return None
 
 
-def _check_inside_period(rows: list[_Row], period: tuple[date, date], period_line: int) -> list[str]:
-    """Attack and strike rows must lie inside the stated period; context rows only date facts and may not."""
-    first, last = period
+def _check_inside_periods(rows: list[_Row], periods: _Periods) -> list[str]:
+    """Attack, strike and casualty rows must lie inside their dyad's stated period (or the file's)."""
     problems = []
     for row in rows:
         start, end = row.values.get("start_date"), row.values.get("end_date")
-        if row.values.get("kind") not in COUNTED_KINDS or start is None or end is None or end < start:
+        if row.values.get("kind") not in RECORDED_KINDS or start is None or end is None or end < start:
+            continue
+        dyad = (row.values.get("attacker"), row.values.get("target"))
+        if dyad in periods.dyads:
+            (first, last), line, whose = (
+                periods.dyads[dyad],
+                periods.dyad_lines[dyad],
+                f" of {dyad[0]}->{dyad[1]}",
+            )
+        elif periods.period is not None:
+            (first, last), line, whose = periods.period, periods.line, ""
+        else:
             continue
         if first <= start and end <= last:
             continue
         extent = "partly " if start <= last and end >= first else ""
         interval = str(start) if start == end else f"{start} to {end}"
         problems.append(
-            f"line {row.line}: start_date/end_date: {interval} lies {extent}outside the period {first} to "
-            f"{last} that the file states in line {period_line} (attack and strike rows must lie inside it)"
+            f"line {row.line}: start_date/end_date: {interval} lies {extent}outside the period{whose} "
+            f"{first} to {last} that the file states in line {line} (attack, strike and casualty rows must "
+            "lie inside it)"
         )
     return problems
+
+
+def _check_overlaps(rows: list[_Row]) -> list[str]:
+    """Every event is counted once: the top-level count rows of a dyad and kind may not overlap.
+
+    Rows ``within`` another are counted by it. Dated rows of one day are distinct events. Running tallies
+    with the same start are one series and may overlap each other (later tallies revise earlier ones), but
+    no other row. A zero count that overlaps a
+    row with events contradicts it. Casualty rows of a dyad may not overlap each other, and a count row that
+    straddles a casualty row's edge cannot be attributed to it.
+    """
+    groups: dict[tuple[Any, Any, Any], list[_Row]] = {}
+    casualties: dict[tuple[Any, Any], list[_Row]] = {}
+    for row in rows:
+        values = row.values
+        if None in (values.get("start_date"), values.get("end_date"), values.get("kind")):
+            continue
+        if values["end_date"] < values["start_date"]:
+            continue
+        if values["kind"] == EventKind.CASUALTIES:
+            casualties.setdefault((values.get("attacker"), values.get("target")), []).append(row)
+        elif values["kind"] in COUNTED_KINDS and not values.get("within"):
+            groups.setdefault((values.get("attacker"), values.get("target"), values["kind"]), []).append(row)
+    problems = []
+    for group in groups.values():
+        problems += _overlapping(group, _may_overlap, _COUNT_ONCE)
+    for dyad, group in casualties.items():
+        problems += _overlapping(group, lambda a, b: False, "casualty rows of one dyad may not overlap")
+        counted = [row for (attacker, target, _), rows_ in groups.items() if (attacker, target) == dyad
+                   for row in rows_]  # fmt: skip
+        for row in group:
+            problems += _straddling(row, counted)
+    return problems
+
+
+_COUNT_ONCE = (
+    "count rows of one dyad and kind count each event once: put the inner row 'within' the outer, or make "
+    "both running tallies (cumulative) from the same start_date"
+)
+
+
+def _may_overlap(a: _Row, b: _Row) -> bool:
+    """Two count rows that may share days: two dated events of one day, or two tallies of one series."""
+    if all(row.values["start_date"] == row.values["end_date"] and row.values.get("count") != 0 and
+           not row.values.get("cumulative") for row in (a, b)):  # fmt: skip
+        return True
+    return bool(a.values.get("cumulative") and b.values.get("cumulative")) and (
+        a.values["start_date"] == b.values["start_date"]
+    )
+
+
+def _overlapping(group: list[_Row], allowed: Callable[[_Row, _Row], bool], rule: str) -> list[str]:
+    ordered = sorted(group, key=lambda row: (row.values["start_date"], row.line))
+    problems = []
+    for k, row in enumerate(ordered):
+        for other in ordered[:k]:
+            if other.values["end_date"] >= row.values["start_date"] and not allowed(other, row):
+                problems.append(
+                    f"line {row.line}: start_date/end_date: overlaps "
+                    f"{_quoted(other.values.get('event_id', ''))} (line {other.line}), "
+                    f"{other.values['start_date']} to {other.values['end_date']}; {rule}"
+                )
+                break
+    return problems
+
+
+def _straddling(row: _Row, counted: list[_Row]) -> list[str]:
+    first, last = row.values["start_date"], row.values["end_date"]
+    for other in counted:
+        start, end = other.values["start_date"], other.values["end_date"]
+        if start <= last and end >= first and not (first <= start and end <= last):
+            return [
+                f"line {row.line}: start_date/end_date: the casualties of {first} to {last} cut across "
+                f"{_quoted(other.values.get('event_id', ''))} (line {other.line}, {start} to {end}); a "
+                "casualty row covers whole count rows (widen or narrow it to their edges)"
+            ]
+    return []
 
 
 def _line_of(problem: str) -> int:

@@ -22,6 +22,7 @@ import pandas as pd
 
 from escalation import metrics
 from escalation.calibration import Calibration
+from escalation.counts import resolved
 from escalation.ensemble import EnsembleResult, run_ensemble
 from escalation.events import EventKind, EventLog
 from escalation.history import observed_history
@@ -212,7 +213,7 @@ def observed_counts(events: EventLog, target: str, before: dt.date) -> pd.DataFr
     rows = sorted(
         (
             e
-            for e in events
+            for e in resolved(events)
             if e.kind == EventKind.ATTACK and e.target == target and e.within is None and e.end < before
         ),
         key=lambda e: e.end,

@@ -41,6 +41,8 @@ import scipy.signal
 import scipy.special
 import scipy.stats
 
+from escalation.counts import CountObservation
+from escalation.counts import log_likelihood as counts_log_likelihood
 from escalation.specs import AttackSpec, Dist, Param, parameter_fields
 
 # The attack-dyad parameters this likelihood fits, in declaration order: base_rate, excitation, deterrence,
@@ -61,6 +63,8 @@ class DyadData:
         harm: (days,) harm the attacker suffered from the target each day (strikes, in harm units).
         strikes: (days,) strikes the attacker received from the target each day.
         base_multiplier: (days,) the drivers' base-rate multiplier (1 without drivers).
+        series: the other count observations (tally series, approximate counts): each its segments'
+            ``(first day, last day)`` and the observation (:func:`escalation.counts.log_likelihood`).
     """
 
     counts: np.ndarray
@@ -68,6 +72,7 @@ class DyadData:
     harm: np.ndarray
     strikes: np.ndarray
     base_multiplier: np.ndarray
+    series: tuple[tuple[tuple[tuple[int, int], ...], CountObservation], ...] = ()
 
     @property
     def days(self) -> int:
@@ -105,6 +110,9 @@ def log_likelihood(values: np.ndarray, data: DyadData) -> float:
                 total += float(np.log(scipy.special.pdtrc(count - 1, mean)) if count > 0 else 0.0)
             else:
                 total += float(count * np.log(mean) - mean - scipy.special.gammaln(count + 1))
+        for segments, observation in data.series:
+            means = np.array([lam[first : last + 1].sum() for first, last in segments])
+            total += float(counts_log_likelihood(observation, means[None, :])[0])
     return total if np.isfinite(total) else -np.inf
 
 

@@ -13,7 +13,8 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from escalation.events import EventKind, EventLog
+from escalation.counts import resolved
+from escalation.events import COUNTED_KINDS, EventKind, EventLog
 from escalation.semantics import (
     Channels,
     Memories,
@@ -56,9 +57,10 @@ class ObservedHistory:
 def observed_history(events: EventLog, scenario: ScenarioSpec, until: date | None = None) -> ObservedHistory:
     """Lay out the events before ``until`` (default: the scenario's start) day by day on its dyads."""
     until = until or scenario.start
+    events = resolved(events)  # tally series as their increments: every event counted once
     attack_index = {(d.attacker, d.target): i for i, d in enumerate(scenario.attacks)}
     strike_index = {(r.state, r.target): i for i, r in enumerate(scenario.retaliations)}
-    before = [e for e in events if e.start < until and e.kind != EventKind.CONTEXT and e.within is None]
+    before = [e for e in events if e.start < until and e.kind in COUNTED_KINDS and e.within is None]
     if not before:
         empty = np.zeros((0, len(scenario.attacks)))
         no_strikes = np.zeros((0, len(scenario.retaliations), 3))

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from escalation import rules
-from escalation.events import Event, EventKind, EventLog
+from escalation.events import COUNTED_KINDS, Event, EventKind, EventLog
 from escalation.ladder import Rung
 from escalation.specs import RETALIATION_LEVELS, ScenarioSpec, ThresholdSpec
 
@@ -309,7 +309,7 @@ def ladder_event(event: Event, scenario: ScenarioSpec) -> LadderEvent | None:
     a strike hits the target at level 0, or its patron at the level its recorded rung implies. Events of a
     background dyad (the ongoing war the scenario takes as given) sit at rung 0, as in the model.
     """
-    if event.kind == EventKind.CONTEXT:
+    if event.kind not in COUNTED_KINDS:
         return None
     names = set(scenario.actor_names)
     target_is_state = event.target in names and scenario.actor(event.target).kind == "state"

@@ -88,7 +88,7 @@ BAD_FILES = [
     (
         "count-10^12",
         event_file(row(), row("b", count="1000000000000")),
-        "line 3: count: 1000000000000 is above the maximum 1000000000 (allowed: a whole number from 1 to",
+        "line 3: count: 1000000000000 is above the maximum 1000000000 (allowed: a whole number from 0 to",
     ),
     (
         "count-5000-digits",  # longer than int() converts: the value is cut short in the message
@@ -211,7 +211,7 @@ def test_counts_and_casualties_at_the_maximum_load(tmp_path):
         event_file(row(), row("b")).replace("\n", "\r\n"),  # CRLF line endings
         "\ufeff" + event_file(row(), row("b")).replace("event_id,start_date", "  event_id , start_date "),
         event_file(row(), row("b", notes='"a ""quoted"" word, and a\r\nline break"')),
-        event_file(row(), row("b", start_date="1900-01-01", end_date="2100-12-31")),
+        event_file(row(), row("b", kind="strike", start_date="1900-01-01", end_date="2100-12-31")),
     ],
     ids=["crlf", "bom-and-spaces-in-the-header", "quoted-quotes-and-line-breaks", "first-and-last-days"],
 )
