@@ -556,6 +556,8 @@ def _dyad_data(history: ObservedHistory, scenario: ScenarioSpec, d: int, rates: 
         if _is_dated(observation):
             counts[start] += reading.count
             continue
+        if len(observation.readings) == 1 and reading.exact and reading.count == 0:
+            continue  # no attacks over the interval: every one of its days is exactly zero
         counts[start : end + 1] = np.nan
         if len(observation.readings) == 1 and (reading.exact or reading.lower_bound):
             intervals.append((start, end, reading.count, reading.lower_bound))

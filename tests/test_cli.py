@@ -158,7 +158,11 @@ def test_cfg_job_prints_the_composed_config(tmp_path):
 @pytest.mark.slow
 def test_dated_event_files_get_likelihood_fits_with_qq_fit_checks(tmp_path):
     rng = np.random.default_rng(5)
-    lines = ["event_id,start_date,end_date,attacker,target,kind,count,source"]
+    # The file states that it records every militia attack from 1 September to 26 October.
+    lines = [
+        "# period militias->us: 2023-09-01 to 2023-10-26",
+        "event_id,start_date,end_date,attacker,target,kind,count,source",
+    ]
     for k in range(40):  # 40 days of dated militia attacks ending before the forecast start
         day = (dt.date(2023, 9, 1) + dt.timedelta(days=k)).isoformat()
         count = int(rng.poisson(2.0))
@@ -170,7 +174,7 @@ def test_dated_event_files_get_likelihood_fits_with_qq_fit_checks(tmp_path):
     folder = run_folder(tmp_path, "baseline")
     calibration = json.loads((folder / "calibration.json").read_text())
     check = next(c for c in calibration["checks"] if c["quantity"].startswith("time rescaling"))
-    # The span runs from the first dated attack to the day before the forecast start (quiet days count as 0).
+    # The fit runs over the stated period: the quiet days after the 40 days of attacks count as zeros.
     assert len(check["residuals"]) == (dt.date(2023, 10, 27) - dt.date(2023, 9, 1)).days
     assert calibration["summaries"]["attacks.militias->us.base_rate"]["data"].startswith("likelihood of")
     assert (folder / "figures" / "fit_qq_militias_on_us.png").is_file()
