@@ -73,9 +73,10 @@ def known_before(events: EventLog, cutoff: dt.date) -> EventLog:
         return (period[0], last) if last >= period[0] else None
 
     dyad_periods = {dyad: cut(span) for dyad, span in events.dyad_periods.items()}
+    counted = resolved(events)
     return dataclasses.replace(
-        resolved(events),
-        events=tuple(e for e in resolved(events) if e.end < cutoff),
+        counted,
+        events=tuple(e for e in counted if e.end < cutoff),
         period=cut(events.period),
         dyad_periods={dyad: span for dyad, span in dyad_periods.items() if span is not None},
     )

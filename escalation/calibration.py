@@ -240,11 +240,6 @@ def _usable(events: EventLog, cutoff: date, kind: EventKind, attacker: str, targ
     ]
 
 
-def _driver_exposure(scenario: ScenarioSpec, dyad_index: int, event: Event, effect: str) -> float:
-    """Sum over the event's days of the mean multiplier of the drivers in force (1 without drivers)."""
-    return _span_exposure(scenario, dyad_index, event.start, event.end, effect)
-
-
 def _span_exposure(scenario: ScenarioSpec, dyad_index: int, first: date, last: date, effect: str) -> float:
     """Sum over the days first..last of the mean multiplier of the drivers in force (1 without drivers)."""
     dyad = scenario.attacks[dyad_index]
