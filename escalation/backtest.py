@@ -270,6 +270,7 @@ def run_backtest(
     calibration_draws: int = 4000,
     calibration_seed: int = 0,
     calibration_method: str = "auto",
+    calibration_priors: str = "reference_class",
 ) -> BacktestResult:
     """Calibrate on the events known at ``cutoff``, forecast ``horizon_days``, and score what happened."""
     if target not in scenario.tracked_targets:
@@ -285,6 +286,7 @@ def run_backtest(
         draws=calibration_draws,
         seed=calibration_seed,
         method=calibration_method,
+        priors=calibration_priors,
     )
     forecast = run_ensemble(
         forecast_scenario,

@@ -37,9 +37,10 @@ from escalation.counts import (
     CasualtyObservation,
     CountObservation,
     Ignored,
-    Reading,
+    RateData,
     casualty_observations,
-    count_observations,
+    is_dated,
+    rate_observations,
 )
 from escalation.counts import log_likelihood as counts_log_likelihood
 from escalation.events import Event, EventKind, EventLog
@@ -47,6 +48,7 @@ from escalation.files import atomic_file
 from escalation.fitting import NAMES as FIT_NAMES
 from escalation.fitting import DyadData, fit_dyad
 from escalation.history import ObservedHistory, observed_history, observed_inflows, replay
+from escalation.pooling import PRIOR_SOURCES, PooledPrior, reference_priors, with_priors
 from escalation.rules import decay_factor
 from escalation.semantics import Memories, Retention, channels_of
 from escalation.specs import Dist, Param, ScenarioSpec, param_mean
@@ -76,6 +78,9 @@ class Calibration:
         summaries: parameter path -> prior, posterior mean, sd and quantiles, and the data used.
         checks: posterior-predictive checks of the observations used.
         notes: what the data could not pin down.
+        priors: where the priors come from: ``reference_class`` (pooled from the reference-class records
+            where a pool applies, hand-set elsewhere) or ``hand``.
+        pools: per pooled parameter, the population behind its prior (records, stretches, hyperparameters).
     """
 
     scenario: str
@@ -88,6 +93,8 @@ class Calibration:
     summaries: dict[str, dict[str, Any]]
     checks: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    priors: str = "hand"
+    pools: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready form of the artefact."""
@@ -103,6 +110,8 @@ class Calibration:
             "summaries": self.summaries,
             "checks": self.checks,
             "notes": self.notes,
+            "priors": self.priors,
+            "pools": self.pools,
             "draws": {k: [float(f"{x:.6g}") for x in v] for k, v in self.draws.items()},
         }
 
@@ -143,6 +152,8 @@ class Calibration:
                 summaries=raw["summaries"],
                 checks=raw["checks"],
                 notes=raw["notes"],
+                priors=raw.get("priors", "hand"),
+                pools=raw.get("pools", {}),
             )
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise ValueError(f"{path}: not a readable calibration artefact ({err})") from None
@@ -258,71 +269,10 @@ def _span_exposure(scenario: ScenarioSpec, dyad_index: int, first: date, last: d
 # Base rates
 
 
-@dataclass(frozen=True)
-class _RateData:
-    """What a record says about an attack dyad's rate before the cut-off, and which rows it leaves out."""
-
-    observations: list[CountObservation]  # interval rows, tally series, zero gaps (and dated rows, see below)
-    dated: list[CountObservation]  # exactly dated single days
-    period: tuple[date, date] | None  # the dyad's stated period, cut at the cut-off
-    left_out: list[str]  # notes: rows not used and why
-
-
-def _rate_data(events: EventLog, scenario: ScenarioSpec, d: int, cutoff: date) -> _RateData:
-    """The count observations of a dyad, with the days of its stated period that no row covers as zeros.
-
-    Inside a stated period every event is recorded, so a day without a row is a day without an attack and
-    enters the likelihood as a zero; dated rows are then part of a complete record. Outside a stated period a
-    dated row is a notable event, recorded because it happened: it says nothing about how often such events
-    happen, so the grid leaves it out and the notes say so (the likelihood, for records of dated attacks
-    taken as complete over their span, keeps it).
-    """
-    dyad = scenario.attacks[d]
-    observations = count_observations(events, dyad.attacker, dyad.target, EventKind.ATTACK, cutoff=cutoff)
-    stated = events.period_of(dyad.attacker, dyad.target)
-    period = None
-    if stated is not None and stated[0] < cutoff:
-        period = (stated[0], min(stated[1], cutoff - timedelta(days=1)))
-    dated = [o for o in observations if _is_dated(o)]
-    others = [o for o in observations if not _is_dated(o)]
-    left_out = []
-    if period is None:
-        left_out += [
-            f"{o.readings[0].event_id}: a dated attack outside a stated period of {dyad.attacker}->"
-            f"{dyad.target}; a record of notable events does not say how often they happen, so the grid "
-            "leaves it out of the rate"
-            for o in dated
-        ]
-        return _RateData(others, dated, None, left_out)
-    # Days counted by a row that ends on or after the cut-off were unknown on the cut-off, not zero.
-    every = count_observations(events, dyad.attacker, dyad.target, EventKind.ATTACK)
-    covered = [(o.start, o.end) for o in every]
-    gaps = []
-    day = period[0]
-    after = period[1] + timedelta(days=1)
-    for first, last in [*sorted(covered), (after, after)]:
-        if first > day:
-            gaps.append((day, min(first - timedelta(days=1), period[1])))
-        day = max(day, last + timedelta(days=1))
-    zeros = [
-        CountObservation(
-            dyad.attacker, dyad.target, EventKind.ATTACK, first,
-            (Reading(f"no rows {first} to {last}", last, 0, False, False, False),),
-        )
-        for first, last in gaps if first <= last
-    ]  # fmt: skip
-    return _RateData(sorted(others + dated + zeros, key=lambda o: o.start), dated, period, left_out)
-
-
 _SELECTED_TOLL = (
     "a dated attack outside a stated period: recorded because it happened, so its toll would bias the "
     "per-attack probabilities"
 )
-
-
-def _is_dated(observation: CountObservation) -> bool:
-    reading = observation.readings[0]
-    return len(observation.readings) == 1 and observation.start == reading.end and reading.exact
 
 
 def _base_rate_posterior(
@@ -528,7 +478,7 @@ def _casualty_check(
 # Retaliation policy
 
 
-def _dyad_data(history: ObservedHistory, scenario: ScenarioSpec, d: int, rates: _RateData) -> DyadData:
+def _dyad_data(history: ObservedHistory, scenario: ScenarioSpec, d: int, rates: RateData) -> DyadData:
     """A dyad's observations over the days its record covers before the cut-off.
 
     The days run over the dyad's stated period (cut at the cut-off), else from its first to its last row
@@ -548,7 +498,7 @@ def _dyad_data(history: ObservedHistory, scenario: ScenarioSpec, d: int, rates: 
     for observation in observations:
         start, end = (observation.start - first).days, (observation.end - first).days
         reading = observation.readings[0]
-        if _is_dated(observation):
+        if is_dated(observation):
             counts[start] += reading.count
             continue
         if len(observation.readings) == 1 and reading.exact and reading.count == 0:
@@ -577,7 +527,7 @@ def _likelihood_posterior(
     events: EventLog,
     scenario: ScenarioSpec,
     d: int,
-    rates: _RateData,
+    rates: RateData,
     cutoff: date,
     n: int,
     rng: np.random.Generator,
@@ -704,6 +654,8 @@ def calibrate(
     draws: int = 4000,
     seed: int = 0,
     method: str = "auto",
+    priors: str = "reference_class",
+    leave_out: tuple[str, ...] = (),
 ) -> Calibration:
     """Update the scenario's uncertain parameters with the events that ended before ``cutoff``.
 
@@ -718,6 +670,12 @@ def calibrate(
             (:mod:`escalation.fitting`: base rate, excitation, deterrence and memory lengths from daily
             counts given the strikes it received). ``auto``: the likelihood for dyads with at least
             ``MIN_DATED_ATTACKS`` exactly dated attacks, the grid otherwise.
+        priors: ``reference_class`` (default): the parameters a pool of the reference-class records applies
+            to (:mod:`escalation.pooling`) take the pool's predictive distribution, from the records' rows
+            known before ``cutoff``, as their prior; the others keep the scenario's. ``hand``: the scenario's
+            distributions everywhere.
+        leave_out: reference records (file names) kept out of the pools: a backtest on an episode leaves
+            that episode out of the prior that forecasts it.
 
     Returns:
         The calibration artefact. Parameters without data keep their priors and are not in ``draws``.
@@ -725,6 +683,10 @@ def calibrate(
     cutoff = cutoff or scenario.start
     if method not in CALIBRATION_METHODS:
         raise ValueError(f"calibration.method: unknown {method!r}; allowed: {', '.join(CALIBRATION_METHODS)}")
+    if priors not in PRIOR_SOURCES:
+        raise ValueError(f"calibration.priors: unknown {priors!r}; allowed: {', '.join(PRIOR_SOURCES)}")
+    pooled = reference_priors(scenario, cutoff, leave_out=leave_out) if priors == "reference_class" else {}
+    scenario = with_priors(scenario, pooled)
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed)))
     all_draws: dict[str, np.ndarray] = {}
     summaries: dict[str, dict] = {}
@@ -738,7 +700,7 @@ def calibrate(
         checks.extend(new_checks)
 
     for d, dyad in enumerate(scenario.attacks):
-        rates = _rate_data(events, scenario, d, cutoff)
+        rates = rate_observations(events, dyad.attacker, dyad.target, cutoff)
         by_likelihood = (method == "likelihood" and rates.dated) or (
             method == "auto" and len(rates.dated) >= MIN_DATED_ATTACKS
         )
@@ -780,7 +742,18 @@ def calibrate(
             notes.append(
                 f"policy.{policy.state}: no strike after observed attacks before {cutoff}; priors kept"
             )
+    for path, prior in pooled.items():
+        if path not in all_draws:  # no data: the pooled prior itself, drawn so that every run uses it
+            all_draws[path] = np.asarray(prior.prior.frozen().rvs(size=draws, random_state=rng), dtype=float)
+            summaries[path] = _summary(all_draws[path], prior.prior, "none: the pooled prior only")
+    for path, summary in summaries.items():
+        summary.update(_movement(summary, pooled.get(path)))
     notes.extend(_standing_notes(scenario, summaries))
+    notes.extend(
+        f"{path}: prior pooled from the reference-class records; {note}"
+        for path, prior in list(pooled.items())[:1]
+        for note in prior.population.notes
+    )
     return Calibration(
         scenario=scenario.name,
         data_path=str(events.path),
@@ -792,7 +765,25 @@ def calibrate(
         summaries=summaries,
         checks=checks,
         notes=notes,
+        priors=priors,
+        pools={path: prior.population.summary() for path, prior in pooled.items()},
     )
+
+
+def _movement(summary: dict[str, Any], pooled: PooledPrior | None) -> dict[str, Any]:
+    """Where a parameter's prior came from, and how far the data narrowed it (90% interval widths)."""
+    prior = summary["prior"]
+    if isinstance(prior, dict):
+        frozen = Dist(prior["dist"], tuple(sorted((k, v) for k, v in prior.items() if k != "dist"))).frozen()
+        low, high = (float(x) for x in frozen.ppf([0.05, 0.95]))
+    else:
+        low = high = float(prior)
+    width = high - low
+    return {
+        "prior_source": pooled.source() if pooled else "hand-set (assumption)",
+        "prior_90": [low, high],
+        "interval_ratio": (summary["q95"] - summary["q05"]) / width if width > 0 else None,
+    }
 
 
 def _standing_notes(scenario: ScenarioSpec, summaries: dict[str, dict]) -> list[str]:

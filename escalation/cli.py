@@ -68,6 +68,7 @@ def prepare_inputs(cfg: DictConfig) -> Inputs:
     """Turn the composed config into specs and events (raising UserError for bad input); no calibration."""
     from escalation.events import EventDataError, load_builtin_events, load_events
     from escalation.experiment import Arm, ExperimentSpec
+    from escalation.pooling import PRIOR_SOURCES
     from escalation.specs import EnsembleSpec, SpecError, build_scenario
 
     try:
@@ -98,6 +99,9 @@ def prepare_inputs(cfg: DictConfig) -> Inputs:
             raise UserError(f"calibration.draws: must be an integer >= 2, got {cfg.calibration.draws}")
         if int(cfg.calibration.seed) < 0:
             raise UserError(f"calibration.seed: must be an integer >= 0, got {cfg.calibration.seed}")
+        priors = str(cfg.calibration.priors)
+        if priors not in PRIOR_SOURCES:
+            raise UserError(f"calibration.priors: unknown {priors!r}; allowed: {', '.join(PRIOR_SOURCES)}")
         if not experiment.horizons:
             raise UserError(
                 "experiment.horizons: no horizon given; allowed: a list of days in "
@@ -246,6 +250,7 @@ def calibrate_inputs(cfg: DictConfig, inputs: Inputs):
             draws=int(cfg.calibration.draws),
             seed=int(cfg.calibration.seed),
             method=str(cfg.calibration.method),
+            priors=str(cfg.calibration.priors),
         )
     except ValueError as err:
         raise UserError(str(err)) from None
@@ -495,6 +500,7 @@ def backtest_task(cfg: DictConfig, inputs: Inputs, folder) -> dict:
         "calibration_draws": int(cfg.calibration.draws),
         "calibration_seed": int(cfg.calibration.seed),
         "calibration_method": str(cfg.calibration.method),
+        "calibration_priors": str(cfg.calibration.priors),
     }
     spec, horizon, origins = inputs.spec, int(cfg.backtest.horizon_days), int(cfg.backtest.origins)
     scenario = spec.scenario

@@ -150,6 +150,67 @@ def count_observations(
     return sorted(out, key=lambda o: (o.start, o.end))
 
 
+@dataclass(frozen=True)
+class RateData:
+    """What a record says about an attack dyad's rate before the cut-off, and which rows it leaves out."""
+
+    observations: list[CountObservation]  # interval rows, tally series, zero gaps (and dated rows, see below)
+    dated: list[CountObservation]  # exactly dated single days
+    period: tuple[date, date] | None  # the dyad's stated period, cut at the cut-off
+    left_out: list[str]  # notes: rows not used and why
+
+
+def rate_observations(events: EventLog, attacker: str, target: str, cutoff: date) -> RateData:
+    """The count observations of a dyad, with the days of its stated period that no row covers as zeros.
+
+    Inside a stated period every event is recorded, so a day without a row is a day without an attack and
+    enters the likelihood as a zero; dated rows are then part of a complete record. Outside a stated period a
+    dated row is a notable event, recorded because it happened: it says nothing about how often such events
+    happen, so the grid leaves it out and the notes say so (the likelihood, for records of dated attacks
+    taken as complete over their span, keeps it).
+    """
+    observations = count_observations(events, attacker, target, EventKind.ATTACK, cutoff=cutoff)
+    stated = events.period_of(attacker, target)
+    period = None
+    if stated is not None and stated[0] < cutoff:
+        period = (stated[0], min(stated[1], cutoff - timedelta(days=1)))
+    dated = [o for o in observations if is_dated(o)]
+    others = [o for o in observations if not is_dated(o)]
+    left_out = []
+    if period is None:
+        left_out += [
+            f"{o.readings[0].event_id}: a dated attack outside a stated period of {attacker}->"
+            f"{target}; a record of notable events does not say how often they happen, so the grid "
+            "leaves it out of the rate"
+            for o in dated
+        ]
+        return RateData(others, dated, None, left_out)
+    # Days counted by a row that ends on or after the cut-off were unknown on the cut-off, not zero.
+    every = count_observations(events, attacker, target, EventKind.ATTACK)
+    covered = [(o.start, o.end) for o in every]
+    gaps = []
+    day = period[0]
+    after = period[1] + timedelta(days=1)
+    for first, last in [*sorted(covered), (after, after)]:
+        if first > day:
+            gaps.append((day, min(first - timedelta(days=1), period[1])))
+        day = max(day, last + timedelta(days=1))
+    zeros = [
+        CountObservation(
+            attacker, target, EventKind.ATTACK, first,
+            (Reading(f"no rows {first} to {last}", last, 0, False, False, False),),
+        )
+        for first, last in gaps if first <= last
+    ]  # fmt: skip
+    return RateData(sorted(others + dated + zeros, key=lambda o: o.start), dated, period, left_out)
+
+
+def is_dated(observation: CountObservation) -> bool:
+    """One exact count of a single day: a dated row."""
+    reading = observation.readings[0]
+    return len(observation.readings) == 1 and observation.start == reading.end and reading.exact
+
+
 def _reading(event: Event) -> Reading:
     assert event.count is not None
     return Reading(

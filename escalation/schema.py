@@ -133,6 +133,7 @@ class CalibrationConfig:
     draws: int = 4000
     seed: int = 0
     method: str = "auto"  # auto, grid or likelihood (see escalation.calibration.calibrate)
+    priors: str = "reference_class"  # reference_class (pooled from the reference records) or hand
     cutoff: str | None = None  # None: the scenario's start
 
 

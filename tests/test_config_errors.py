@@ -184,6 +184,11 @@ ERRORS = [
     # 10. Fresh malformed overrides that did not get the one-line treatment (or named no key).
     pytest.param(["calibration.seed=-1"], ["calibration.seed: must be an integer >= 0, got -1"], id="seed"),
     pytest.param(
+        ["calibration.priors=flat"],
+        ["calibration.priors: unknown 'flat'; allowed: reference_class, hand"],
+        id="unknown-priors",
+    ),
+    pytest.param(
         ["experiment.sweep.contour=2"],
         ["experiment.sweep.contour: must be a probability in (0, 1), got 2"],
         id="contour-not-a-probability",
@@ -209,6 +214,7 @@ FOUND_IN_THE_RUN = {
     "memory-horizon",
     "memory-calibration-draws",
     "seed",
+    "unknown-priors",
     "contour-not-a-probability",
     "no-horizons",
 }
