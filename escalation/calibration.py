@@ -178,7 +178,13 @@ class _Axis:
 
 
 def _axis(
-    path: str, spec: Param, size: int, upper: float | None = None, steps: np.ndarray | None = None
+    path: str,
+    spec: Param,
+    size: int,
+    upper: float | None = None,
+    steps: np.ndarray | None = None,
+    *,
+    geometric: bool = False,
 ) -> _Axis:
     """A grid over the prior's bulk (or a single point for a fixed setting).
 
@@ -189,6 +195,9 @@ def _axis(
         upper: extend the grid at least this far (where the data put the likelihood).
         steps: values where the likelihood jumps; they become cell edges, so that no cell straddles a jump
             and the jitter inside a cell never leaves the region the data allow.
+        geometric: cells of equal width on the log scale (for a positive parameter whose prior spans
+            orders of magnitude, as a pooled base rate's does: even cells would be wider than the
+            likelihood of a long record, and the jitter inside one cell would swamp it).
     """
     if not isinstance(spec, Dist):
         return _Axis(path, np.array([float(spec)]), np.array([0.0]), np.array([1.0]))
@@ -196,7 +205,8 @@ def _axis(
     low, high = float(frozen.ppf(1e-6)), float(frozen.ppf(1 - 1e-6))
     if upper is not None:
         high = max(high, upper)
-    edges = np.linspace(low, high, size + 1)
+    spacing = np.geomspace if geometric and low > 0 else np.linspace
+    edges = spacing(low, high, size + 1)
     if steps is not None:
         edges = np.unique(np.concatenate([edges, steps[(steps > low) & (steps < high)]]))
     mass = np.diff(frozen.cdf(edges))
@@ -287,7 +297,7 @@ def _base_rate_posterior(
         for o in observations
     ]
     ratios = [o.readings[-1].count / max(x.sum(), 1e-9) for o, x in zip(observations, exposures, strict=True)]
-    axis = _axis(path, dyad.base_rate, 4000, upper=4.0 * float(max(ratios)) + 1.0)
+    axis = _axis(path, dyad.base_rate, 4000, upper=4.0 * float(max(ratios)) + 1.0, geometric=True)
     log_lik = np.zeros(axis.points.size)
     for observation, exposure in zip(observations, exposures, strict=True):
         log_lik += counts_log_likelihood(observation, axis.points[:, None] * exposure[None, :])
@@ -685,13 +695,20 @@ def calibrate(
         raise ValueError(f"calibration.method: unknown {method!r}; allowed: {', '.join(CALIBRATION_METHODS)}")
     if priors not in PRIOR_SOURCES:
         raise ValueError(f"calibration.priors: unknown {priors!r}; allowed: {', '.join(PRIOR_SOURCES)}")
-    pooled = reference_priors(scenario, cutoff, leave_out=leave_out) if priors == "reference_class" else {}
-    scenario = with_priors(scenario, pooled)
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed)))
     all_draws: dict[str, np.ndarray] = {}
     summaries: dict[str, dict] = {}
     checks: list[dict] = []
     notes: list[str] = []
+    pooled = reference_priors(scenario, cutoff, leave_out=leave_out) if priors == "reference_class" else {}
+    poolable = any(not d.background and isinstance(d.base_rate, Dist) for d in scenario.attacks)
+    if priors == "reference_class" and poolable and not pooled:
+        notes.append(
+            f"priors: no stretch of the reference-class pool is known before {cutoff}"
+            + (f" outside {', '.join(leave_out)}" if leave_out else "")
+            + "; the hand-set priors are kept"
+        )
+    scenario = with_priors(scenario, pooled)
 
     def add(result: tuple[dict[str, np.ndarray], dict[str, dict], list[dict]]) -> None:
         new_draws, new_summaries, new_checks = result

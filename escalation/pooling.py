@@ -311,10 +311,10 @@ def _shown(param: Param) -> str:
 
 
 @functools.cache
-def _base_rate_population(cutoff: date | None, leave_out: tuple[str, ...]) -> Population:
+def _base_rate_population(cutoff: date | None, leave_out: tuple[str, ...]) -> Population | None:
     pool = load_pools()["base_rate"]
     stretches, notes = pool_stretches(pool, cutoff, leave_out=leave_out)
-    return fit_population(stretches, notes=notes)
+    return fit_population(stretches, notes=notes) if stretches else None
 
 
 def reference_priors(
@@ -324,8 +324,11 @@ def reference_priors(
 
     Only parameters set as distributions get one (a number in a config is a setting); background dyads keep
     their priors, since the pool describes campaigns against a state's forces, not the war in the background.
+    Empty when no stretch of the pool is known before ``cutoff`` outside ``leave_out``.
     """
     population = _base_rate_population(cutoff, tuple(sorted(leave_out)))
+    if population is None:
+        return {}
     out = {}
     for dyad in scenario.attacks:
         if dyad.background or not isinstance(dyad.base_rate, Dist):

@@ -43,8 +43,11 @@ def test_calibrated_baseline_reproduces_the_october_record(builtin, scenario, ca
     attacks = result.outcomes.attacks[:, militias]
     low, high = np.quantile(attacks, [0.05, 0.95])
     assert low <= 19 <= high
-    # "Near 19": the count is a lower bound, so the expectation sits above it, but within a factor 1.5.
-    assert 19 <= attacks.mean() <= 1.5 * 19
+    # The count is a lower bound, so the expectation sits above it. Its upper side comes from the prior: under
+    # the pooled reference-class prior (the default) the mean is about twice the bound (docs/model.md, 7.5),
+    # under the hand-set prior within a factor 1.5.
+    assert 19 <= attacks.mean() <= 2.5 * 19
+    assert np.median(attacks) <= 2 * 19
     injured = result.outcomes.injured[:, militias]
     killed = result.outcomes.killed[:, militias]
     assert np.quantile(injured, 0.05) <= 24 <= np.quantile(injured, 0.95)
@@ -146,7 +149,9 @@ def test_artefact_round_trips_with_hash_and_provenance(tmp_path, builtin, calibr
 
 def test_cutoff_excludes_later_events(builtin, scenario):
     early = calibrate(builtin, scenario, cutoff=date(2023, 10, 20))
-    assert "attacks.militias->us.base_rate" not in early.draws
+    # The interval row ends on the 26th: before it, the rate has only its (pooled) prior.
+    assert early.summaries["attacks.militias->us.base_rate"]["data"] == "none: the pooled prior only"
+    assert "attacks.militias->us.injury_probability" not in early.draws
     assert any("no interval counts" in note for note in early.notes)
     assert any(note.startswith("policy.us: no strike") for note in early.notes)
     assert any(note.startswith("policy.israel: no strike") for note in early.notes)

@@ -222,7 +222,8 @@ def test_a_dated_row_outside_any_period_is_left_out_and_the_notes_say_so(tmp_pat
     scenario = default_scenario()
     rows = [{"event_id": "notable", "start_date": "2023-10-20", "end_date": "2023-10-20", "killed": "1"}]
     calibration = calibrate(_militia_file(tmp_path, rows, preamble=""), scenario, draws=500)
-    assert "attacks.militias->us.base_rate" not in calibration.draws
+    # The row is not data for the rate: the rate has its (pooled) prior only.
+    assert calibration.summaries["attacks.militias->us.base_rate"]["data"] == "none: the pooled prior only"
     assert any(n.startswith("attacks.militias->us.base_rate: notable: a dated attack outside a stated period")
                for n in calibration.notes)  # fmt: skip
     assert any("casualties: notable left out" in n for n in calibration.notes)

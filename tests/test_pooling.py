@@ -182,7 +182,7 @@ def test_reference_class_calibration_reproduces_the_article_inside_its_90_percen
 def test_the_artefact_says_where_each_prior_came_from_and_how_far_the_data_moved_it(tmp_path):
     scenario = default_scenario()
     events = load_builtin_events(actors=scenario.actor_names)
-    calibration = calibrate(events, scenario, draws=500)
+    calibration = calibrate(events, scenario, draws=4000)
     summaries = calibration.summaries
     assert summaries["attacks.militias->us.base_rate"]["prior_source"].startswith("reference_class: pooled")
     assert summaries["attacks.militias->us.kill_probability"]["prior_source"] == "hand-set (assumption)"
@@ -193,7 +193,10 @@ def test_the_artefact_says_where_each_prior_came_from_and_how_far_the_data_moved
         assert summary["interval_ratio"] is None or summary["interval_ratio"] > 0
     # The threshold's timing data narrow it a lot; the pooled Hezbollah rate, without data, not at all.
     assert summaries["policy.us.threshold"]["interval_ratio"] < 0.5
-    assert summaries["attacks.hezbollah->israel.base_rate"]["interval_ratio"] == pytest.approx(1.0, abs=0.1)
+    # Prior draws only: the ratio is 1 up to the Monte Carlo error of the sample's 5% and 95% points. With
+    # 4,000 lognormal(s 1.41) draws the 95% point's standard error is about 5% of the prior's 90% width;
+    # three of them are allowed.
+    assert summaries["attacks.hezbollah->israel.base_rate"]["interval_ratio"] == pytest.approx(1.0, abs=0.15)
     loaded = type(calibration).load(calibration.save(tmp_path / "c.json"))
     assert loaded.pools == calibration.pools and loaded.priors == "reference_class"
 
@@ -205,8 +208,10 @@ def test_hand_priors_keep_the_scenario_priors():
     assert calibration.pools == {}
     assert "attacks.hezbollah->israel.base_rate" not in calibration.draws
     # The posterior means the hand-set priors gave before pooled priors existed (tests/baseline.json of then).
+    # The base rate's grid has since become geometric, which moved its mean by 4e-5: a thousandth of its
+    # posterior sd (0.67) is allowed.
     assert calibration.summaries["attacks.militias->us.base_rate"]["mean"] == pytest.approx(
-        2.258505051, abs=1e-8
+        2.258505051, abs=7e-4
     )
     assert calibration.summaries["policy.us.threshold"]["mean"] == pytest.approx(34.160681653, abs=1e-8)
 

@@ -1,0 +1,341 @@
+"""Backtests on the reference-class episodes: rolling origins, one- and three-month horizons, leave-one-out.
+
+Each reference record that a pool uses (``data/reference/pools.yaml``) is forecast by the scenario that
+``data/reference/episodes.yaml`` names for it. At each origin the calibration sees only the record's rows that
+had ended before it, and its pooled priors leave the whole record out (``calibrate(..., leave_out=...)``):
+an episode is never in the prior that forecasts it. The model is then simulated from the origin, warm-started
+from the known rows, and its forecast of the attacks on each target is scored against what the record says
+happened, beside three baselines that need no model.
+
+**What can be scored.** The reference records have gaps and claim no complete period, so the count over an
+arbitrary window is unknown. What a record does know is the count over each of its count rows (an interval
+row, the increment between two running tallies, a zero count). The origins are the first days of those rows,
+and the target at an origin is the count from the origin to the end of the longest run of contiguous rows
+that ends within the horizon: within one calendar month (at most 31 days) for the one-month horizon, and
+between 32 and 92 days for the three-month one. So monthly or quarterly records give monthly origins and
+monthly and quarterly targets, and a sparse record gives what it can. A dated incident outside a stated period
+is a notable event, not a count, and is never a target.
+
+**Baselines**, from the rows known at the origin (days no row covers are unknown, not zero): *no change*, the
+rate of the latest known row; *constant rate*, all known rows' attacks over their days; *climatology*, the
+rate of the known rows overlapping the same calendar days in earlier years, where they cover at least half
+of the target's days.
+
+A lower-bound target ("at least 32") is not scored by CRPS; the forecast probability of at least that many is
+kept. Named thresholds are not scored: no reference record states a complete period, so whether a threshold
+happened in a window is unknown (:func:`escalation.semantics.happened`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from escalation import scoring
+from escalation.backtest import (
+    LEVELS,
+    Observation,
+    _poisson_histogram,
+    _score_counts,
+    _years_before,
+    known_before,
+)
+from escalation.calibration import calibrate
+from escalation.counts import rate_observations, resolved
+from escalation.ensemble import run_ensemble
+from escalation.events import EventLog, load_events
+from escalation.history import observed_history
+from escalation.pooling import load_pools, reference_dir
+from escalation.specs import EnsembleSpec, ScenarioSpec, SpecError, build_scenario, read_config_file
+
+HORIZONS = {30: (1, 31), 90: (32, 92)}  # horizon -> allowed target spans (days from the origin)
+FORECASTERS = ("model", "no change", "constant rate", "climatology")
+
+
+@dataclass(frozen=True)
+class Target:
+    """The attacks on ``target`` from ``origin`` to ``end``, as the record counts them."""
+
+    record: str
+    attacker: str
+    target: str
+    origin: dt.date
+    end: dt.date
+    count: int
+    lower_bound: bool
+    rows: tuple[str, ...]
+
+    @property
+    def days(self) -> int:
+        """Days from the origin to the end, both included."""
+        return (self.end - self.origin).days + 1
+
+    @property
+    def horizon(self) -> int:
+        """The horizon class (30 or 90) whose spans include this target's."""
+        return next(h for h, (low, high) in HORIZONS.items() if low <= self.days <= high)
+
+
+def episodes(path: str | Path | None = None) -> dict[str, ScenarioSpec]:
+    """Record file -> the scenario that forecasts it (episodes.yaml and scenarios/ beside the records)."""
+    path = Path(path) if path is not None else reference_dir() / "episodes.yaml"
+    raw = _yaml(path)
+    out = {}
+    for record, name in (raw or {}).items():
+        file = path.parent / "scenarios" / str(name)
+        entry = _yaml(file)
+        if not isinstance(entry, dict) or set(entry) != {"scenario", "actors", "policy"}:
+            raise ValueError(f"{file}: expected the keys actors, policy and scenario")
+        parts = {
+            group: read_config_file(group, value) if isinstance(value, str) else value
+            for group, value in entry.items()
+        }
+        try:
+            out[record] = build_scenario(parts["scenario"], parts["actors"], parts["policy"])
+        except SpecError as err:
+            raise ValueError(f"{file}: {err}") from None
+    return out
+
+
+def _yaml(path: Path):
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        raise ValueError(f"{path}: not a readable YAML file ({' '.join(str(err).split())})") from None
+
+
+def _rows(log: EventLog, attacker: str, target: str) -> list:
+    """The record's count rows of a dyad (tallies as increments), in date order; dated incidents left out."""
+    observations = rate_observations(resolved(log), attacker, target, dt.date.max).observations
+    return sorted((o for o in observations if o.end >= o.start), key=lambda o: o.start)
+
+
+def targets(log: EventLog, record: str, attacker: str, target: str) -> list[Target]:
+    """Every target the record allows: per origin (a row's first day), the longest run per horizon."""
+    rows = _rows(log, attacker, target)
+    out = []
+    for i, first in enumerate(rows):
+        best: dict[int, Target] = {}
+        total, lower, ids = 0, False, []
+        for j in range(i, len(rows)):
+            row = rows[j]
+            if j > i and row.start != rows[j - 1].end + dt.timedelta(days=1):
+                break
+            reading = row.readings[0]
+            total, lower, ids = total + reading.count, lower or reading.lower_bound, [*ids, reading.event_id]
+            days = (row.end - first.start).days + 1
+            if days > max(high for _, high in HORIZONS.values()):
+                break
+            candidate = Target(record, attacker, target, first.start, row.end, total, lower, tuple(ids))
+            best[candidate.horizon] = candidate
+        out += best.values()
+    return sorted(out, key=lambda t: (t.origin, t.days))
+
+
+def baseline_rates(
+    log: EventLog, attacker: str, target: str, origin: dt.date, end: dt.date
+) -> dict[str, float]:
+    """The baselines' daily rates from the rows known before ``origin`` (empty when none is known)."""
+    known = [o for o in _rows(log, attacker, target) if o.end < origin]
+    if not known:
+        return {}
+
+    def days(o) -> int:
+        return (o.end - o.start).days + 1
+
+    latest = max(known, key=lambda o: o.end)
+    rates = {
+        "no change": latest.readings[0].count / days(latest),
+        "constant rate": sum(o.readings[0].count for o in known) / sum(days(o) for o in known),
+    }
+    span = (end - origin).days + 1
+    attacks = covered = 0.0
+    years = 1
+    while (first := _years_before(origin, years)) >= min(o.start for o in known):
+        last = first + dt.timedelta(days=span - 1)
+        for o in known:
+            overlap = (min(o.end, last) - max(o.start, first)).days + 1
+            if overlap > 0:
+                attacks += o.readings[0].count * overlap / days(o)
+                covered += overlap
+        years += 1
+    if covered >= span / 2:
+        rates["climatology"] = attacks / covered
+    return rates
+
+
+@dataclass(frozen=True)
+class OriginResult:
+    """The scores of one origin's targets (one row per target and forecaster), and its calibration's pools."""
+
+    record: str
+    origin: dt.date
+    scores: pd.DataFrame
+    pooled_records: tuple[str, ...]
+
+
+def run_origin(
+    record: str,
+    log: EventLog,
+    scenario: ScenarioSpec,
+    origin: dt.date,
+    due: Sequence[Target],
+    ensemble: EnsembleSpec,
+    *,
+    calibration_draws: int = 1000,
+    calibration_seed: int = 0,
+) -> OriginResult:
+    """Calibrate on the rows known before ``origin`` (the record left out of the pools), forecast, score."""
+    horizon = max(t.days for t in due)
+    forecast_scenario = dataclasses.replace(scenario, start=origin, horizon_days=horizon)
+    known = known_before(_within(log, scenario), origin)
+    calibration = calibrate(
+        known,
+        forecast_scenario,
+        cutoff=origin,
+        draws=calibration_draws,
+        seed=calibration_seed,
+        leave_out=(record,),
+    )
+    forecast = run_ensemble(
+        forecast_scenario,
+        ensemble,
+        calibration_draws=calibration.draws,
+        history=observed_history(known, forecast_scenario),
+        calibration_hash=calibration.hash,
+    )
+    frames = []
+    for t in due:
+        histogram = forecast.outcomes.count_histograms[t.target]
+        width = max(histogram.shape[1], t.count + 1) * 2
+        rates = baseline_rates(log, t.attacker, t.target, origin, t.end)
+        tables = {"model": histogram} | {
+            name: _poisson_histogram(r, horizon, width) for name, r in rates.items()
+        }
+        observation = Observation(t.end, t.days - 1, t.count, t.lower_bound)
+        frame = _score_counts(tables, (observation,), seed=ensemble.seed)
+        frame.insert(0, "record", record)
+        frame.insert(1, "dyad", f"{t.attacker}->{t.target}")
+        frame.insert(2, "origin", pd.Timestamp(origin))
+        frame.insert(3, "horizon", t.horizon)
+        frame.insert(4, "days", t.days)
+        frame["rows"] = " + ".join(t.rows)
+        frames.append(frame)
+    pooled = sorted({r for pool in calibration.pools.values() for r in pool["records"]})
+    return OriginResult(record, origin, pd.concat(frames, ignore_index=True), tuple(pooled))
+
+
+def _within(log: EventLog, scenario: ScenarioSpec) -> EventLog:
+    """The rows between the scenario's actors (the rest, such as a coalition's strikes, are not modelled)."""
+    names = set(scenario.actor_names)
+    kept = tuple(e for e in log if e.attacker in names and e.target in names)
+    ids = {e.event_id for e in kept}
+    kept = tuple(dataclasses.replace(e, within=None) if e.within and e.within not in ids else e for e in kept)
+    return dataclasses.replace(log, events=kept)
+
+
+def run_reference_backtests(
+    ensemble: EnsembleSpec,
+    *,
+    records: Sequence[str] | None = None,
+    calibration_draws: int = 1000,
+    calibration_seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[pd.DataFrame, list[OriginResult]]:
+    """Every target of every pooled reference record, scored: the scores and the per-origin results."""
+    scenarios = episodes()
+    pool = load_pools()["base_rate"]
+    chosen = list(records) if records is not None else [r for r in pool.dyads if r in scenarios]
+    unknown = [r for r in chosen if r not in scenarios or r not in pool.dyads]
+    if unknown:
+        allowed = ", ".join(r for r in pool.dyads if r in scenarios)
+        raise ValueError(f"records: no reference backtest for {', '.join(unknown)}; allowed: {allowed}")
+    jobs = []
+    for record in chosen:
+        log = load_events(reference_dir() / record)
+        due: dict[dt.date, list[Target]] = {}
+        for attacker, target in pool.dyads[record]:
+            for t in targets(log, record, attacker, target):
+                if baseline_rates(log, attacker, target, t.origin, t.end):  # something known at the origin
+                    due.setdefault(t.origin, []).append(t)
+        jobs += [(record, log, origin, due[origin]) for origin in sorted(due)]
+    results = []
+    for k, (record, log, origin, due) in enumerate(jobs):
+        results.append(
+            run_origin(
+                record,
+                log,
+                scenarios[record],
+                origin,
+                due,
+                ensemble,
+                calibration_draws=calibration_draws,
+                calibration_seed=calibration_seed,
+            )
+        )
+        if progress is not None:
+            progress(k + 1, len(jobs))
+    scores = pd.concat([r.scores for r in results], ignore_index=True) if results else pd.DataFrame()
+    return scores, results
+
+
+def summary_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """Mean CRPS per forecaster, the model's skill and interval coverage, per record and horizon and pooled.
+
+    Each group's forecasters are compared on the same targets: those every forecaster of the group scored
+    (climatology exists for fewer targets, so its skill is over its own subset).
+    """
+    exact = scores[~scores["lower_bound"].astype(bool)]
+    groups = [((record, horizon), rows) for (record, horizon), rows in exact.groupby(["record", "horizon"])]
+    groups += [(("all records", horizon), rows) for horizon, rows in exact.groupby("horizon")]
+    groups += [(("all records", "all"), exact)]
+    lines = []
+    for (record, horizon), rows in groups:
+        model = rows[rows["forecaster"] == "model"].set_index(["record", "dyad", "origin", "horizon"])
+        line = {"record": record, "horizon": str(horizon), "targets": len(model)}
+        line["model_crps"] = float(model["crps"].mean()) if len(model) else np.nan
+        for level in LEVELS:
+            name = f"covered_{round(100 * level)}"
+            line[f"model_{name}"] = float(model[name].mean()) if len(model) else np.nan
+        for baseline in FORECASTERS[1:]:
+            other = rows[rows["forecaster"] == baseline].set_index(["record", "dyad", "origin", "horizon"])
+            common = model.index.intersection(other.index)
+            key = baseline.replace(" ", "_")
+            line[f"{key}_targets"] = len(common)
+            if len(common):
+                ours, theirs = model.loc[common, "crps"].mean(), other.loc[common, "crps"].mean()
+                line[f"{key}_crps"] = float(theirs)
+                line[f"skill_vs_{key}"] = scoring.skill(float(ours), float(theirs)) if theirs > 0 else np.nan
+            else:
+                line[f"{key}_crps"] = line[f"skill_vs_{key}"] = np.nan
+        lines.append(line)
+    return pd.DataFrame(lines)
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """The summary table as Markdown, for docs/backtesting.md."""
+    head = (
+        "| record | horizon | targets | model CRPS | no change | constant rate | climatology (targets) | "
+        "skill vs no change | skill vs constant | skill vs climatology | 50% covered | 90% covered |"
+    )
+    lines = [head, "|" + " --- |" * 12]
+
+    def f(x: float, digits: int = 2) -> str:
+        return "—" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.{digits}f}"
+
+    for row in table.to_dict("records"):
+        lines.append(
+            f"| {row['record']} | {row['horizon']} | {row['targets']} | {f(row['model_crps'])} | "
+            f"{f(row['no_change_crps'])} | {f(row['constant_rate_crps'])} | "
+            f"{f(row['climatology_crps'])} ({row['climatology_targets']}) | {f(row['skill_vs_no_change'])} | "
+            f"{f(row['skill_vs_constant_rate'])} | {f(row['skill_vs_climatology'])} | "
+            f"{f(row['model_covered_50'])} | {f(row['model_covered_90'])} |"
+        )
+    return "\n".join(lines) + "\n"

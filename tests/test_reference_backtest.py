@@ -1,0 +1,164 @@
+"""Reference backtests (escalation.reference_backtest): targets, baselines, leave-one-out, the command."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pandas as pd
+import pytest
+
+from escalation.events import load_events
+from escalation.pooling import reference_dir
+from escalation.reference_backtest import baseline_rates, episodes, run_origin, summary_table, targets
+from escalation.report.reference_backtest import main
+from escalation.specs import EnsembleSpec
+
+HEADER = (
+    "event_id,start_date,end_date,attacker,target,kind,count,count_is_lower_bound,count_is_approximate,"
+    "cumulative,injured,killed,rung,within,location,source,notes\n"
+)
+
+
+def _record(tmp_path, rows: list[str]):
+    path = tmp_path / "r.csv"
+    path.write_text(HEADER + "".join(f"{row},,,,,,,,test source,\n" for row in rows), encoding="utf-8")
+    return load_events(path)
+
+
+def test_targets_are_runs_of_contiguous_count_rows_from_each_origin(tmp_path):
+    log = _record(
+        tmp_path,
+        [
+            "jan,2020-01-01,2020-01-31,a,b,attack,10,false",
+            "feb,2020-02-01,2020-02-29,a,b,attack,5,false",
+            "mar,2020-03-01,2020-03-31,a,b,attack,7,true",
+            # a gap in April: a run cannot cross it
+            "may,2020-05-01,2020-05-31,a,b,attack,2,false",
+            "jun,2020-06-01,2020-06-30,a,b,attack,0,false",
+            "incident,2020-07-04,2020-07-04,a,b,attack,1,false",  # a dated incident: never a target
+        ],
+    )
+    found = {
+        (t.origin.isoformat(), t.horizon): (t.end.isoformat(), t.count, t.lower_bound)
+        for t in targets(log, "r", "a", "b")
+    }
+    assert found == {
+        ("2020-01-01", 30): ("2020-01-31", 10, False),
+        ("2020-01-01", 90): ("2020-03-31", 22, True),  # 91 days, and March's figure is a lower bound
+        ("2020-02-01", 30): ("2020-02-29", 5, False),
+        ("2020-02-01", 90): ("2020-03-31", 12, True),
+        ("2020-03-01", 30): ("2020-03-31", 7, True),
+        ("2020-05-01", 30): ("2020-05-31", 2, False),
+        ("2020-05-01", 90): ("2020-06-30", 2, False),
+        ("2020-06-01", 30): ("2020-06-30", 0, False),
+    }
+
+
+def test_baselines_read_days_without_rows_as_unknown_not_zero(tmp_path):
+    log = _record(
+        tmp_path,
+        [
+            "jan19,2019-01-01,2019-01-31,a,b,attack,62,false",
+            "jan,2020-01-01,2020-01-31,a,b,attack,31,false",
+            "mar,2020-03-01,2020-03-31,a,b,attack,62,false",
+        ],
+    )
+    rates = baseline_rates(log, "a", "b", dt.date(2020, 4, 1), dt.date(2020, 4, 30))
+    assert rates["no change"] == pytest.approx(2.0)
+    assert rates["constant rate"] == pytest.approx(155 / 93)  # February unknown: not 155 / (93 + 29 + ...)
+    assert "climatology" not in rates  # April 2019 is unknown
+    january = baseline_rates(log, "a", "b", dt.date(2020, 1, 1), dt.date(2020, 1, 31))
+    assert january == {"no change": 2.0, "constant rate": 2.0, "climatology": 2.0}
+    assert baseline_rates(log, "a", "b", dt.date(2019, 1, 1), dt.date(2019, 1, 31)) == {}
+
+
+def test_an_episode_is_never_in_the_prior_that_forecasts_it():
+    record = "us_militias_2019_2023.csv"
+    log = load_events(reference_dir() / record)
+    due = [t for t in targets(log, record, "militias", "us") if t.origin == dt.date(2020, 3, 3)]
+    result = run_origin(
+        record, log, episodes()[record], dt.date(2020, 3, 3), due, EnsembleSpec(replications=50, seed=3),
+        calibration_draws=100,
+    )  # fmt: skip
+    assert record not in result.pooled_records
+    assert result.pooled_records == ("houthis_saudi_2015_2023.csv",)
+    assert set(result.scores["forecaster"]) == {"model", "no change", "constant rate"}
+    assert set(result.scores["horizon"]) == {30, 90}
+    assert result.scores["crps"].notna().all()
+
+
+def test_summary_compares_forecasters_on_the_same_targets():
+    rows = []
+    first = {"model": 1.0, "no change": 2.0, "constant rate": 4.0}
+    second = {"model": 3.0, "no change": 2.0, "constant rate": 4.0, "climatology": 6.0}
+    for origin, crps in (("2020-01-01", first), ("2020-02-01", second)):
+        for name, value in crps.items():
+            rows.append({"record": "r", "dyad": "a->b", "origin": pd.Timestamp(origin), "horizon": 30,
+                         "forecaster": name, "lower_bound": False, "crps": value,
+                         "covered_50": True, "covered_90": True})  # fmt: skip
+    table = summary_table(pd.DataFrame(rows)).set_index(["record", "horizon"])
+    line = table.loc[("r", "30")]
+    assert line["model_crps"] == 2.0 and line["targets"] == 2
+    assert line["skill_vs_no_change"] == pytest.approx(0.0)
+    assert line["skill_vs_constant_rate"] == pytest.approx(0.5)
+    assert line["climatology_targets"] == 1
+    assert line["skill_vs_climatology"] == pytest.approx(1 - 3.0 / 6.0)  # on its own target only
+
+
+def test_the_command_writes_the_table_and_says_where_each_origin_s_priors_came_from(tmp_path, capsys):
+    out = tmp_path / "out"
+    main(
+        [
+            "--out",
+            str(out),
+            "--replications",
+            "30",
+            "--draws",
+            "50",
+            "--records",
+            "houthis_saudi_2015_2023.csv",
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert "| all records | all |" in printed
+    assert (out / "table.md").read_text(encoding="utf-8") in printed
+    run = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert run["records"] == ["houthis_saudi_2015_2023.csv"]
+    for origin in run["origins"]:
+        assert "houthis_saudi_2015_2023.csv" not in origin["pooled_priors_from"]
+    scores = pd.read_parquet(out / "scores.parquet")
+    assert set(scores["record"]) == {"houthis_saudi_2015_2023.csv"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--replications", "0"], "--replications: must be an integer in 1..200,000, got 0"),
+        (["--draws", "1"], "--draws: must be an integer in 2..100,000, got 1"),
+        (["--records", "nope.csv"], "records: no reference backtest for nope.csv; allowed: "),
+    ],
+)
+def test_bad_arguments_get_one_line_and_exit_code_2(tmp_path, capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--out", str(tmp_path / "out"), *argv])
+    assert exit_.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and message in error[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_malformed_episode_file_gets_a_one_line_error_naming_it(tmp_path):
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "episodes.yaml").write_text("r.csv: s.yaml\n", encoding="utf-8")
+    (tmp_path / "scenarios" / "s.yaml").write_text("scenario: {}\nactors: october_2023\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"s\.yaml: expected the keys actors, policy and scenario"):
+        episodes(tmp_path / "episodes.yaml")
+    (tmp_path / "scenarios" / "s.yaml").write_text(
+        "scenario: {name: x}\nactors: october_2023\npolicy: calibrated\n", encoding="utf-8"
+    )
+    with pytest.raises(ValueError) as error:
+        episodes(tmp_path / "episodes.yaml")
+    assert str(error.value).startswith(str(tmp_path / "scenarios" / "s.yaml")) and "\n" not in str(
+        error.value
+    )
