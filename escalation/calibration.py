@@ -766,11 +766,10 @@ def calibrate(
     for path, summary in summaries.items():
         summary.update(_movement(summary, pooled.get(path)))
     notes.extend(_standing_notes(scenario, summaries))
-    notes.extend(
-        f"{path}: prior pooled from the reference-class records; {note}"
-        for path, prior in list(pooled.items())[:1]
-        for note in prior.population.notes
-    )
+    if pooled:
+        paths, first = ", ".join(pooled), next(iter(pooled.values()))
+        notes.append(f"{paths}: pooled prior; {first.population.summary()['approximation']}")
+        notes.extend(f"{paths}: pooled prior; {note}" for note in first.population.notes)
     return Calibration(
         scenario=scenario.name,
         data_path=str(events.path),

@@ -193,8 +193,18 @@ class Population:
         low, median, high = (
             float(np.exp(q)) for q in _quantiles(_LOG_RATES, self.predictive(), (0.05, 0.5, 0.95))
         )
+        exact_tail = [float(np.exp(q)) for q in _quantiles(_LOG_RATES, self.predictive(), (0.99, 0.999))]
+        prior_tail = [float(x) for x in self.prior().frozen().ppf([0.99, 0.999])]
         return {
             "model": "log rate of each stretch ~ Normal(m, s); exact grid posterior of (m, s)",
+            "approximation": (
+                "assumption: the prior is a lognormal with the predictive's mean and sd of the log rate; its "
+                f"upper tail is lighter (99% and 99.9% points {prior_tail[0]:.3g} and {prior_tail[1]:.3g} a "
+                f"day, against the predictive's {exact_tail[0]:.3g} and {exact_tail[1]:.3g}), and a rate "
+                "that the data bound only from below takes its upper side from that tail"
+            ),
+            "predictive_rate_99_999": exact_tail,
+            "prior_rate_99_999": prior_tail,
             "hyperpriors": HYPERPRIORS,
             "population": self.hyper_summary(),
             "predictive_rate_90": [low, high],
@@ -223,11 +233,13 @@ def _densities(points: np.ndarray) -> np.ndarray:
 def stretch_likelihood(stretch: Stretch, size: int = 240) -> tuple[np.ndarray, np.ndarray]:
     """A stretch's grid of log rates and its log likelihood there.
 
-    The grid spans where the likelihood, on the coarse grid :data:`_LOG_RATES`, is within e^-40 of its
-    maximum, one coarse step more on each side, in ``size`` even steps.
+    The grid spans where the likelihood, on the coarse grid :data:`_LOG_RATES`, is within e^-25 of its
+    maximum, one coarse step more on each side, in ``size`` even steps. (Not further: the forward pass of a
+    tally series has a round-off floor near e^-38 of its maximum, and a grid out to that floor would be too
+    coarse where the likelihood is.)
     """
     coarse = _log_likelihood(stretch, _LOG_RATES)
-    inside = np.flatnonzero(coarse >= coarse.max() - 40.0)
+    inside = np.flatnonzero(coarse >= coarse.max() - 25.0)
     low = _LOG_RATES[max(inside[0] - 1, 0)]
     high = _LOG_RATES[min(inside[-1] + 1, _LOG_RATES.size - 1)]
     grid = np.linspace(low, high, size)

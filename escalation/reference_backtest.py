@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scipy.stats
 import yaml
 
 from escalation import scoring
@@ -48,7 +49,7 @@ from escalation.backtest import (
     known_before,
 )
 from escalation.calibration import calibrate
-from escalation.counts import rate_observations, resolved
+from escalation.counts import CountObservation, rate_observations
 from escalation.ensemble import run_ensemble
 from escalation.events import EventLog, load_events
 from escalation.history import observed_history
@@ -57,11 +58,27 @@ from escalation.specs import EnsembleSpec, ScenarioSpec, SpecError, build_scenar
 
 HORIZONS = {30: (1, 31), 90: (32, 92)}  # horizon -> allowed target spans (days from the origin)
 FORECASTERS = ("model", "no change", "constant rate", "climatology")
+# A bootstrap interval of skill from fewer targets than this says nothing; the table leaves it out.
+MIN_FOR_INTERVAL = 5
+
+
+STATUSES = {
+    "exact": "scored by CRPS and interval coverage",
+    "lower bound": "scored by the forecast probability of at least that many",
+    "approximate": "not scored: a reading at one of its ends is approximate",
+    "upper bound": "not scored: the reading before it is a lower bound, so the count is only bounded above",
+    "revised": "not scored: a later tally revised the earlier one downwards",
+}
 
 
 @dataclass(frozen=True)
 class Target:
-    """The attacks on ``target`` from ``origin`` to ``end``, as the record counts them."""
+    """The attacks on ``target`` from ``origin`` to ``end``, as the record counts them.
+
+    ``status`` is one of :data:`STATUSES`: a count between two running tallies is exact only if both tallies
+    are (the earlier one "at least" leaves the difference bounded above; "about" at either end, approximate).
+    A plain tally is taken as reported (its reporting error, an assumption of the calibration, is not scored).
+    """
 
     record: str
     attacker: str
@@ -69,7 +86,7 @@ class Target:
     origin: dt.date
     end: dt.date
     count: int
-    lower_bound: bool
+    status: str
     rows: tuple[str, ...]
 
     @property
@@ -81,6 +98,23 @@ class Target:
     def horizon(self) -> int:
         """The horizon class (30 or 90) whose spans include this target's."""
         return next(h for h, (low, high) in HORIZONS.items() if low <= self.days <= high)
+
+    @property
+    def lower_bound(self) -> bool:
+        """Known only as "at least ``count``"."""
+        return self.status == "lower bound"
+
+    @property
+    def scored(self) -> bool:
+        """Scored at all (exactly, or as a lower bound)."""
+        return self.status in ("exact", "lower bound")
+
+    def describe(self) -> str:
+        """One line: the dyad, the days, the count and why it is or is not scored."""
+        return (
+            f"{self.record}: {self.attacker}->{self.target} {self.origin} to {self.end}: {self.count} "
+            f"({' + '.join(self.rows)}); {self.status}: {STATUSES[self.status]}"
+        )
 
 
 def episodes(path: str | Path | None = None) -> dict[str, ScenarioSpec]:
@@ -111,29 +145,70 @@ def _yaml(path: Path):
         raise ValueError(f"{path}: not a readable YAML file ({' '.join(str(err).split())})") from None
 
 
-def _rows(log: EventLog, attacker: str, target: str) -> list:
-    """The record's count rows of a dyad (tallies as increments), in date order; dated incidents left out."""
-    observations = rate_observations(resolved(log), attacker, target, dt.date.max).observations
-    return sorted((o for o in observations if o.end >= o.start), key=lambda o: o.start)
+@dataclass(frozen=True)
+class _Segment:
+    """The days between two readings of one count observation (a row's span, or a tally's increment)."""
+
+    start: dt.date
+    end: dt.date
+    observation: CountObservation
+    reading: int  # the reading that ends it
+
+
+def _segments(log: EventLog, attacker: str, target: str, cutoff: dt.date | None = None) -> list[_Segment]:
+    """A dyad's count segments known before ``cutoff``, in date order; dated incidents left out."""
+    observations = rate_observations(log, attacker, target, cutoff or dt.date.max).observations
+    out = [
+        _Segment(first, last, o, k)
+        for o in observations
+        for k, (first, last) in enumerate(o.segments())
+        if last >= first
+    ]
+    return sorted(out, key=lambda s: s.start)
+
+
+def _run(segments: Sequence[_Segment]) -> tuple[int, str, tuple[str, ...]]:
+    """The count over contiguous segments, its status (:data:`STATUSES`) and the rows it reads.
+
+    Within one observation the count is its last reading minus the reading before its first segment.
+    """
+    total, status, rows = 0, "exact", []
+    by_observation: dict[int, list[_Segment]] = {}
+    for segment in segments:
+        by_observation.setdefault(id(segment.observation), []).append(segment)
+    for part in by_observation.values():
+        readings = part[0].observation.readings
+        last = readings[part[-1].reading]
+        before = readings[part[0].reading - 1] if part[0].reading > 0 else None
+        count = last.count - (before.count if before is not None else 0)
+        rows += [r.event_id for r in ([before] if before is not None else []) + [last]]
+        if count < 0:
+            status = "revised"
+        elif before is not None and before.lower_bound:
+            status = "upper bound" if status != "revised" else status
+        elif last.approximate or (before is not None and before.approximate):
+            status = status if status in ("revised", "upper bound") else "approximate"
+        elif last.lower_bound and status == "exact":
+            status = "lower bound"
+        total += max(count, 0)
+    return total, status, tuple(rows)
 
 
 def targets(log: EventLog, record: str, attacker: str, target: str) -> list[Target]:
-    """Every target the record allows: per origin (a row's first day), the longest run per horizon."""
-    rows = _rows(log, attacker, target)
+    """Every target the record allows: per origin (a segment's first day), the longest run per horizon."""
+    segments = _segments(log, attacker, target)
+    longest = max(high for _, high in HORIZONS.values())
     out = []
-    for i, first in enumerate(rows):
+    for i, first in enumerate(segments):
         best: dict[int, Target] = {}
-        total, lower, ids = 0, False, []
-        for j in range(i, len(rows)):
-            row = rows[j]
-            if j > i and row.start != rows[j - 1].end + dt.timedelta(days=1):
+        for j in range(i, len(segments)):
+            if j > i and segments[j].start != segments[j - 1].end + dt.timedelta(days=1):
                 break
-            reading = row.readings[0]
-            total, lower, ids = total + reading.count, lower or reading.lower_bound, [*ids, reading.event_id]
-            days = (row.end - first.start).days + 1
-            if days > max(high for _, high in HORIZONS.values()):
+            days = (segments[j].end - first.start).days + 1
+            if days > longest:
                 break
-            candidate = Target(record, attacker, target, first.start, row.end, total, lower, tuple(ids))
+            count, status, rows = _run(segments[i : j + 1])
+            candidate = Target(record, attacker, target, first.start, segments[j].end, count, status, rows)
             best[candidate.horizon] = candidate
         out += best.values()
     return sorted(out, key=lambda t: (t.origin, t.days))
@@ -142,28 +217,45 @@ def targets(log: EventLog, record: str, attacker: str, target: str) -> list[Targ
 def baseline_rates(
     log: EventLog, attacker: str, target: str, origin: dt.date, end: dt.date
 ) -> dict[str, float]:
-    """The baselines' daily rates from the rows known before ``origin`` (empty when none is known)."""
-    known = [o for o in _rows(log, attacker, target) if o.end < origin]
-    if not known:
+    """The baselines' daily rates from the counts known before ``origin`` (empty when none is known).
+
+    Only counts whose value is known (exact or approximate, not bounds) enter: each segment whose count is,
+    and each observation from its start to its latest such reading. *No change*: the latest of them (the
+    shortest among those ending last). *Constant rate*: every observation's latest known count over its days.
+    *Climatology*: the segments over the same calendar days in earlier years, where they cover at least half
+    of the target's days.
+    """
+    segments = _segments(log, attacker, target, cutoff=origin)
+    if not segments:
         return {}
-
-    def days(o) -> int:
-        return (o.end - o.start).days + 1
-
-    latest = max(known, key=lambda o: o.end)
-    rates = {
-        "no change": latest.readings[0].count / days(latest),
-        "constant rate": sum(o.readings[0].count for o in known) / sum(days(o) for o in known),
-    }
+    valued = []  # (first, last, count) of every segment and prefix whose count is known
+    totals = {}
+    for segment in segments:
+        count, status, _ = _run([segment])
+        if status in ("exact", "approximate"):
+            valued.append((segment.start, segment.end, count, "segment"))
+        reading = segment.observation.readings[segment.reading]
+        if not reading.lower_bound:
+            totals[id(segment.observation)] = (segment.observation.start, segment.end, reading.count)
+    if not totals and not valued:
+        return {}
+    units = [*valued, *((a, b, c, "total") for a, b, c in totals.values())]
+    latest = max(units, key=lambda u: (u[1], -(u[1] - u[0]).days))
+    rates = {"no change": latest[2] / ((latest[1] - latest[0]).days + 1)}
+    if totals:
+        rates["constant rate"] = sum(c for _, _, c in totals.values()) / sum(
+            (b - a).days + 1 for a, b, _ in totals.values()
+        )
     span = (end - origin).days + 1
     attacks = covered = 0.0
     years = 1
-    while (first := _years_before(origin, years)) >= min(o.start for o in known):
+    parts = [u for u in units if u[3] == "segment"]
+    while parts and (first := _years_before(origin, years)) >= min(u[0] for u in parts):
         last = first + dt.timedelta(days=span - 1)
-        for o in known:
-            overlap = (min(o.end, last) - max(o.start, first)).days + 1
+        for a, b, count, _ in parts:
+            overlap = (min(b, last) - max(a, first)).days + 1
             if overlap > 0:
-                attacks += o.readings[0].count * overlap / days(o)
+                attacks += count * overlap / ((b - a).days + 1)
                 covered += overlap
         years += 1
     if covered >= span / 2:
@@ -214,8 +306,9 @@ def run_origin(
     frames = []
     for t in due:
         histogram = forecast.outcomes.count_histograms[t.target]
-        width = max(histogram.shape[1], t.count + 1) * 2
         rates = baseline_rates(log, t.attacker, t.target, origin, t.end)
+        tail = max((scipy.stats.poisson.ppf(1 - 1e-9, r * horizon) for r in rates.values()), default=0)
+        width = int(max(histogram.shape[1], t.count + 1, tail + 2))
         tables = {"model": histogram} | {
             name: _poisson_histogram(r, horizon, width) for name, r in rates.items()
         }
@@ -230,6 +323,15 @@ def run_origin(
         frames.append(frame)
     pooled = sorted({r for pool in calibration.pools.values() for r in pool["records"]})
     return OriginResult(record, origin, pd.concat(frames, ignore_index=True), tuple(pooled))
+
+
+@dataclass(frozen=True)
+class ReferenceBacktest:
+    """The scores (one row per target and forecaster), the origins, and every target not scored and why."""
+
+    scores: pd.DataFrame
+    origins: list[OriginResult]
+    left_out: tuple[str, ...]
 
 
 def _within(log: EventLog, scenario: ScenarioSpec) -> EventLog:
@@ -248,8 +350,8 @@ def run_reference_backtests(
     calibration_draws: int = 1000,
     calibration_seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
-) -> tuple[pd.DataFrame, list[OriginResult]]:
-    """Every target of every pooled reference record, scored: the scores and the per-origin results."""
+) -> ReferenceBacktest:
+    """Every target of every pooled reference record: scores, per-origin results, the targets left out."""
     scenarios = episodes()
     pool = load_pools()["base_rate"]
     chosen = list(records) if records is not None else [r for r in pool.dyads if r in scenarios]
@@ -257,13 +359,17 @@ def run_reference_backtests(
     if unknown:
         allowed = ", ".join(r for r in pool.dyads if r in scenarios)
         raise ValueError(f"records: no reference backtest for {', '.join(unknown)}; allowed: {allowed}")
-    jobs = []
+    jobs, left_out = [], []
     for record in chosen:
         log = load_events(reference_dir() / record)
         due: dict[dt.date, list[Target]] = {}
         for attacker, target in pool.dyads[record]:
             for t in targets(log, record, attacker, target):
-                if baseline_rates(log, attacker, target, t.origin, t.end):  # something known at the origin
+                if not baseline_rates(log, attacker, target, t.origin, t.end):
+                    left_out.append(f"{t.describe()}; left out: no count known before its origin")
+                elif not t.scored:
+                    left_out.append(t.describe())
+                else:
                     due.setdefault(t.origin, []).append(t)
         jobs += [(record, log, origin, due[origin]) for origin in sorted(due)]
     results = []
@@ -283,7 +389,7 @@ def run_reference_backtests(
         if progress is not None:
             progress(k + 1, len(jobs))
     scores = pd.concat([r.scores for r in results], ignore_index=True) if results else pd.DataFrame()
-    return scores, results
+    return ReferenceBacktest(scores, results, tuple(left_out))
 
 
 def summary_table(scores: pd.DataFrame) -> pd.DataFrame:
@@ -309,33 +415,58 @@ def summary_table(scores: pd.DataFrame) -> pd.DataFrame:
             common = model.index.intersection(other.index)
             key = baseline.replace(" ", "_")
             line[f"{key}_targets"] = len(common)
+            line[f"{key}_crps"] = line[f"skill_vs_{key}"] = np.nan
+            line[f"skill_vs_{key}_90"] = [np.nan, np.nan]
             if len(common):
-                ours, theirs = model.loc[common, "crps"].mean(), other.loc[common, "crps"].mean()
-                line[f"{key}_crps"] = float(theirs)
-                line[f"skill_vs_{key}"] = scoring.skill(float(ours), float(theirs)) if theirs > 0 else np.nan
-            else:
-                line[f"{key}_crps"] = line[f"skill_vs_{key}"] = np.nan
+                ours, theirs = model.loc[common, "crps"].to_numpy(), other.loc[common, "crps"].to_numpy()
+                line[f"{key}_crps"] = float(theirs.mean())
+                if theirs.mean() > 0:
+                    line[f"skill_vs_{key}"] = scoring.skill(float(ours.mean()), float(theirs.mean()))
+                    if len(common) >= MIN_FOR_INTERVAL:
+                        line[f"skill_vs_{key}_90"] = _bootstrap_skill(ours, theirs)
         lines.append(line)
     return pd.DataFrame(lines)
+
+
+def _bootstrap_skill(ours: np.ndarray, theirs: np.ndarray, draws: int = 2000) -> list[float]:
+    """A 90% paired-bootstrap interval of the skill over targets (targets resampled with replacement).
+
+    With a dozen targets it is wide, and it is a lower bound on the uncertainty: overlapping targets of one
+    record are not independent.
+    """
+    rng = np.random.default_rng(0)
+    picks = rng.integers(0, ours.size, size=(draws, ours.size))
+    reference = theirs[picks].mean(axis=1)
+    keep = reference > 0
+    skills = 1.0 - ours[picks].mean(axis=1)[keep] / reference[keep]
+    if skills.size == 0:
+        return [np.nan, np.nan]
+    return [float(q) for q in np.quantile(skills, [0.05, 0.95])]
 
 
 def markdown(table: pd.DataFrame) -> str:
     """The summary table as Markdown, for docs/backtesting.md."""
     head = (
         "| record | horizon | targets | model CRPS | no change | constant rate | climatology (targets) | "
-        "skill vs no change | skill vs constant | skill vs climatology | 50% covered | 90% covered |"
+        "skill vs no change [90%] | skill vs constant [90%] | skill vs climatology [90%] | 50% covered | "
+        "90% covered |"
     )
     lines = [head, "|" + " --- |" * 12]
 
     def f(x: float, digits: int = 2) -> str:
         return "—" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.{digits}f}"
 
+    def skill(row: dict, key: str) -> str:
+        low, high = row[f"skill_vs_{key}_90"]
+        interval = "" if np.isnan(low) else f" [{f(low)}, {f(high)}]"
+        return f"{f(row[f'skill_vs_{key}'])}{interval}"
+
     for row in table.to_dict("records"):
         lines.append(
             f"| {row['record']} | {row['horizon']} | {row['targets']} | {f(row['model_crps'])} | "
             f"{f(row['no_change_crps'])} | {f(row['constant_rate_crps'])} | "
-            f"{f(row['climatology_crps'])} ({row['climatology_targets']}) | {f(row['skill_vs_no_change'])} | "
-            f"{f(row['skill_vs_constant_rate'])} | {f(row['skill_vs_climatology'])} | "
+            f"{f(row['climatology_crps'])} ({row['climatology_targets']}) | {skill(row, 'no_change')} | "
+            f"{skill(row, 'constant_rate')} | {skill(row, 'climatology')} | "
             f"{f(row['model_covered_50'])} | {f(row['model_covered_90'])} |"
         )
     return "\n".join(lines) + "\n"

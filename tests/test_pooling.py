@@ -17,6 +17,7 @@ from escalation.pooling import (
     _S,
     _S_SCALE,
     Stretch,
+    _quantiles,
     fit_population,
     load_pools,
     pool_stretches,
@@ -64,8 +65,9 @@ def _coverage(replications: int, stretches: int, seed: int) -> tuple[float, floa
 
 
 def _assert_near_nominal(coverage: float, n: int, name: str) -> None:
-    # Tolerance: 3 binomial standard errors of a 90% coverage over n independent checks, plus one grid cell
-    # of discretisation (the intervals' ends are grid points): about 2 points.
+    # Tolerance: 3 binomial standard errors of a 90% coverage over n independent checks, plus 2 points for the
+    # grid's discretisation of the hyperparameters (steps of 0.10 in m and 0.06 in s). Coverage alone cannot
+    # tell a posterior from its prior (both cover): the sharpness and Monte Carlo tests below can.
     tolerance = 3 * np.sqrt(0.9 * 0.1 / n) + 0.02
     assert abs(coverage - 0.9) <= tolerance, f"{name}: coverage {coverage:.3f}, tolerance {tolerance:.3f}"
 
@@ -252,3 +254,66 @@ def test_a_malformed_pools_file_gets_a_one_line_error_naming_it(tmp_path, text, 
         load_pools(path)
     assert str(error.value).startswith(str(path)) and message in str(error.value)
     assert "\n" not in str(error.value)
+
+
+def _stretch(j: int, count: int, days: int) -> Stretch:
+    first = date(2020, 1, 1)
+    last = date.fromordinal(first.toordinal() + days - 1)
+    reading = Reading(f"s{j}", last, count, False, False, False)
+    return Stretch("synthetic", CountObservation("a", "b", EventKind.ATTACK, first, (reading,)))
+
+
+def test_the_grid_posterior_agrees_with_an_independent_monte_carlo_posterior():
+    # Draw (m, s) from the hyperpriors and each stretch's log rate from Normal(m, s), weight each draw by the
+    # Poisson likelihood of all three counts, and compare weighted quantiles with the grid's. No marginal is
+    # computed on the way, so an error in the grid's integrals or in its division by them shows here.
+    data = [(0, 20), (12, 60), (30, 30)]  # the zero leans on the population: a wrong division shows there
+    population = fit_population([_stretch(j, c, d) for j, (c, d) in enumerate(data)])
+    rng = np.random.default_rng(0)
+    n = 4_000_000
+    m = rng.uniform(_M[0], _M[-1], n)
+    s = scipy.stats.truncnorm.rvs(
+        _S[0] / _S_SCALE, _S[-1] / _S_SCALE, scale=_S_SCALE, size=n, random_state=rng
+    )
+    x = m[:, None] + s[:, None] * rng.standard_normal((n, len(data)))
+    log_w = sum(scipy.stats.poisson.logpmf(c, np.exp(x[:, j]) * d) for j, (c, d) in enumerate(data))
+    w = np.exp(log_w - log_w.max())
+    w /= w.sum()
+    ess = 1.0 / np.sum(w**2)
+    assert ess > 3000
+
+    def check(values: np.ndarray, grid: list[float], name: str) -> None:
+        order = np.argsort(values)
+        cdf = np.cumsum(w[order])
+        sd = np.sqrt(np.sum(w * (values - np.sum(w * values)) ** 2))
+        for level, ours in zip((0.05, 0.5, 0.95), grid, strict=True):
+            theirs = values[order][np.searchsorted(cdf, level)]
+            # 3 standard errors of a weighted sample quantile (normal approximation: sd / density), plus a
+            # grid step of the log rates (0.05) for the grid's own resolution.
+            se = np.sqrt(level * (1 - level) / ess) * sd / scipy.stats.norm.pdf(scipy.stats.norm.ppf(level))
+            assert abs(ours - theirs) <= 3 * se + 0.05, (
+                f"{name} {level}: grid {ours:.3f}, Monte Carlo {theirs:.3f}"
+            )
+
+    hyper = population.hyper_summary()
+    check(m, [np.log(hyper["median_rate"][k]) for k in ("q05", "q50", "q95")], "m")
+    check(s, [hyper["spread_log"][k] for k in ("q05", "q50", "q95")], "s")
+    for j in range(len(data)):
+        check(x[:, j], [np.log(v) for v in population.stretch_interval(j, (0.05, 0.5, 0.95))], f"stretch {j}")
+
+
+def test_the_data_narrow_the_intervals():
+    # Sharpness, which coverage alone cannot show (intervals from the priors alone also cover): with five
+    # stretches of tens of events, the population's median and each stretch's rate are known far better than
+    # their priors say.
+    rng = np.random.default_rng(5)
+    rates = np.exp(np.log(0.3) + 0.8 * rng.standard_normal(5))
+    population = fit_population(_synthetic(rng, rates))
+    hyper = population.hyper_summary()["median_rate"]
+    prior_width = 0.9 * (_M[-1] - _M[0])  # the uniform hyperprior's central 90%, in log units
+    assert np.log(hyper["q95"] / hyper["q05"]) < 0.4 * prior_width
+    predictive = _quantiles(np.arange(len(population.predictive())), population.predictive(), (0.05, 0.95))
+    predictive_width = (predictive[1] - predictive[0]) * 0.05  # log-rate grid step
+    for j in range(len(rates)):
+        low, high = population.stretch_interval(j)
+        assert np.log(high / low) < 0.6 * predictive_width

@@ -10,7 +10,15 @@ import pytest
 
 from escalation.events import load_events
 from escalation.pooling import reference_dir
-from escalation.reference_backtest import baseline_rates, episodes, run_origin, summary_table, targets
+from escalation.reference_backtest import (
+    _run,
+    _segments,
+    baseline_rates,
+    episodes,
+    run_origin,
+    summary_table,
+    targets,
+)
 from escalation.report.reference_backtest import main
 from escalation.specs import EnsembleSpec
 
@@ -22,7 +30,8 @@ HEADER = (
 
 def _record(tmp_path, rows: list[str]):
     path = tmp_path / "r.csv"
-    path.write_text(HEADER + "".join(f"{row},,,,,,,,test source,\n" for row in rows), encoding="utf-8")
+    padded = [row + "," * (15 - row.count(",")) for row in rows]  # empty cells up to the source column
+    path.write_text(HEADER + "".join(f"{row}test source,\n" for row in padded), encoding="utf-8")
     return load_events(path)
 
 
@@ -162,3 +171,32 @@ def test_a_malformed_episode_file_gets_a_one_line_error_naming_it(tmp_path):
     assert str(error.value).startswith(str(tmp_path / "scenarios" / "s.yaml")) and "\n" not in str(
         error.value
     )
+
+
+def test_a_count_between_two_tallies_is_exact_only_if_both_tallies_are(tmp_path):
+    log = _record(
+        tmp_path,
+        [
+            "t1,2020-01-01,2020-01-10,a,b,attack,10,true,false,true",  # at least 10
+            "t2,2020-01-01,2020-01-20,a,b,attack,19,false,false,true",  # 19: after a lower bound
+            "t3,2020-01-01,2020-01-30,a,b,attack,25,false,true,true",  # about 25
+            "t4,2020-01-01,2020-02-09,a,b,attack,24,false,false,true",  # 24: revises the last one down
+            "t5,2020-01-01,2020-02-19,a,b,attack,30,false,false,true",
+        ],
+    )
+    runs = {t.origin.isoformat(): t for t in targets(log, "r", "a", "b") if t.horizon == 30}
+    # A count is the difference of the readings at its two ends; what lies between does not matter.
+    assert (runs["2020-01-11"].count, runs["2020-01-11"].status) == (14, "upper bound")  # 24 - "at least 10"
+    assert (runs["2020-01-21"].count, runs["2020-01-21"].status) == (11, "exact")  # 30 - 19
+    assert (runs["2020-01-31"].count, runs["2020-01-31"].status) == (5, "approximate")  # 30 - about 25
+    assert (runs["2020-02-10"].count, runs["2020-02-10"].status) == (6, "exact")  # 30 - 24
+    assert runs["2020-01-01"].status == "approximate"  # about 25 by day 30, the longest run within 31 days
+    fourth = next(seg for seg in _segments(log, "a", "b") if seg.start == dt.date(2020, 1, 31))
+    assert _run([fourth])[:2] == (0, "revised")  # 24 after about 25: a downward revision
+    # Every scored target reads only exact figures (or ends on a lower bound).
+    for t in targets(log, "r", "a", "b"):
+        assert t.scored == (t.status in ("exact", "lower bound"))
+    # The baselines use known values only: "at least 10" and the revised step are not rates.
+    rates = baseline_rates(log, "a", "b", dt.date(2020, 2, 20), dt.date(2020, 3, 19))
+    assert rates["constant rate"] == pytest.approx(30 / 50)
+    assert rates["no change"] == pytest.approx(6 / 10)

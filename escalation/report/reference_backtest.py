@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
         bars[0].update(done - bars[0].n)
 
     try:
-        scores, results = run_reference_backtests(
+        backtest = run_reference_backtests(
             EnsembleSpec(replications=args.replications, seed=args.seed, workers=1),
             records=records,
             calibration_draws=args.draws,
@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         for bar in bars:
             bar.close()
+    scores, results = backtest.scores, backtest.origins
     table = summary_table(scores)
     text = markdown(table)
     run = {
@@ -93,6 +94,7 @@ def main(argv: list[str] | None = None) -> None:
             {"record": r.record, "origin": r.origin.isoformat(), "pooled_priors_from": list(r.pooled_records)}
             for r in results
         ],
+        "targets_left_out": list(backtest.left_out),
     }
     for name, frame in (("scores.parquet", scores), ("summary.parquet", table)):
         buffer = io.BytesIO()
