@@ -295,8 +295,25 @@ def _print_summary(summary, folder: Path) -> None:
                 f"    {threshold.label:<45} {100 * value.probability:5.1f}%  "
                 f"({100 * value.lower:.1f}-{100 * value.upper:.1f})"
             )
+    lines += _prior_lines(folder / "calibration.json")
     lines.append(f"Run folder: {folder}")
     _report(lines)
+
+
+def _prior_lines(path: Path) -> list[str]:
+    """Where the priors behind the numbers came from, in one line (from the run's calibration artefact)."""
+    import json
+
+    try:
+        summaries = json.loads(path.read_text(encoding="utf-8"))["summaries"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    pooled = [p for p, s in summaries.items() if str(s.get("prior_source", "")).startswith("reference_class")]
+    narrowed = [p for p, s in summaries.items() if p not in pooled and (s.get("interval_ratio") or 1.0) < 0.9]
+    return [
+        f"Priors: {len(pooled)} base rates pooled from earlier crises; {len(narrowed)} hand-set priors "
+        "narrowed by the event data; every other distribution is a hand-set assumption (calibration.json)"
+    ]
 
 
 def _report(lines: list[str]) -> None:

@@ -68,6 +68,8 @@ def test_each_experiment_writes_a_complete_run_folder(tmp_path, experiment):
         assert (folder / "tables" / "paired_differences.parquet").is_file()
         assert len(summary["paired_differences"]) == (len(arms) - 1) * 4 * 3
     assert "Run folder:" in done.stdout
+    # Where the priors behind the numbers came from: 3 base rates pooled (militias, Hezbollah, Houthis).
+    assert "Priors: 3 base rates pooled from earlier crises;" in done.stdout
     assert not list(folder.rglob(".*.tmp"))
     # The job log holds the run's own lines: the calibration, each arm's simulation, the summary.
     log = (folder / "escalation.log").read_text()
