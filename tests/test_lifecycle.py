@@ -380,21 +380,37 @@ def test_a_resumed_sweep_reruns_a_dead_point_and_a_point_whose_summary_is_trunca
 def test_a_signal_that_a_side_thread_receives_while_the_pool_starts_is_delivered_after_it():
     # The kernel gives a process-directed signal to any thread that does not block it (the progress bar's
     # monitor thread, for one), and Python runs the handler in the main thread whatever its mask: the hold
-    # must therefore swap the handlers, not only block the mask. Here a side thread sends SIGINT to the
-    # process during the hold and the main thread must not see KeyboardInterrupt until the hold ends.
+    # must therefore swap the handlers, not only block the mask. Here a side thread, started before the hold
+    # (so it does not block SIGINT), sends SIGINT to itself during the hold, and the main thread must not see
+    # KeyboardInterrupt until the hold ends. The signal is sent to the thread, not to the process: a
+    # process-directed one could be taken by any other thread of the test process (a library's thread that
+    # waits for signals, say), and the test would then depend on which tests ran before it.
     import threading
 
     from escalation.ensemble import _signals_deferred
 
-    sent = threading.Event()
-    side = threading.Thread(target=lambda: (os.kill(os.getpid(), signal.SIGINT), sent.set()))
-    steps: list[str] = []
-    with pytest.raises(KeyboardInterrupt), _signals_deferred():
+    go, sent = threading.Event(), threading.Event()
+
+    def receive() -> None:
+        go.wait(5)
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+        sent.set()
+
+    # Python's own Ctrl-C handler, as in an interactive run: a test process started in the background by a
+    # shell without job control has SIGINT ignored, and an ignored signal would never be delivered at all.
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        side = threading.Thread(target=receive)
         side.start()
-        assert sent.wait(5)
-        for _ in range(200):  # bytecode and calls in which a pending handler would run
-            time.sleep(0.001)
-        steps.append("held to the end")
-    side.join()
-    assert steps == ["held to the end"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        steps: list[str] = []
+        with pytest.raises(KeyboardInterrupt), _signals_deferred():
+            go.set()
+            assert sent.wait(5)
+            for _ in range(200):  # bytecode and calls in which a pending handler would run
+                time.sleep(0.001)
+            steps.append("held to the end")
+        side.join()
+        assert steps == ["held to the end"]
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, outer)
