@@ -258,6 +258,45 @@ def forecaster_scores(scores: pd.DataFrame) -> dict[str, dict[str, float]]:
     return forecasters
 
 
+def forecast_from(
+    known: EventLog,
+    scenario: ScenarioSpec,
+    cutoff: dt.date,
+    horizon_days: int,
+    ensemble: EnsembleSpec,
+    *,
+    calibration_draws: int = 4000,
+    calibration_seed: int = 0,
+    calibration_method: str = "auto",
+    calibration_priors: str = "reference_class",
+    leave_out: tuple[str, ...] = (),
+) -> tuple[Calibration, EnsembleResult]:
+    """The forecast a backtest scores, made from ``known`` (what was known at the cut-off).
+
+    The scenario is calibrated on those events, then simulated from the cut-off for ``horizon_days``,
+    warm-started from the same events.
+    """
+    forecast_scenario = dataclasses.replace(scenario, start=cutoff, horizon_days=horizon_days)
+    calibration = calibrate(
+        known,
+        forecast_scenario,
+        cutoff=cutoff,
+        draws=calibration_draws,
+        seed=calibration_seed,
+        method=calibration_method,
+        priors=calibration_priors,
+        leave_out=leave_out,
+    )
+    forecast = run_ensemble(
+        forecast_scenario,
+        ensemble,
+        calibration_draws=calibration.draws,
+        history=observed_history(known, forecast_scenario),
+        calibration_hash=calibration.hash,
+    )
+    return calibration, forecast
+
+
 def run_backtest(
     events: EventLog,
     scenario: ScenarioSpec,
@@ -278,22 +317,16 @@ def run_backtest(
             f"backtest.target: {target!r} is not tracked; allowed: {', '.join(scenario.tracked_targets)}"
         )
     known = known_before(events, cutoff)
-    forecast_scenario = dataclasses.replace(scenario, start=cutoff, horizon_days=horizon_days)
-    calibration = calibrate(
+    calibration, forecast = forecast_from(
         known,
-        forecast_scenario,
-        cutoff=cutoff,
-        draws=calibration_draws,
-        seed=calibration_seed,
-        method=calibration_method,
-        priors=calibration_priors,
-    )
-    forecast = run_ensemble(
-        forecast_scenario,
+        scenario,
+        cutoff,
+        horizon_days,
         ensemble,
-        calibration_draws=calibration.draws,
-        history=observed_history(known, forecast_scenario),
-        calibration_hash=calibration.hash,
+        calibration_draws=calibration_draws,
+        calibration_seed=calibration_seed,
+        calibration_method=calibration_method,
+        calibration_priors=calibration_priors,
     )
     observations = tuple(observations_after(events, target, cutoff, horizon_days))
     baselines = baseline_rates(known, target, cutoff, window_days, horizon_days)

@@ -46,13 +46,11 @@ from escalation.backtest import (
     _poisson_histogram,
     _score_counts,
     _years_before,
+    forecast_from,
     known_before,
 )
-from escalation.calibration import calibrate
 from escalation.counts import CountObservation, rate_observations
-from escalation.ensemble import run_ensemble
 from escalation.events import EventLog, load_events
-from escalation.history import observed_history
 from escalation.pooling import load_pools, reference_dir
 from escalation.specs import EnsembleSpec, ScenarioSpec, SpecError, build_scenario, read_config_file
 
@@ -286,22 +284,16 @@ def run_origin(
 ) -> OriginResult:
     """Calibrate on the rows known before ``origin`` (the record left out of the pools), forecast, score."""
     horizon = max(t.days for t in due)
-    forecast_scenario = dataclasses.replace(scenario, start=origin, horizon_days=horizon)
     known = known_before(_within(log, scenario), origin)
-    calibration = calibrate(
+    calibration, forecast = forecast_from(
         known,
-        forecast_scenario,
-        cutoff=origin,
-        draws=calibration_draws,
-        seed=calibration_seed,
-        leave_out=(record,),
-    )
-    forecast = run_ensemble(
-        forecast_scenario,
+        scenario,
+        origin,
+        horizon,
         ensemble,
-        calibration_draws=calibration.draws,
-        history=observed_history(known, forecast_scenario),
-        calibration_hash=calibration.hash,
+        calibration_draws=calibration_draws,
+        calibration_seed=calibration_seed,
+        leave_out=(record,),
     )
     frames = []
     for t in due:
