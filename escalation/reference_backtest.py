@@ -69,6 +69,9 @@ STATUSES = {
 }
 
 
+_RANK = list(STATUSES)  # from the strongest reading of a count to the weakest
+
+
 @dataclass(frozen=True)
 class Target:
     """The attacks on ``target`` from ``origin`` to ``end``, as the record counts them.
@@ -170,7 +173,7 @@ def _run(segments: Sequence[_Segment]) -> tuple[int, str, tuple[str, ...]]:
 
     Within one observation the count is its last reading minus the reading before its first segment.
     """
-    total, status, rows = 0, "exact", []
+    total, worst, rows = 0, 0, []
     by_observation: dict[int, list[_Segment]] = {}
     for segment in segments:
         by_observation.setdefault(id(segment.observation), []).append(segment)
@@ -181,14 +184,16 @@ def _run(segments: Sequence[_Segment]) -> tuple[int, str, tuple[str, ...]]:
         count = last.count - (before.count if before is not None else 0)
         rows += [r.event_id for r in ([before] if before is not None else []) + [last]]
         if count < 0:
-            status = "revised"
+            own = "revised"
         elif before is not None and before.lower_bound:
-            status = "upper bound" if status != "revised" else status
+            own = "upper bound"
         elif last.approximate or (before is not None and before.approximate):
-            status = status if status in ("revised", "upper bound") else "approximate"
-        elif last.lower_bound and status == "exact":
-            status = "lower bound"
+            own = "approximate"
+        else:
+            own = "lower bound" if last.lower_bound else "exact"
+        worst = max(worst, _RANK.index(own))  # the run is as weak as its weakest part
         total += max(count, 0)
+    status = _RANK[worst]
     return total, status, tuple(rows)
 
 

@@ -72,21 +72,15 @@ def _assert_near_nominal(coverage: float, n: int, name: str) -> None:
     assert abs(coverage - 0.9) <= tolerance, f"{name}: coverage {coverage:.3f}, tolerance {tolerance:.3f}"
 
 
-def test_hierarchical_recovery_covers_population_and_stretches_near_nominal():
-    replications = 50
-    m, s, rate = _coverage(replications, 5, seed=7)
+@pytest.mark.parametrize(
+    ("replications", "stretches", "seed"),
+    [(50, 5, 7), pytest.param(400, 6, 11, marks=pytest.mark.slow, id="many")],
+)
+def test_hierarchical_recovery_covers_population_and_stretches_near_nominal(replications, stretches, seed):
+    m, s, rate = _coverage(replications, stretches, seed=seed)
     _assert_near_nominal(m, replications, "exp(m)")
     _assert_near_nominal(s, replications, "s")
     # The stretches of one replication share its population: count replications, not stretches (conservative).
-    _assert_near_nominal(rate, replications, "stretch rates")
-
-
-@pytest.mark.slow
-def test_hierarchical_recovery_at_many_replications():
-    replications = 400
-    m, s, rate = _coverage(replications, 6, seed=11)
-    _assert_near_nominal(m, replications, "exp(m)")
-    _assert_near_nominal(s, replications, "s")
     _assert_near_nominal(rate, replications, "stretch rates")
 
 
