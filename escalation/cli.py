@@ -123,6 +123,7 @@ def prepare_inputs(cfg: DictConfig) -> Inputs:
             figures=bool(experiment.figures),
             scenario=configured,
         )
+        _check_objective(experiment.objective, spec)
         _check_memory(cfg, spec, ensemble)
     except (SpecError, EventDataError, ValueError) as err:
         raise UserError(str(err)) from None
@@ -277,6 +278,34 @@ def _date(key: str, text: str):
         raise UserError(f"{key}: expected a date YYYY-MM-DD, got {text!r}") from None
 
 
+def _check_objective(objective: DictConfig, spec) -> None:
+    """Check ``experiment.objective`` against the experiment's thresholds, horizons and arms."""
+    if not objective.threshold:
+        return
+    names = [t.name for t in spec.arms[0].scenario.thresholds]
+    if objective.threshold not in names:
+        raise UserError(
+            f"experiment.objective.threshold: unknown {objective.threshold!r}; allowed: {', '.join(names)}"
+        )
+    if objective.horizon is not None and int(objective.horizon) not in spec.horizons:
+        raise UserError(
+            f"experiment.objective.horizon: {objective.horizon} is not one of experiment.horizons; "
+            f"allowed: {', '.join(str(h) for h in spec.horizons)}"
+        )
+    arms = [arm.name for arm in spec.arms]
+    if objective.arm is not None and objective.arm not in arms:
+        raise UserError(f"experiment.objective.arm: unknown {objective.arm!r}; allowed: {', '.join(arms)}")
+
+
+def objective_value(objective: DictConfig, summary) -> float | None:
+    """The probability named by ``experiment.objective`` in a run's summary (None when none is named)."""
+    if not objective.threshold:
+        return None
+    arm = summary.arms[objective.arm or summary.reference_arm]
+    horizon = int(objective.horizon) if objective.horizon is not None else max(summary.horizons)
+    return float(arm.thresholds[objective.threshold].by_day[horizon].probability)
+
+
 def _print_summary(summary, folder: Path) -> None:
     """Print a run's headline probabilities (the typed :class:`~escalation.report.summary.RunSummary`)."""
     horizon = max(summary.horizons)
@@ -284,17 +313,27 @@ def _print_summary(summary, folder: Path) -> None:
         "",
         summary.question,
         f"{summary.replications:,} replications, seed {summary.seed}; "
-        f"{round(100 * summary.level)}% intervals; by day {horizon}:",
+        f"{round(100 * summary.level)}% ranges; by day {horizon}:",
+        f"    {'':<45} {'':>6}  {'simulation noise':<18}over plausible parameter values",
     ]
     for arm in summary.arms.values():
         if len(summary.arms) > 1:
             lines.append(f"  [{arm.label}]")
         for threshold in arm.thresholds.values():
             value = threshold.by_day[horizon]
+            spread = "not estimated (ensemble.replications_per_draw = 1)"
+            if value.parameter_lower is not None and value.parameter_upper is not None:
+                spread = f"{100 * value.parameter_lower:.1f}-{100 * value.parameter_upper:.1f}"
             lines.append(
                 f"    {threshold.label:<45} {100 * value.probability:5.1f}%  "
-                f"({100 * value.lower:.1f}-{100 * value.upper:.1f})"
+                f"{f'{100 * value.lower:.1f}-{100 * value.upper:.1f}':<18}{spread}"
             )
+            assumptions = threshold.assumptions
+            if assumptions is not None and assumptions.rests_on_assumptions:
+                lines.append(
+                    f"      rests on assumptions ({100 * assumptions.assumption_share:.0f}% of its parameter "
+                    f"spread from priors no data moved): {', '.join(assumptions.named) or 'many small ones'}"
+                )
     lines += _prior_lines(folder / "calibration.json")
     lines.append(f"Run folder: {folder}")
     _report(lines)
@@ -367,8 +406,11 @@ def _ensemble_workers(cfg: DictConfig) -> int:
     return max(1, min(requested, cores // max(jobs, 1)))
 
 
-def run(cfg: DictConfig) -> None:
-    """Run one experiment, backtest or sweep point into Hydra's output folder."""
+def run(cfg: DictConfig) -> float | None:
+    """Run one experiment, backtest or sweep point into Hydra's output folder.
+
+    Returns the probability ``experiment.objective`` names (for Hydra's optimising sweepers), or None.
+    """
     from hydra.types import RunMode
 
     from escalation.report.folder import mark_if_dead, read_manifest
@@ -399,15 +441,28 @@ def run(cfg: DictConfig) -> None:
             complete = False  # an ok manifest with a truncated or missing summary: run the point again
     if sweeping and complete and done.get("config_hash") == config_hash:
         _report([f"{point}: already complete, skipped"])
-        return
+        return (
+            None
+            if cfg.backtest.cutoff
+            else objective_value(cfg.experiment.objective, RunSummary.load(output / "summary.json"))
+        )
     task = backtest_task if cfg.backtest.cutoff else experiment_task
+    if _mode(cfg) == "sensitivity":
+        task = sensitivity_task
     summary = _run_task(task, cfg, output, config_hash, sweeping)
+    if task is sensitivity_task:
+        from escalation.report.sensitivity import headline_lines
+
+        _report([*headline_lines(summary), f"Run folder: {output}"])
+        return None
     if cfg.backtest.cutoff:
         _print_backtest(summary, output)
-    elif sweeping:
+        return None
+    if sweeping:
         _report([f"{point}: {summary.headline()}"])
     else:
         _print_summary(summary, output)
+    return objective_value(cfg.experiment.objective, summary)
 
 
 class Terminated(KeyboardInterrupt):
@@ -435,7 +490,7 @@ def _run_task(task, cfg: DictConfig, output: Path, config_hash: str, sweeping: b
             output,
             {
                 "experiment": str(cfg.experiment.name),
-                "mode": "backtest" if cfg.backtest.cutoff else "experiment",
+                "mode": _mode(cfg),
                 "seed": int(cfg.ensemble.seed),
                 "replications": int(cfg.ensemble.replications),
                 "chunk_size": int(cfg.ensemble.chunk_size),
@@ -534,6 +589,91 @@ def backtest_task(cfg: DictConfig, inputs: Inputs, folder) -> dict:
         raise UserError(str(err)) from None
     folder.record(backtest_cutoff=cutoff.isoformat(), calibration_hash=result.calibration.hash)
     return write_backtest(result, folder, experiment=spec.name, formats=spec.figure_formats)
+
+
+def _mode(cfg: DictConfig) -> str:
+    """The run's mode: ``backtest`` (a cut-off set), ``sensitivity`` (a method set) or ``experiment``."""
+    if cfg.backtest.cutoff:
+        return "backtest"
+    return "sensitivity" if cfg.sensitivity.method else "experiment"
+
+
+def sensitivity_task(cfg: DictConfig, inputs: Inputs, folder) -> dict:
+    """Calibrate the configured scenario, run the sensitivity design in one ensemble, discover, write."""
+    from escalation.history import observed_history
+    from escalation.report.sensitivity import discover_in_design, write_sensitivity
+    from escalation.sensitivity import SensitivitySpec, run_sensitivity
+    from escalation.specs import SpecError
+
+    settings, spec = cfg.sensitivity, inputs.spec
+    scenario = spec.scenario
+    if len(spec.arms) > 1:
+        raise UserError(
+            "experiment.arms: a sensitivity run analyses the scenario as configured; allowed: no arms"
+        )
+    try:
+        analysis = SensitivitySpec(
+            method=str(settings.method),
+            base_samples=int(settings.base_samples),
+            horizons=tuple(int(h) for h in (settings.horizons or spec.horizons)),
+            thresholds=tuple(str(t) for t in settings.thresholds),
+            cumulative=bool(settings.cumulative),
+            levers={str(lever.path): (float(lever.low), float(lever.high)) for lever in settings.levers},
+            randomness=bool(settings.randomness),
+            seed=int(settings.seed),
+            resamples=int(settings.resamples),
+            level=float(settings.level),
+            morris_levels=int(settings.morris_levels),
+        )
+        outcome = None
+        if settings.discovery_outcome:
+            names = [t.name for t in scenario.thresholds]
+            if settings.discovery_outcome not in names:
+                raise SpecError(
+                    f"sensitivity.discovery_outcome: unknown {settings.discovery_outcome!r}; allowed: "
+                    f"{', '.join(names)}, or null for no discovery"
+                )
+            horizon = int(settings.discovery_horizon or max(analysis.horizons))
+            if horizon not in analysis.horizons:
+                raise SpecError(
+                    f"sensitivity.discovery_horizon: {horizon} is not one of the horizons; allowed: "
+                    f"{', '.join(str(h) for h in analysis.horizons)}"
+                )
+            outcome = f"{settings.discovery_outcome}@{horizon}"
+        if not 0 < float(settings.discovery_min_coverage) <= 1:
+            raise SpecError(
+                "sensitivity.discovery_min_coverage: must be in (0, 1], got "
+                f"{settings.discovery_min_coverage}"
+            )
+        calibration = calibrate_inputs(cfg, inputs)
+        calibration.save(folder.path / "calibration.json")
+        folder.record(calibration_hash=calibration.hash)
+        result = run_sensitivity(
+            analysis,
+            scenario,
+            inputs.ensemble,
+            calibration_draws=calibration.draws,
+            history=observed_history(inputs.events, scenario),
+            calibration_hash=calibration.hash,
+        )
+    except SpecError as err:
+        raise UserError(str(err)) from None
+    if outcome is not None and analysis.thresholds and settings.discovery_outcome not in analysis.thresholds:
+        outcome = None  # the outcome's threshold is not among the analysed headlines
+    design = result.design
+    log.info("sensitivity design: %d runs simulated in %.2f s", len(design.unit), design.elapsed_seconds)
+    folder.record(simulation_seconds=round(design.elapsed_seconds, 3), design_runs=len(design.unit))
+    discovery = None
+    if outcome is not None:
+        discovery = discover_in_design(result, outcome, float(settings.discovery_min_coverage))
+    return write_sensitivity(
+        result,
+        discovery,
+        folder,
+        experiment=spec.name,
+        formats=spec.figure_formats,
+        figures=spec.figures,
+    )
 
 
 def _print_backtest(summary: dict, folder: Path) -> None:
@@ -667,8 +807,8 @@ def _register_schema() -> None:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
-def _hydra_main(cfg: DictConfig) -> None:
-    run(cfg)
+def _hydra_main(cfg: DictConfig) -> float | None:
+    return run(cfg)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -1020,6 +1160,8 @@ def _check_point_folders(cfg: DictConfig, overrides: list, parser, multirun: boo
         key = override.key_or_group
         if key in excluded or override.is_hydra_override() or override.is_delete():
             continue
+        if override.is_interval_sweep():
+            continue  # numbers drawn by an optimising sweeper: no '/' or '..' in them
         if override.is_sweep_override():
             for value in override.sweep_string_iterator():
                 if "/" in str(value) or ".." in str(value):

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from escalation import metrics
 from escalation.history import ObservedHistory
 from escalation.model import EscalationModel, Outcomes
+from escalation.parameters import block_index
 from escalation.specs import EnsembleSpec, ScenarioSpec
 from escalation.streams import chunk_seed
 from escalation.workers import watch_parent
@@ -40,6 +41,10 @@ class _ChunkTask:
     seed: int
     calibration_draws: Mapping[str, np.ndarray] | None
     history: ObservedHistory | None
+    parameter_values: Mapping[str, np.ndarray] | None = None
+    cumulative_days: tuple[int, ...] = ()
+    seed_key: int | None = None  # None: the chunk index
+    replications_per_draw: int = 1
 
 
 def _simulate_chunk(task: _ChunkTask) -> tuple[int, Outcomes]:
@@ -47,9 +52,12 @@ def _simulate_chunk(task: _ChunkTask) -> tuple[int, Outcomes]:
     model = EscalationModel(
         task.scenario,
         task.replications,
-        seed=chunk_seed(task.seed, task.chunk),
+        seed=chunk_seed(task.seed, task.chunk if task.seed_key is None else task.seed_key),
         calibration_draws=task.calibration_draws,
         history=task.history,
+        replications_per_draw=task.replications_per_draw,
+        parameter_values=task.parameter_values,
+        cumulative_days=task.cumulative_days,
     )
     return task.chunk, model.run()
 
@@ -75,6 +83,8 @@ class EnsembleResult:
         elapsed_seconds: wall time of the simulation.
         calibration_hash: hash of the calibration the parameters were drawn from, if any.
         data_hash: hash of the event data of the warm start, if any.
+        draw_of: (R,) the parameter draw of each replication (:func:`draw_index` of the chunks run); None:
+            that of ``ensemble.chunks``.
     """
 
     scenario: ScenarioSpec
@@ -83,20 +93,39 @@ class EnsembleResult:
     elapsed_seconds: float
     calibration_hash: str | None = None
     data_hash: str | None = None
+    draw_of: np.ndarray | None = None
 
     @property
     def replications(self) -> int:
         """Number of replications."""
         return self.outcomes.replications
 
+    @property
+    def draws(self) -> np.ndarray:
+        """(R,) the parameter draw of each replication: replications with one draw share their parameters."""
+        if self.draw_of is not None:
+            return self.draw_of
+        return draw_index([size for _, size in self.ensemble.chunks], self.ensemble.replications_per_draw)
+
+    @property
+    def fixed_parameters(self) -> bool:
+        """Whether every parameter is a setting (no parameter varies between replications)."""
+        return len(self.outcomes.parameter_names) == 0
+
     def ladder_curves(self, level: float = 0.90, method: str = "wilson") -> pd.DataFrame:
-        """P(highest rung >= k by day t) for every rung and day, with intervals (tidy)."""
+        """P(highest rung >= k by day t) for every rung and day, with both intervals (tidy).
+
+        ``lower``/``upper`` are the simulation noise; ``parameter_lower``/``parameter_upper`` the spread over
+        plausible parameter values (:func:`escalation.metrics.uncertainty_split`).
+        """
         table = metrics.escalation_curves(
             self.outcomes.first_passage,
             horizon_days=self.scenario.horizon_days,
             level=level,
             method=method,
             ladder=self.scenario.ladder,
+            draws=self.draws,
+            fixed_parameters=self.fixed_parameters,
         )
         table.insert(3, "date", pd.to_datetime(self.scenario.start) + pd.to_timedelta(table["day"], unit="D"))
         return table
@@ -104,7 +133,7 @@ class EnsembleResult:
     def threshold_table(
         self, horizons: tuple[int, ...] | None = None, level: float = 0.90, method: str = "wilson"
     ) -> pd.DataFrame:
-        """Probability of each named threshold by each horizon (days), with intervals (tidy)."""
+        """Probability of each named threshold by each horizon (days), with both intervals (tidy)."""
         horizons = horizons or (self.scenario.horizon_days,)
         table = metrics.threshold_probabilities(
             self.outcomes.threshold_days,
@@ -112,6 +141,8 @@ class EnsembleResult:
             list(horizons),
             level=level,
             method=method,
+            draws=self.draws,
+            fixed_parameters=self.fixed_parameters,
         )
         labels = {t.name: t.label for t in self.scenario.thresholds}
         table.insert(1, "label", table["threshold"].map(labels))
@@ -133,6 +164,7 @@ class EnsembleResult:
         o, s = self.outcomes, self.scenario
         columns: dict[str, np.ndarray] = {
             "replication": np.arange(o.replications),
+            "draw": self.draws,
             "highest_rung": o.highest_rung,
         }
         for k in range(1, o.first_passage.shape[1]):
@@ -150,6 +182,49 @@ class EnsembleResult:
             columns[f"param[{name}]"] = o.parameters[:, p]
         return pd.DataFrame(columns)
 
+    def draw_parameter_values(self) -> pd.DataFrame:
+        """One row per parameter draw: the varying parameters' values (those of its first replication)."""
+        draws = self.draws
+        first = np.flatnonzero(np.r_[True, draws[1:] != draws[:-1]])
+        return pd.DataFrame(self.outcomes.parameters[first], columns=list(self.outcomes.parameter_names))
+
+    def uncertainty_drivers(self, horizon: int, bins: int = 10) -> pd.DataFrame:
+        """For each named threshold by ``horizon``, each varying parameter's share of its parameter spread.
+
+        Columns ``threshold``, ``parameter``, ``share`` (:func:`escalation.metrics.variance_drivers`), largest
+        first within a threshold; empty when the parameter spread cannot be estimated or is zero.
+        """
+        days = self.outcomes.threshold_days
+        successes, sizes = metrics.draw_counts((days >= 0) & (days < horizon), self.draws)
+        variance = metrics.parameter_variance(successes, sizes)
+        values = self.draw_parameter_values()
+        frames = []
+        for m, threshold in enumerate(self.scenario.thresholds):
+            if self.fixed_parameters or not np.isfinite(variance[m]) or variance[m] <= 0:
+                continue
+            table = metrics.variance_drivers(
+                successes[:, m] / sizes, values.to_numpy(), list(values.columns), float(variance[m]), bins
+            )
+            table.insert(0, "threshold", threshold.name)
+            frames.append(table)
+        if not frames:
+            return pd.DataFrame(columns=["threshold", "parameter", "share"])
+        return pd.concat(frames, ignore_index=True)
+
+
+def draw_index(chunk_sizes: list[int], replications_per_draw: int) -> np.ndarray:
+    """(R,) the parameter draw of each replication, numbered across chunks in order.
+
+    Each chunk's replications form blocks of ``replications_per_draw`` (its last block may be shorter), one
+    parameter draw each (:func:`escalation.parameters.block_index`).
+    """
+    parts, offset = [], 0
+    for size in chunk_sizes:
+        blocks = block_index(size, replications_per_draw)
+        parts.append(blocks + offset)
+        offset += int(blocks[-1]) + 1
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
 
 def run_ensemble(
     scenario: ScenarioSpec,
@@ -158,6 +233,9 @@ def run_ensemble(
     calibration_draws: Mapping[str, np.ndarray] | None = None,
     history: ObservedHistory | None = None,
     calibration_hash: str | None = None,
+    parameter_values: Mapping[str, np.ndarray] | None = None,
+    layout: list[tuple[int, int]] | None = None,
+    cumulative_days: tuple[int, ...] = (),
 ) -> EnsembleResult:
     """Run a Monte Carlo ensemble of a scenario.
 
@@ -167,11 +245,43 @@ def run_ensemble(
         calibration_draws: joint posterior draws per parameter path (see :mod:`escalation.calibration`).
         history: observed history for the warm start.
         calibration_hash: recorded in the result for provenance.
+        parameter_values: path -> one value per replication (in chunk order), replacing those paths' draws
+            (a sensitivity design); each chunk takes its slice.
+        layout: ``(seed key, replications)`` of each chunk, in order, instead of ``ensemble.chunks``
+            (``ensemble.replications`` and ``chunk_size`` are then unused). Chunk k is seeded by
+            ``chunk_seed(seed, key)``: chunks of one size with one key draw the same random numbers,
+            replication by replication (a design that holds the randomness fixed while parameters change).
+        cumulative_days: day counts whose cumulative attacks are kept per replication
+            (:attr:`~escalation.model.Outcomes.cumulative_at`).
     """
     ensemble = ensemble or EnsembleSpec()
+    chunks = [(chunk, size, None) for chunk, size in ensemble.chunks]
+    if layout is not None:
+        chunks = [(chunk, size, key) for chunk, (key, size) in enumerate(layout)]
+    offsets = np.cumsum([0] + [size for _, size, _ in chunks])
+    if parameter_values is not None:
+        for path, given in parameter_values.items():
+            if len(given) != offsets[-1]:
+                raise ValueError(f"parameter_values: {path!r} has {len(given)} values for {offsets[-1]} runs")
     tasks = [
-        _ChunkTask(scenario, chunk, size, ensemble.seed, calibration_draws, history)
-        for chunk, size in ensemble.chunks
+        _ChunkTask(
+            scenario,
+            chunk,
+            size,
+            ensemble.seed,
+            calibration_draws,
+            history,
+            parameter_values=None
+            if parameter_values is None
+            else {
+                path: np.asarray(v)[offsets[chunk] : offsets[chunk + 1]]
+                for path, v in parameter_values.items()
+            },
+            cumulative_days=tuple(cumulative_days),
+            seed_key=key,
+            replications_per_draw=ensemble.replications_per_draw,
+        )
+        for chunk, size, key in chunks
     ]
     parts: dict[int, Outcomes] = {}
     histograms: dict[str, np.ndarray | None] = dict.fromkeys(scenario.tracked_targets)
@@ -203,6 +313,8 @@ def run_ensemble(
         count_histograms={k: v for k, v in histograms.items() if v is not None},
         parameters=np.concatenate([p.parameters for p in ordered]),
         parameter_names=ordered[0].parameter_names,
+        cumulative_at=np.concatenate([p.cumulative_at for p in ordered]) if cumulative_days else None,
+        longest_quiet=np.concatenate([p.longest_quiet for p in ordered]),
     )
     return EnsembleResult(
         scenario=scenario,
@@ -211,6 +323,7 @@ def run_ensemble(
         elapsed_seconds=elapsed,
         calibration_hash=calibration_hash,
         data_hash=history.data_hash if history is not None else None,
+        draw_of=draw_index([task.replications for task in tasks], ensemble.replications_per_draw),
     )
 
 

@@ -133,7 +133,9 @@ class ExperimentResult:
                 for horizon in self.spec.horizons:
                     happened = _by_horizon(result.outcomes.threshold_days[:, m], horizon)
                     baseline = _by_horizon(reference.outcomes.threshold_days[:, m], horizon)
-                    paired = metrics.paired_difference(happened, baseline, level=self.spec.level)
+                    paired = metrics.paired_difference(
+                        happened, baseline, level=self.spec.level, groups=reference.draws
+                    )
                     rows.append(
                         {
                             "arm": arm.name,

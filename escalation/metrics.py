@@ -30,14 +30,29 @@ from escalation.ladder import Ladder
 __all__ = [
     "NEVER",
     "count_summary",
+    "draw_counts",
     "escalation_curves",
     "histogram_mean",
     "histogram_quantiles",
     "mc_standard_error",
     "paired_difference",
+    "parameter_variance",
     "proportion_interval",
+    "shrunk_draw_probabilities",
     "threshold_probabilities",
+    "uncertainty_split",
+    "variance_drivers",
 ]
+
+SPLIT_COLUMNS: tuple[str, ...] = (
+    "design_effect",
+    "draws",
+    "parameter_sd",
+    "parameter_lower",
+    "parameter_upper",
+    "parameter_share",
+)
+"""The columns a table gains when its replications come with their parameter draws (nested design)."""
 
 NEVER: int = -1
 """Marker for an event that did not happen within the simulated horizon."""
@@ -252,6 +267,8 @@ def escalation_curves(
     level: float = 0.90,
     method: str = "wilson",
     ladder: Ladder | None = None,
+    draws: ArrayLike | None = None,
+    fixed_parameters: bool = False,
 ) -> pd.DataFrame:
     """Probability that the crisis has reached each rung by each day, with confidence intervals.
 
@@ -274,11 +291,15 @@ def escalation_curves(
         method: interval method passed to :func:`proportion_interval` (``"wilson"`` or ``"jeffreys"``).
         ladder: supplies the display names of the rungs; the default :class:`~escalation.ladder.Ladder`
             when None.
+        draws: (R,) the parameter draw of each replication (nested design). Given, the intervals and
+            ``mcse`` are the simulation noise of :func:`uncertainty_split` and the table gains its
+            parameter columns (:data:`SPLIT_COLUMNS`).
+        fixed_parameters: every replication has the same parameter values (with ``draws``).
 
     Returns:
         Tidy frame with one row per (rung, day), sorted by rung then day, and columns ``rung`` (int),
         ``rung_name``, ``day``, ``probability``, ``lower``, ``upper``, ``mcse`` (Monte Carlo standard
-        error) and ``replications`` (R).
+        error) and ``replications`` (R), then the :data:`SPLIT_COLUMNS` when ``draws`` is given.
 
     Raises:
         ValueError: if ``first_passage`` is not a 2-D array of day indices or NEVER, has more rungs than
@@ -317,7 +338,7 @@ def escalation_curves(
     probability = reached / n_reps
     lower, upper = proportion_interval(reached, n_reps, level=level, method=method)
     names = np.array([ladder.name(int(rung)) for rung in rungs], dtype=object)
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "rung": np.repeat(rungs, horizon),
             "rung_name": np.repeat(names, horizon),
@@ -329,6 +350,37 @@ def escalation_curves(
             "replications": np.full(rungs.size * horizon, n_reps, dtype=np.int64),
         }
     )
+    if draws is None:
+        return frame
+    groups = _check_draws(draws, n_reps)
+    n_groups = int(groups.max()) + 1
+    sizes = np.bincount(groups, minlength=n_groups)
+    parts = []
+    for rung in rungs:
+        days = passage[:, rung]
+        kept = (days >= 0) & (days < horizon)
+        cells = np.bincount(groups[kept] * horizon + days[kept], minlength=n_groups * horizon)
+        successes = np.cumsum(cells.reshape(n_groups, horizon), axis=1)
+        parts.append(uncertainty_split(successes, sizes, level, method, fixed=fixed_parameters))
+    return _with_split(frame, {k: np.concatenate([part[k] for part in parts]) for k in parts[0]})
+
+
+def _check_draws(draws: ArrayLike, replications: int) -> np.ndarray:
+    groups = _whole_numbers(draws, "draws")
+    if groups.shape != (replications,):
+        raise ValueError(f"draws: expected one draw per replication ({replications}), got {groups.shape}")
+    if groups.min() < 0:
+        raise ValueError("draws: draw numbers must be >= 0")
+    return groups
+
+
+def _with_split(frame: pd.DataFrame, split: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The table with the nested design's simulation-noise interval and its parameter columns."""
+    for column in ("lower", "upper", "mcse"):
+        frame[column] = split[column]
+    for column in SPLIT_COLUMNS:
+        frame[column] = split[column]
+    return frame
 
 
 def threshold_probabilities(
@@ -337,6 +389,8 @@ def threshold_probabilities(
     horizons: Sequence[int],
     level: float = 0.90,
     method: str = "wilson",
+    draws: ArrayLike | None = None,
+    fixed_parameters: bool = False,
 ) -> pd.DataFrame:
     """Probability that each named threshold event happens within each horizon, with confidence intervals.
 
@@ -349,11 +403,13 @@ def threshold_probabilities(
         horizons: horizons in days, each an integer ``>= 1``.
         level: confidence level of the intervals, strictly between 0 and 1.
         method: interval method passed to :func:`proportion_interval` (``"wilson"`` or ``"jeffreys"``).
+        draws: (R,) the parameter draw of each replication (nested design); see :func:`escalation_curves`.
+        fixed_parameters: every replication has the same parameter values (with ``draws``).
 
     Returns:
         Tidy frame with one row per (threshold, horizon), thresholds in column order and horizons in the
         given order, and columns ``threshold``, ``horizon_days``, ``probability``, ``lower``, ``upper``,
-        ``mcse`` and ``replications``.
+        ``mcse`` and ``replications``, then the :data:`SPLIT_COLUMNS` when ``draws`` is given.
 
     Raises:
         ValueError: if ``threshold_days`` is not a 2-D array of day indices or NEVER, ``names`` does not
@@ -385,7 +441,7 @@ def threshold_probabilities(
         counts[m] = np.searchsorted(happened, horizon_arr, side="left")
     probability = counts / n_reps
     lower, upper = proportion_interval(counts, n_reps, level=level, method=method)
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "threshold": np.repeat(np.array(labels, dtype=object), horizon_arr.size),
             "horizon_days": np.tile(horizon_arr, n_thresholds),
@@ -396,6 +452,12 @@ def threshold_probabilities(
             "replications": np.full(n_thresholds * horizon_arr.size, n_reps, dtype=np.int64),
         }
     )
+    if draws is None:
+        return frame
+    groups = _check_draws(draws, n_reps)
+    happened = (days[:, :, None] >= 0) & (days[:, :, None] < horizon_arr[None, None, :])
+    successes, sizes = draw_counts(happened.reshape(n_reps, -1), groups)
+    return _with_split(frame, uncertainty_split(successes, sizes, level, method, fixed=fixed_parameters))
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -495,7 +557,9 @@ def count_summary(
 # --------------------------------------------------------------------------------------------------------
 
 
-def paired_difference(a: ArrayLike, b: ArrayLike, level: float = 0.90) -> dict[str, float | int]:
+def paired_difference(
+    a: ArrayLike, b: ArrayLike, level: float = 0.90, groups: ArrayLike | None = None
+) -> dict[str, float | int]:
     """Difference in outcome probability between two arms run with common random numbers.
 
     With common random numbers, replication ``r`` of both arms uses the same seed, so ``a[r]`` and
@@ -506,10 +570,16 @@ def paired_difference(a: ArrayLike, b: ArrayLike, level: float = 0.90) -> dict[s
     ``difference ± z · se``, clipped to [-1, 1]. When every ``d[r]`` is equal the standard error is 0 and
     the interval collapses to a point; the normal approximation is then uninformative, not exact.
 
+    With ``groups`` (the parameter draw of each replication, in a nested design) the replications of a
+    group are correlated through their shared parameters, and the standard error is the cluster one:
+    ``sqrt(G / (G - 1) * sum_g (S_g - n_g * mean(d))^2) / R`` over the G groups' sums ``S_g``; with one
+    replication per group it equals ``sd(d) / sqrt(R)``.
+
     Args:
         a: (R,) boolean outcomes under the first arm (integers 0/1 are accepted).
         b: (R,) boolean outcomes under the second arm, replication-aligned with ``a``.
         level: confidence level of the interval, strictly between 0 and 1.
+        groups: (R,) the group (parameter draw) of each replication, or None: every replication its own.
 
     Returns:
         Dictionary with ``difference`` (``mean(a) - mean(b)``), ``standard_error``, ``lower``, ``upper``,
@@ -547,7 +617,20 @@ def paired_difference(a: ArrayLike, b: ArrayLike, level: float = 0.90) -> dict[s
 
     diffs = first - second
     difference = float(diffs.sum()) / n_reps
-    standard_error = float(np.std(diffs, ddof=1)) / np.sqrt(n_reps)
+    if groups is None:
+        standard_error = float(np.std(diffs, ddof=1)) / np.sqrt(n_reps)
+    else:
+        labels = np.asarray(groups)
+        if labels.shape != diffs.shape:
+            raise ValueError(f"groups: expected one group per replication ({n_reps}), got {labels.shape}")
+        _, index = np.unique(labels, return_inverse=True)
+        sums = np.bincount(index, weights=diffs.astype(float))
+        sizes = np.bincount(index)
+        n_groups = sums.size
+        if n_groups < 2:
+            raise ValueError("groups: need at least 2 groups for a standard error")
+        residual = sums - sizes * difference
+        standard_error = float(np.sqrt(n_groups / (n_groups - 1) * np.sum(residual**2))) / n_reps
     z = stats.norm.ppf(1.0 - (1.0 - level) / 2.0)
     return {
         "difference": difference,
@@ -557,3 +640,261 @@ def paired_difference(a: ArrayLike, b: ArrayLike, level: float = 0.90) -> dict[s
         "level": level,
         "replications": int(n_reps),
     }
+
+
+# --------------------------------------------------------------------------------------------------------
+# Simulation noise and parameter uncertainty (nested design)
+# --------------------------------------------------------------------------------------------------------
+
+
+def draw_counts(happened: ArrayLike, draws: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Per parameter draw: how many of its replications saw each outcome, and how many replications it has.
+
+    Args:
+        happened: (R,) or (R, J) booleans (or 0/1), one row per replication.
+        draws: (R,) the parameter draw of each replication, whole numbers ``0 .. M-1``; replications with
+            the same draw share their parameter values.
+
+    Returns:
+        ``(successes, sizes)``: (M, J) counts and (M,) replications per draw.
+    """
+    outcome = np.asarray(happened)
+    outcome = outcome.reshape(outcome.shape[0], -1).astype(np.int64)
+    groups = _whole_numbers(draws, "draws")
+    if groups.shape != (outcome.shape[0],):
+        raise ValueError(f"draws: expected one draw per replication ({outcome.shape[0]}), got {groups.shape}")
+    if groups.size and groups.min() < 0:
+        raise ValueError("draws: draw numbers must be >= 0")
+    n_draws = int(groups.max()) + 1 if groups.size else 0
+    sizes = np.bincount(groups, minlength=n_draws)
+    successes = np.zeros((n_draws, outcome.shape[1]), dtype=np.int64)
+    np.add.at(successes, groups, outcome)
+    return successes, sizes
+
+
+def _interval_of(p: np.ndarray, n: np.ndarray, level: float, method: str) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson or Jeffreys bounds for a proportion ``p`` seen in ``n`` (possibly fractional) trials."""
+    k = p * n
+    alpha = 1.0 - level
+    if method == "wilson":
+        z = stats.norm.ppf(1.0 - alpha / 2.0)
+        z2 = z * z
+        centre = (k + z2 / 2.0) / (n + z2)
+        half = z / (n + z2) * np.sqrt(np.maximum(k * (n - k) / n, 0.0) + z2 / 4.0)
+        lower, upper = np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+    else:
+        lower = stats.beta.ppf(alpha / 2.0, k + 0.5, n - k + 0.5)
+        upper = stats.beta.ppf(1.0 - alpha / 2.0, k + 0.5, n - k + 0.5)
+    return np.where(p <= 0.0, 0.0, lower), np.where(p >= 1.0, 1.0, upper)
+
+
+def uncertainty_split(
+    successes: ArrayLike,
+    sizes: ArrayLike,
+    level: float = 0.90,
+    method: str = "wilson",
+    *,
+    fixed: bool = False,
+) -> dict[str, np.ndarray]:
+    """Split the uncertainty of probabilities estimated by a nested design: simulation noise and parameters.
+
+    Replications come in M groups, each sharing one parameter draw ``theta_m``; ``p(theta)`` is the
+    probability of the outcome given the parameters. The headline is ``P = E[p(theta)]``, estimated by the
+    share of all N replications that saw the outcome (unbiased whatever the group sizes). By the law of
+    total variance, the variance of one replication's outcome, ``P (1 - P)``, is the within-draw part
+    ``E[p (1 - p)]`` plus the parameter part ``Var[p(theta)]``. They are estimated by the one-way random-
+    effects analysis of variance (unbalanced groups; Searle, Casella & McCulloch 1992, ch. 3): the within
+    mean square ``MSW`` is unbiased for the within part, and ``(MSB - MSW) / n0`` for the parameter part,
+    where the binomial noise of each group's share (``MSW / n``) is subtracted from the spread between
+    groups; it is truncated at zero.
+
+    * **Simulation noise** (``lower``, ``upper``, ``mcse``): how far the estimate of P could move with another
+      seed. Its standard error is the cluster (between-group) one, which counts the finite number of draws;
+      the interval is the Wilson (or Jeffreys) interval at the effective number of replications
+      ``N / design_effect`` (Korn & Graubard 1998). The design effect is taken as at least 1 (the groups' true
+      intra-class correlation cannot be negative); with groups of one replication, or fixed parameters, it
+      is 1 and the interval is exactly :func:`proportion_interval` on the counts.
+    * **Parameter uncertainty** (``parameter_sd``, ``parameter_lower``, ``parameter_upper``): the spread of
+      ``p(theta)`` across plausible parameter values. The bounds are the ``level`` quantiles of the groups'
+      shares shrunk towards P so that their spread matches the estimated parameter variance (the constrained
+      estimator of Louis 1984), which removes the binomial noise of each group's share. ``parameter_share``
+      is the parameter part's fraction of ``P (1 - P)``.
+
+    Args:
+        successes: (M,) or (M, J) numbers of replications of each group that saw each outcome.
+        sizes: (M,) replications per group (>= 1).
+        level: level of both intervals.
+        method: ``"wilson"`` or ``"jeffreys"`` (the simulation-noise interval).
+        fixed: every replication has the same parameter values: the parameter spread is exactly zero and the
+            replications are independent whatever the groups.
+
+    Returns:
+        Arrays of shape (J,): ``probability``, ``lower``, ``upper``, ``mcse``, ``design_effect``,
+        ``parameter_sd``, ``parameter_lower``, ``parameter_upper``, ``parameter_share``, and ``draws`` (M).
+        Without at least two groups and one group of two or more replications the parameter part cannot
+        be estimated: its entries are NaN (unless ``fixed``).
+
+    References:
+        Searle, S. R., Casella, G., & McCulloch, C. E. (1992). Variance Components. Wiley.
+
+        Korn, E. L., & Graubard, B. I. (1998). Confidence intervals for proportions with small expected number
+        of positive counts estimated from survey data. Survey Methodology, 24(2), 193-201.
+
+        Louis, T. A. (1984). Estimating a population of parameter values using Bayes and empirical Bayes
+        methods. Journal of the American Statistical Association, 79(386), 393-398.
+    """
+    level = _check_level(level)
+    method = _check_method(method)
+    counts = _whole_numbers(successes, "successes")
+    counts = counts.reshape(counts.shape[0], -1)
+    n_m = _whole_numbers(sizes, "sizes")
+    if n_m.shape != (counts.shape[0],) or n_m.size < 1 or n_m.min() < 1:
+        raise ValueError(f"sizes: expected {counts.shape[0]} group sizes >= 1, got {n_m.tolist()[:5]}...")
+    if counts.min(initial=0) < 0 or np.any(counts > n_m[:, None]):
+        raise ValueError("successes: must satisfy 0 <= successes <= sizes")
+    n_groups, total = n_m.size, int(n_m.sum())
+    n_f = n_m[:, None].astype(np.float64)
+    p = counts.sum(axis=0) / total
+    binomial = p * (1.0 - p) / total
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if fixed or n_groups < 2 or n_m.max() == 1:
+            design_effect = np.ones_like(p)
+        else:
+            cluster = n_groups / (n_groups - 1) * np.sum((counts - p * n_f) ** 2, axis=0) / total**2
+            design_effect = np.where(binomial > 0, np.maximum(cluster / binomial, 1.0), 1.0)
+    if np.all(design_effect == 1.0):
+        lower, upper = proportion_interval(counts.sum(axis=0), total, level=level, method=method)
+    else:
+        lower, upper = _interval_of(p, total / design_effect, level, method)
+    out = {
+        "probability": p,
+        "lower": lower,
+        "upper": upper,
+        "mcse": np.sqrt(binomial * design_effect),
+        "design_effect": design_effect,
+        "draws": np.full(p.shape, n_groups, dtype=np.int64),
+    }
+    if fixed:
+        zeros = np.zeros_like(p)
+        return out | {
+            "parameter_sd": zeros,
+            "parameter_lower": p,
+            "parameter_upper": p,
+            "parameter_share": zeros,
+        }
+    variance = parameter_variance(counts, n_m)
+    out["parameter_sd"] = np.sqrt(variance)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["parameter_share"] = np.where(p * (1 - p) > 0, variance / (p * (1 - p)), 0.0)
+    shrunk = shrunk_draw_probabilities(counts, n_m)
+    tails = ((1 - level) / 2, (1 + level) / 2)
+    if np.all(np.isnan(variance)):
+        out["parameter_lower"] = out["parameter_upper"] = np.full_like(p, np.nan)
+    else:
+        out["parameter_lower"], out["parameter_upper"] = np.quantile(shrunk, tails, axis=0)
+    return out
+
+
+def _mean_squares(counts: np.ndarray, n_m: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Within and between mean squares of grouped 0/1 outcomes, and the ANOVA's ``n0`` (NaN if undefined)."""
+    n_groups, total = n_m.size, float(n_m.sum())
+    n_f = n_m[:, None].astype(np.float64)
+    if n_groups < 2 or total - n_groups < 1:
+        nan = np.full(counts.shape[1], np.nan)
+        return nan, nan, np.nan
+    p = counts.sum(axis=0) / total
+    p_m = counts / n_f
+    within = np.sum(counts * (1.0 - p_m), axis=0) / (total - n_groups)
+    between = np.sum(n_f * (p_m - p) ** 2, axis=0) / (n_groups - 1)
+    n0 = (total - float(np.sum(n_m.astype(np.float64) ** 2)) / total) / (n_groups - 1)
+    return within, between, n0
+
+
+def parameter_variance(successes: ArrayLike, sizes: ArrayLike) -> np.ndarray:
+    """``Var[p(theta)]`` across parameter draws, from grouped 0/1 outcomes (ANOVA estimator, at least 0).
+
+    See :func:`uncertainty_split`; NaN where it cannot be estimated (fewer than two groups, or no group of
+    two or more replications).
+    """
+    counts = np.asarray(successes, dtype=np.int64)
+    counts = counts.reshape(counts.shape[0], -1)
+    n_m = np.asarray(sizes, dtype=np.int64)
+    within, between, n0 = _mean_squares(counts, n_m)
+    return np.maximum((between - within) / n0, 0.0)
+
+
+def shrunk_draw_probabilities(successes: ArrayLike, sizes: ArrayLike) -> np.ndarray:
+    """Each group's share of the outcome, shrunk towards the overall share to remove its binomial noise.
+
+    A group of ``n`` replications has a share whose variance is the parameter variance plus ``MSW / n``; the
+    share's distance from the overall share is scaled by ``sqrt(var / (var + MSW / n))`` so that the shrunk
+    shares have the estimated parameter variance (Louis 1984; see :func:`uncertainty_split`). Returns (M, J)
+    values in [0, 1]; NaN where the parameter variance cannot be estimated.
+    """
+    counts = np.asarray(successes, dtype=np.int64)
+    counts = counts.reshape(counts.shape[0], -1)
+    n_m = np.asarray(sizes, dtype=np.int64)
+    within, between, n0 = _mean_squares(counts, n_m)
+    variance = np.maximum((between - within) / n0, 0.0)
+    p = counts.sum(axis=0) / n_m.sum()
+    n_f = n_m[:, None].astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(variance > 0, np.sqrt(variance / (variance + within / n_f)), 0.0)
+    factor = np.where(np.isnan(variance), np.nan, factor)
+    return np.clip(p + factor * (counts / n_f - p), 0.0, 1.0)
+
+
+def variance_drivers(
+    draw_probability: ArrayLike,
+    draw_parameters: ArrayLike,
+    names: Sequence[str],
+    parameter_variance_estimate: float,
+    bins: int = 10,
+) -> pd.DataFrame:
+    """Which parameters explain the spread of a probability across parameter draws (first-order shares).
+
+    For each parameter, the draws are split into ``bins`` groups of equal size by the parameter's value, and
+    the spread of the per-draw probability between those groups is taken as the part of its variance that
+    the parameter explains alone (the correlation ratio; Pearson 1905). The between-group spread that the
+    noise of the bin means would give by itself is subtracted (Kelley's 1935 bias correction of the
+    correlation ratio), and the result is divided by the estimated parameter variance of the probability,
+    so a share reads as "the fraction of the parameter spread due to this parameter alone". Shares are
+    clipped to [0, 1] and need not sum to one (interactions, and the noise left in a few draws).
+
+    Args:
+        draw_probability: (M,) the probability's share of replications in each draw.
+        draw_parameters: (M, P) each draw's parameter values.
+        names: P parameter names.
+        parameter_variance_estimate: ``Var[p(theta)]`` (:func:`parameter_variance`).
+        bins: number of quantile bins (at most M / 2).
+
+    Returns:
+        Frame with columns ``parameter`` and ``share``, largest share first.
+
+    References:
+        Pearson, K. (1905). On the general theory of skew correlation and non-linear regression. Drapers'
+        Company Research Memoirs, Biometric Series II.
+
+        Kelley, T. L. (1935). An unbiased correlation ratio measure. PNAS, 21(9), 554-559.
+    """
+    y = np.asarray(draw_probability, dtype=np.float64)
+    x = np.asarray(draw_parameters, dtype=np.float64).reshape(y.size, -1)
+    labels = [str(n) for n in names]
+    if x.shape[1] != len(labels):
+        raise ValueError(f"names: expected {x.shape[1]} names, got {len(labels)}")
+    bins = int(min(bins, y.size // 2))
+    shares = np.zeros(len(labels))
+    total = float(np.sum((y - y.mean()) ** 2))
+    if bins >= 2 and total > 0 and parameter_variance_estimate > 0:
+        for j in range(x.shape[1]):
+            order = np.argsort(x[:, j], kind="stable")
+            groups = np.empty(y.size, dtype=np.int64)
+            groups[order] = np.arange(y.size) * bins // y.size
+            sums = np.bincount(groups, weights=y, minlength=bins)
+            counts = np.bincount(groups, minlength=bins)
+            between = float(np.sum(sums**2 / counts) - y.sum() ** 2 / y.size)
+            within = (total - between) / (y.size - bins)
+            explained = max(between - (bins - 1) * within, 0.0) / y.size
+            shares[j] = min(explained / parameter_variance_estimate, 1.0)
+    frame = pd.DataFrame({"parameter": labels, "share": shares})
+    return frame.sort_values("share", ascending=False, kind="stable", ignore_index=True)

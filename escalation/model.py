@@ -62,6 +62,10 @@ class Outcomes:
             number of attacks the target has received by the end of each day.
         parameters: (R, uncertain parameters) the parameter values each replication drew.
         parameter_names: names of the columns of ``parameters``.
+        cumulative_at: (R, days asked, tracked targets) cumulative attacks on each tracked target by the end
+            of each day count asked for (``cumulative_days`` of the model); None when none was asked.
+        longest_quiet: (R, tracked targets) the longest run of consecutive days without an attack on each
+            tracked target (the pauses of the campaigns against it); None in outcomes made without it.
     """
 
     first_passage: np.ndarray
@@ -73,6 +77,8 @@ class Outcomes:
     count_histograms: dict[str, np.ndarray]
     parameters: np.ndarray
     parameter_names: tuple[str, ...]
+    cumulative_at: np.ndarray | None = None
+    longest_quiet: np.ndarray | None = None
 
     @property
     def replications(self) -> int:
@@ -96,6 +102,12 @@ class EscalationModel(mesa.Model):
         calibration_draws: path -> joint posterior draws for calibrated parameters (see
             :func:`escalation.parameters.draw_parameters`).
         history: observed days before the scenario's start, replayed into the memories (a warm start).
+        replications_per_draw: consecutive replications that share one parameter draw (the nested design;
+            see :func:`escalation.parameters.draw_parameters`).
+        parameter_values: path -> one value per replication, replacing the draws of those paths (a
+            sensitivity design; see :func:`escalation.parameters.draw_parameters`).
+        cumulative_days: day counts h (1 .. horizon) by whose end each replication's cumulative attacks on
+            each tracked target are kept (:attr:`Outcomes.cumulative_at`).
     """
 
     def __init__(
@@ -105,6 +117,9 @@ class EscalationModel(mesa.Model):
         seed: np.random.SeedSequence | int = 0,
         calibration_draws: Mapping[str, np.ndarray] | None = None,
         history: ObservedHistory | None = None,
+        replications_per_draw: int = 1,
+        parameter_values: Mapping[str, np.ndarray] | None = None,
+        cumulative_days: tuple[int, ...] = (),
     ) -> None:
         if not isinstance(seed, np.random.SeedSequence):
             seed = np.random.SeedSequence(seed)
@@ -115,10 +130,18 @@ class EscalationModel(mesa.Model):
         self.scenario = scenario
         self.replications = replications
         self.day = 0
-        self.params = draw_parameters(scenario, replications, self.streams, calibration_draws)
+        self.params = draw_parameters(
+            scenario,
+            replications,
+            self.streams,
+            calibration_draws,
+            per_draw=replications_per_draw,
+            parameter_values=parameter_values,
+        )
         self._build_structure()
         self._bind_parameters(self.params)
         self._init_state()
+        self._init_cumulative_days(tuple(int(h) for h in cumulative_days))
         self.actor_agents = [ActorAgent(self, i) for i in range(len(scenario.actors))]
         if history is not None and len(history):
             self._warm_start(history)
@@ -207,6 +230,8 @@ class EscalationModel(mesa.Model):
         self.total_killed = np.zeros((r, n_a), dtype=np.int64)
         self.total_strikes = np.zeros((r, len(self.channels.strike_slots)), dtype=np.int64)
         self.cumulative = np.zeros((r, len(self.tracked)), dtype=np.int64)
+        self.quiet_run = np.zeros((r, len(self.tracked)), dtype=np.int64)
+        self.longest_quiet = np.zeros((r, len(self.tracked)), dtype=np.int64)
         self._histograms: list[list[np.ndarray]] = [[] for _ in self.tracked]
         self._direct_window = np.zeros((self.scenario.ladder.war_window_days, r), dtype=np.int64)
         self._outcome_streams = [self.streams(f"outcome:{dyad.key}") for dyad in self.scenario.attacks]
@@ -215,6 +240,16 @@ class EscalationModel(mesa.Model):
         self._channel_work = (np.zeros((r, self.n_channels)), np.zeros((r, self.n_channels)))
         self._strikes = np.zeros((r, len(self.channels.strike_slots)), dtype=np.int64)
         self._channel_rung_today = np.zeros((self.n_channels, r), dtype=np.int8)
+
+    def _init_cumulative_days(self, days: tuple[int, ...]) -> None:
+        """Where the cumulative attacks by the end of each asked day count are kept."""
+        for h in days:
+            if not 1 <= h <= self.scenario.horizon_days:
+                raise ValueError(f"cumulative_days: {h} is outside 1..{self.scenario.horizon_days}")
+        self.cumulative_days = days
+        self._cumulative_at = (
+            np.zeros((self.replications, len(days), len(self.tracked)), dtype=np.int64) if days else None
+        )
 
     # -- the day ---------------------------------------------------------------------------------------
 
@@ -309,7 +344,14 @@ class EscalationModel(mesa.Model):
         self.total_injured += injured
         self.total_killed += killed
         self.total_strikes += strikes
-        self.cumulative += attacks @ self.track_matrix
+        today = attacks @ self.track_matrix
+        self.cumulative += today
+        self.quiet_run = np.where(today == 0, self.quiet_run + 1, 0)
+        np.maximum(self.longest_quiet, self.quiet_run, out=self.longest_quiet)
+        if self._cumulative_at is not None:
+            for slot, h in enumerate(self.cumulative_days):
+                if h == self.day + 1:
+                    self._cumulative_at[:, slot] = self.cumulative
         for k, histograms in enumerate(self._histograms):
             histograms.append(np.bincount(self.cumulative[:, k]).astype(np.int32))
 
@@ -353,4 +395,6 @@ class EscalationModel(mesa.Model):
             count_histograms=histograms,
             parameters=self.params.stack(list(uncertain)) if uncertain else np.zeros((self.replications, 0)),
             parameter_names=uncertain,
+            cumulative_at=None if self._cumulative_at is None else self._cumulative_at.copy(),
+            longest_quiet=self.longest_quiet.copy(),
         )

@@ -7,8 +7,15 @@ Every model parameter has a path, such as ``attacks.militias->us.base_rate``, ``
 - a row of the calibration's joint posterior draws, when a calibration covers the path;
 - otherwise a draw from the parameter's prior distribution, from a stream named after the path.
 
-One posterior row per replication is shared by all calibrated paths, so correlations between calibrated
+One posterior row per parameter draw is shared by all calibrated paths, so correlations between calibrated
 parameters (interception and injury probability, say) carry over into the ensemble.
+
+**Nested design.** Consecutive replications of a chunk form blocks of ``per_draw`` replications that share one
+parameter draw (the last block of a chunk may be shorter). The spread of the outcome between blocks, less the
+spread within them, is the part of the uncertainty that comes from the parameters (see
+:func:`escalation.metrics.uncertainty_split`). With ``per_draw = 1`` every replication has its own draw, and
+the values are exactly those of a design without blocks: the draws are taken in the same order from the same
+streams, one per block, and repeated across the block.
 
 Which fields are parameters comes from the spec classes (the fields declared with
 :func:`escalation.specs.parameter`); where a spec class's entities sit in a scenario and how a path names them
@@ -129,13 +136,25 @@ class Parameters:
         return np.stack([self.values[p] for p in paths], axis=1)
 
 
+def block_index(replications: int, per_draw: int) -> np.ndarray:
+    """The parameter draw (block) of each of a chunk's replications: ``0, ..., 0, 1, ..., 1, ...``.
+
+    Blocks hold ``per_draw`` consecutive replications; the last one holds what is left.
+    """
+    if per_draw < 1:
+        raise ValueError(f"per_draw: must be >= 1, got {per_draw}")
+    return np.arange(replications) // per_draw
+
+
 def draw_parameters(
     scenario: ScenarioSpec,
     replications: int,
     streams: NamedStreams,
     calibration_draws: Mapping[str, np.ndarray] | None = None,
+    per_draw: int = 1,
+    parameter_values: Mapping[str, np.ndarray] | None = None,
 ) -> Parameters:
-    """Draw every parameter for ``replications`` replications.
+    """Draw every parameter for ``replications`` replications, one draw per block of ``per_draw``.
 
     Args:
         scenario: the scenario whose parameters are drawn.
@@ -143,21 +162,38 @@ def draw_parameters(
         streams: the chunk's named streams; each prior draws from ``param:<path>``.
         calibration_draws: path -> joint posterior draws (all the same length). Only paths whose scenario
             value is a distribution are taken from it: a number in the scenario is a deliberate setting.
+        per_draw: replications that share one parameter draw (:func:`block_index`); 1: one draw each.
+        parameter_values: path -> one value per replication, given explicitly (a sensitivity design): these
+            replace the setting, posterior row or prior draw of their paths, which then count as uncertain.
+            The other paths are drawn as without it, from the same streams.
     """
+    parameter_values = parameter_values or {}
+    known = {path for path, _ in scenario_parameters(scenario)}
+    for path, given in parameter_values.items():
+        if path not in known:
+            raise ValueError(f"parameter_values: {path!r} is not a parameter of scenario {scenario.name!r}")
+        if np.shape(given) != (replications,):
+            raise ValueError(f"parameter_values: {path!r} needs {replications} values, got {np.shape(given)}")
+    blocks = block_index(replications, per_draw)
+    draws = int(blocks[-1]) + 1 if replications else 0
     calibration_draws = calibration_draws or {}
     rows = None
     if calibration_draws:
         length = len(next(iter(calibration_draws.values())))
-        rows = streams(CALIBRATION_ROW_STREAM).integers(0, length, size=replications)
+        rows = streams(CALIBRATION_ROW_STREAM).integers(0, length, size=draws)[blocks]
     values: dict[str, np.ndarray] = {}
     uncertain: list[str] = []
     for path, spec in scenario_parameters(scenario):
+        if path in parameter_values:
+            values[path] = np.asarray(parameter_values[path], dtype=float)
+            uncertain.append(path)
+            continue
         if not isinstance(spec, Dist):
             values[path] = np.full(replications, float(spec))
             continue
         if path in calibration_draws and rows is not None:
             values[path] = np.asarray(calibration_draws[path], dtype=float)[rows]
         else:
-            values[path] = spec.sample(streams(f"param:{path}"), replications)
+            values[path] = np.asarray(spec.sample(streams(f"param:{path}"), draws))[blocks]
         uncertain.append(path)
     return Parameters(values=values, uncertain=tuple(uncertain))

@@ -289,8 +289,33 @@ def _percent_axis(axis: matplotlib.axis.Axis) -> None:
 
 
 def _interval_note(level: float) -> str:
-    """Legend text for the whiskers or bands of Monte Carlo estimates."""
-    return f"{level:.0%} confidence interval"
+    """Legend text for the whiskers or bands of Monte Carlo estimates (how far another seed moves them)."""
+    return f"simulation noise ({level:.0%})"
+
+
+def _parameter_note(level: float) -> str:
+    """Legend text for the range of a probability over plausible parameter values."""
+    return f"range over plausible parameter values ({level:.0%})"
+
+
+def _parameter_columns(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+    """A table's parameter range in percent, or None when it has none (no column, or not estimated)."""
+    if "parameter_lower" not in rows.columns or "parameter_upper" not in rows.columns:
+        return None
+    lower = 100 * pd.to_numeric(rows["parameter_lower"], errors="coerce").to_numpy(float)
+    upper = 100 * pd.to_numeric(rows["parameter_upper"], errors="coerce").to_numpy(float)
+    if not np.isfinite(lower).any():
+        return None
+    return lower, upper
+
+
+def _parameter_range(
+    ax: Axes, at: np.ndarray, lower: np.ndarray, upper: np.ndarray, colour: str, *, vertical: bool = False
+) -> None:
+    """The range over plausible parameter values as a wide pale bar behind an estimate's noise bar."""
+    keep = np.isfinite(lower) & np.isfinite(upper)
+    draw = ax.vlines if vertical else ax.hlines
+    draw(at[keep], lower[keep], upper[keep], color=colour, linewidth=11, alpha=0.18, zorder=1)
 
 
 def _dodge(n: int, spread: float = 0.42) -> np.ndarray:
@@ -588,8 +613,12 @@ def ladder_chart(
     if not chosen:
         raise ValueError("rungs: no rung to draw (every rung from 2 to 7 has probability 0)")
 
+    spread = _parameter_columns(curves[curves["rung"].isin(chosen)])
     with house_style():
-        fig, (ax,) = _new_figure()
+        if spread is None:
+            fig, (ax,) = _new_figure()
+        else:
+            fig, (ax, side) = _new_figure(ncols=2, sharey=True, gridspec_kw={"width_ratios": (3.2, 1)})
         first = last = None
         ends: list[tuple[float, np.datetime64]] = []
         for rung in sorted(set(chosen)):
@@ -615,8 +644,35 @@ def ladder_chart(
         _end_labels(ax, last, [(p, _percent_text(p / 100), _INK, "bold") for p, _ in ends], min_gap=4.5)
         handles, _ = ax.get_legend_handles_labels()
         handles.append(Patch(facecolor="#888888", alpha=0.3, label=_interval_note(level)))
+        if spread is not None:
+            _ladder_side_panel(side, curves, sorted(set(chosen)), level)
+            handles.append(
+                Line2D([], [], color="#888888", linewidth=11, alpha=0.18, label=_parameter_note(level))
+            )
         fig.legend(handles=handles, title="Highest rung reached", loc="outside right upper", alignment="left")
         return _finish(fig, title, caption)
+
+
+def _ladder_side_panel(ax: Axes, curves: pd.DataFrame, rungs: list[int], level: float) -> None:
+    """Each rung's probability on the last day, with its simulation noise and its parameter range."""
+    last_day = curves["day"].max() if "day" in curves.columns else None
+    at = np.arange(len(rungs), dtype=float)
+    for k, rung in enumerate(rungs):
+        rows = curves[curves["rung"] == rung].sort_values("date").tail(1)
+        colour = RUNG_COLOURS.get(rung, PALETTE[rung % len(PALETTE)])
+        spread = _parameter_columns(rows)
+        if spread is not None:
+            _parameter_range(ax, at[k : k + 1], *spread, colour, vertical=True)
+        _dots_and_intervals(
+            ax, at[k : k + 1], 100 * rows["probability"].to_numpy(float), 100 * rows["lower"].to_numpy(float),
+            100 * rows["upper"].to_numpy(float), colour, vertical=True, markersize=6,
+        )  # fmt: skip
+    ax.set_xticks(at, [str(rung) for rung in rungs])
+    ax.set_xlim(-0.6, len(rungs) - 0.4)
+    ax.set_xlabel("Rung")
+    ax.grid(axis="x", visible=False)
+    day = f"day {int(last_day) + 1}" if last_day is not None else "the last day"
+    ax.set_title(f"By {day}:\nparameter range", fontsize=11)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -672,17 +728,23 @@ def threshold_chart(
         for label, name in zip(rows["label"], rows["threshold"], strict=True)
     ]
     colour = PALETTE[0]
+    spread = _parameter_columns(rows)
+    low_end, high_end = lower, upper
+    if spread is not None:
+        low_end, high_end = np.fmin(lower, spread[0]), np.fmax(upper, spread[1])
 
     with house_style():
         height = min(max(3.4, 1.6 + 0.85 * n), 7.5)
         fig, (ax,) = _new_figure(figsize=(FIGSIZE[0], height))
         ax.set_xlim(0, 100)
+        if spread is not None:
+            _parameter_range(ax, y, *spread, colour)
         _dots_and_intervals(
             ax, y, probability, lower, upper, colour, markersize=10, linewidth=3.0, alpha=0.55,
             label="Estimate", interval_label=_interval_note(level),
         )  # fmt: skip
         value_labels = [
-            _label_value(ax, lower[k], upper[k], y[k], _percent_text(rows["probability"].iloc[k]), _INK)
+            _label_value(ax, low_end[k], high_end[k], y[k], _percent_text(rows["probability"].iloc[k]), _INK)
             for k in range(n)
         ]
         ax.set_yticks(y, labels)
@@ -693,7 +755,15 @@ def threshold_chart(
         _percent_axis(ax.xaxis)
         ax.set_xlabel(_by_horizon_label(chosen))
         ax.set_ylabel("Event")
-        ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=2, borderaxespad=0.2)
+        handles, _ = ax.get_legend_handles_labels()
+        if spread is not None:
+            handles.append(
+                Line2D([], [], color=colour, linewidth=11, alpha=0.18, label=_parameter_note(level))
+            )
+        ax.legend(
+            handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=min(len(handles), 3),
+            borderaxespad=0.2,
+        )  # fmt: skip
         _finish(fig, title, caption)
         _keep_inside(fig, value_labels)
         return fig
@@ -770,6 +840,7 @@ def arms_chart(
             ncols=2, figsize=(FIGSIZE[0] + 1.0, height), sharey=True, gridspec_kw={"width_ratios": (1.25, 1)}
         )
         labels: list[_ValueLabel] = []
+        spreads = False
         # Left: probabilities by arm.
         left.set_xlim(0, 100)
         for arm in arms:
@@ -778,12 +849,18 @@ def arms_chart(
                 continue
             y = rows["threshold"].map(row).to_numpy(float) + offset[arm]
             colour = colours[arm]
+            low_end, high_end = 100 * rows["lower"].to_numpy(float), 100 * rows["upper"].to_numpy(float)
+            spread = _parameter_columns(rows)
+            if spread is not None:
+                spreads = True
+                _parameter_range(left, y, *spread, colour)
+                low_end, high_end = np.fmin(low_end, spread[0]), np.fmax(high_end, spread[1])
             _dots_and_intervals(
                 left, y, 100 * rows["probability"].to_numpy(float), 100 * rows["lower"].to_numpy(float),
                 100 * rows["upper"].to_numpy(float), colour, label=str(arm_labels[arm]),
             )  # fmt: skip
-            for p, lo, hi, yy in zip(rows["probability"], rows["lower"], rows["upper"], y, strict=True):
-                labels.append(_label_value(left, 100 * lo, 100 * hi, yy, _percent_text(p), colour))
+            for p, lo, hi, yy in zip(rows["probability"], low_end, high_end, y, strict=True):
+                labels.append(_label_value(left, lo, hi, yy, _percent_text(p), colour))
         _percent_axis(left.xaxis)
         left.set_xlabel(_by_horizon_label(horizon))
         left.set_ylabel("Event")
@@ -824,14 +901,20 @@ def arms_chart(
             for a in arms
         ]
         handles.append(Line2D([], [], color="#888888", linewidth=2.6, alpha=0.6, label=_interval_note(level)))
+        if spreads:
+            handles.append(
+                Line2D([], [], color="#888888", linewidth=11, alpha=0.18, label=_parameter_note(level))
+            )
         # The legend sits between each panel's title and its axes, in room kept by the title padding.
         legend = left.legend(
-            handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncols=len(handles),
+            handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0),
+            ncols=len(handles) if not spreads else 2,
             borderaxespad=0.3, handlelength=1.6, columnspacing=1.4,
         )  # fmt: skip
         legend.set_in_layout(False)
-        left.set_title("Probability in each arm", pad=30)
-        right.set_title("Change from the reference arm", pad=30)
+        pad = 30 if not spreads else 30 + 22 * (-(-len(handles) // 2) - 1)
+        left.set_title("Probability in each arm", pad=pad)
+        right.set_title("Change from the reference arm", pad=pad)
         _finish(fig, title, caption)
         _keep_inside(fig, labels)
         return fig
@@ -984,13 +1067,28 @@ def sweep_chart(
             x = rows[lever].to_numpy(float)
             p = 100 * rows["probability"].to_numpy(float)
             name = "Estimate" if value is None else _lever_text(value)
+            spread = _parameter_columns(rows)
+            if spread is not None:
+                ax.fill_between(x, *spread, color=colour, alpha=0.08, linewidth=0)
+                for edge in spread:
+                    ax.plot(x, edge, color=colour, linewidth=1.0, linestyle=(0, (2, 2)), alpha=0.7)
             line = _line_and_band(
                 ax, x, p, 100 * rows["lower"].to_numpy(float), 100 * rows["upper"].to_numpy(float), colour,
                 label=name, marker=marker, markersize=7,
             )  # fmt: skip
             handles.append(line)
         handles.append(Patch(facecolor="#888888", alpha=0.3, label=_interval_note(level)))
-        _probability_limits(ax, 100 * table["upper"].to_numpy(float))
+        spread = _parameter_columns(table)
+        tops = 100 * table["upper"].to_numpy(float)
+        if spread is not None:
+            handles.append(
+                Patch(
+                    facecolor="#888888", alpha=0.12, edgecolor="#555555", linestyle=(0, (2, 2)),
+                    label=_parameter_note(level),
+                )
+            )  # fmt: skip
+            tops = np.fmax(tops, spread[1])
+        _probability_limits(ax, tops)
         span = levers[-1] - levers[0]
         margin = 0.03 * span if span > 0 else 0.5
         ax.set_xlim(levers[0] - margin, levers[-1] + margin)
@@ -999,6 +1097,79 @@ def sweep_chart(
         ax.set_xlabel(lever_label)
         ax.set_ylabel(ylabel)
         _sweep_legend(ax, handles, series_label or series, grouped=series is not None)
+        return _finish(fig, title, caption)
+
+
+def robustness_chart(
+    table: pd.DataFrame,
+    *,
+    lever: str,
+    lever_label: str,
+    title: str,
+    caption: Caption,
+    series: str | None = None,
+    series_label: str | None = None,
+    reference_label: str = "the reference point",
+) -> Figure:
+    """How robust each lever value is across plausible parameter values: two panels against the lever.
+
+    Left: the share of parameter draws in which the value gives a lower risk than the reference point.
+    Right: the regret, per draw the value's risk minus that of the best value in that draw, as its mean
+    (line) and 90th percentile (dashed). A robust value lowers the risk in most draws and has a small regret
+    even in its bad draws.
+
+    Args:
+        table: one row per sweep point for one threshold and horizon, with columns ``<lever>``,
+            ``share_lower``, ``regret_mean``, ``regret_p90`` (probabilities) and, with ``series``,
+            ``<series>`` (as :func:`escalation.report.sweep.robustness` writes them).
+        lever: column of the lever on the x axis.
+        lever_label: label of the x axis.
+        title: figure title.
+        caption: provenance line printed at the bottom.
+        series: column of a second lever, one line per value; None for a single line.
+        series_label: legend title for ``series``.
+        reference_label: how the left panel's axis names the reference.
+
+    Returns:
+        The figure.
+    """
+    columns = [lever, "share_lower", "regret_mean", "regret_p90"] + ([series] if series is not None else [])
+    _require(table, columns, "table")
+    groups = _sweep_series(table, lever, series, "table")
+    styles = _series_styles([group for group, _ in groups])
+    levers = sorted({float(v) for v in table[lever]})
+    with house_style():
+        fig, (left, right) = _new_figure(ncols=2, figsize=(FIGSIZE[0] + 1.0, FIGSIZE[1]))
+        handles: list[Artist] = []
+        for value, rows in groups:
+            colour, marker = styles[value]
+            x = rows[lever].to_numpy(float)
+            name = "Share of draws" if value is None else _lever_text(value)
+            (line,) = left.plot(x, 100 * rows["share_lower"].to_numpy(float), color=colour, marker=marker,
+                                markersize=7, label=name)  # fmt: skip
+            right.plot(
+                x, 100 * rows["regret_mean"].to_numpy(float), color=colour, marker=marker, markersize=7
+            )
+            right.plot(x, 100 * rows["regret_p90"].to_numpy(float), color=colour, linestyle=(0, (3, 2)),
+                       linewidth=1.4)  # fmt: skip
+            handles.append(line)
+        handles.append(Line2D([], [], color="#888888", label="regret: mean"))
+        handles.append(
+            Line2D([], [], color="#888888", linestyle=(0, (3, 2)), label="regret: 90th percentile")
+        )
+        left.set_ylim(0, 101)
+        _percent_axis(left.yaxis)
+        left.set_ylabel(f"Parameter draws with a lower risk\nthan {reference_label} (%)")
+        right.set_ylabel("Regret against the best value\nin each draw (percentage points)")
+        right.set_ylim(bottom=0)
+        span = levers[-1] - levers[0]
+        margin = 0.03 * span if span > 0 else 0.5
+        for ax in (left, right):
+            ax.set_xlim(levers[0] - margin, levers[-1] + margin)
+            _lever_ticks(ax.xaxis, levers)
+            ax.grid(axis="x", visible=False)
+            ax.set_xlabel(lever_label)
+        _sweep_legend(right, handles, series_label or series, grouped=series is not None)
         return _finish(fig, title, caption)
 
 

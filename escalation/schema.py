@@ -163,6 +163,15 @@ class SweepConfig:
 
 
 @dataclass
+class ObjectiveConfig:
+    """Schema of ``experiment.objective``: the probability the command returns (for optimising sweepers)."""
+
+    threshold: str = ""  # a named threshold of the scenario; empty: the command returns no objective
+    horizon: int | None = None  # one of experiment.horizons; None: the last
+    arm: str | None = None  # None: the reference arm
+
+
+@dataclass
 class ExperimentConfig:
     """Schema of the ``experiment`` group: the briefing question, horizons and arms."""
 
@@ -176,6 +185,7 @@ class ExperimentConfig:
     figure_formats: list[str] = field(default_factory=lambda: ["png", "svg"])
     figures: bool = True  # per-run figures; sweeps turn them off and plot the aggregate instead
     sweep: SweepConfig = field(default_factory=SweepConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
 
 
 @dataclass
@@ -191,6 +201,38 @@ class BacktestConfig:
 
 
 @dataclass
+class SensitivityLeverConfig:
+    """Schema of one lever of ``sensitivity.levers``: a parameter path varied uniformly on a range."""
+
+    path: str = MISSING  # a parameter path, e.g. policy.us.retaliation_probability
+    low: float = MISSING
+    high: float = MISSING
+
+
+@dataclass
+class SensitivityConfig:
+    """Schema of ``sensitivity``: a method turns the run into a global sensitivity analysis.
+
+    See :class:`escalation.sensitivity.SensitivitySpec` and docs/sensitivity.md.
+    """
+
+    method: str | None = None  # sobol or morris; None: not a sensitivity run
+    base_samples: int = 1024  # Sobol: N, a power of 2; Morris: trajectories
+    horizons: list[int] = field(default_factory=list)  # empty: experiment.horizons
+    thresholds: list[str] = field(default_factory=list)  # empty: every named threshold
+    cumulative: bool = True  # also the cumulative attacks on the tracked targets
+    levers: list[SensitivityLeverConfig] = field(default_factory=list)
+    randomness: bool = True  # the replication's random numbers as a factor
+    seed: int = 0
+    resamples: int = 200
+    level: float = 0.95
+    morris_levels: int = 4
+    discovery_outcome: str | None = "regional_war"  # a threshold; None: no scenario discovery
+    discovery_horizon: int | None = None  # None: the longest horizon
+    discovery_min_coverage: float = 0.5
+
+
+@dataclass
 class Config:
     """Schema of the whole composed config."""
 
@@ -202,6 +244,7 @@ class Config:
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
+    sensitivity: SensitivityConfig = field(default_factory=SensitivityConfig)
 
 
 # ---------------------------------------------------------------------------------------------------------

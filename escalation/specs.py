@@ -926,6 +926,10 @@ class EnsembleSpec:
         workers: worker processes (1 = in this process).
         seed: root seed entropy (a non-negative integer).
         progress: show a progress bar.
+        replications_per_draw: consecutive replications of a chunk that share one parameter draw (the
+            nested design that splits the uncertainty into simulation noise and parameter uncertainty; see
+            ``docs/uncertainty.md``). 1: every replication draws its own parameters, and no parameter
+            interval can be estimated. A chunk whose size is not a multiple has a shorter last block.
     """
 
     replications: int = 10_000
@@ -933,12 +937,14 @@ class EnsembleSpec:
     workers: int = 1
     seed: int = 20231027
     progress: bool = False
+    replications_per_draw: int = 10
 
     def __post_init__(self) -> None:
         _integer("ensemble.replications", self.replications, low=1)
         _integer("ensemble.chunk_size", self.chunk_size, low=1)
         _integer("ensemble.workers", self.workers, low=1)
         _integer("ensemble.seed", self.seed, low=0)
+        _integer("ensemble.replications_per_draw", self.replications_per_draw, low=1)
 
     @property
     def chunks(self) -> list[tuple[int, int]]:

@@ -166,7 +166,7 @@ def test_sweep_chart_draws_one_line_per_series_value_in_percent():
     assert ax.get_ylabel() == "Probability by day 90 (%)"
     legend = ax.get_legend()
     assert legend.get_title().get_text() == "Proportionality"
-    assert "90% confidence interval" in [t.get_text() for t in legend.get_texts()]
+    assert "simulation noise (90%)" in [t.get_text() for t in legend.get_texts()]
     np.testing.assert_allclose(ax.get_xticks(), RETALIATION)
 
 

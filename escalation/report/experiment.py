@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
+
 from escalation import __version__, plots
 from escalation.calibration import Calibration
 from escalation.experiment import Arm, ExperimentResult, observed_counts
 from escalation.report.folder import RunFolder, atomic_write_parquet
-from escalation.report.summary import RunSummary
+from escalation.report.summary import ASSUMPTION, RunSummary, parameter_evidence
 
 
 def write_experiment(result: ExperimentResult, folder: RunFolder) -> RunSummary:
@@ -18,6 +20,7 @@ def write_experiment(result: ExperimentResult, folder: RunFolder) -> RunSummary:
     atomic_write_parquet(folder.tables / "ladder_curves.parquet", result.ladder_curves())
     atomic_write_parquet(folder.tables / "cumulative_attacks.parquet", result.cumulative_attacks())
     atomic_write_parquet(folder.tables / "replications.parquet", result.replications())
+    atomic_write_parquet(folder.tables / "uncertainty_drivers.parquet", uncertainty_drivers(result))
     if len(spec.arms) > 1:
         atomic_write_parquet(folder.tables / "paired_differences.parquet", result.paired_differences())
     if spec.figures:
@@ -30,6 +33,23 @@ def write_experiment(result: ExperimentResult, folder: RunFolder) -> RunSummary:
     summary = RunSummary.from_result(result)
     summary.save(folder.path / "summary.json")
     return summary
+
+
+def uncertainty_drivers(result: ExperimentResult) -> pd.DataFrame:
+    """Per arm and named threshold by the last horizon: each parameter's share of the parameter spread alone.
+
+    With the evidence behind each parameter (:func:`~escalation.report.summary.parameter_evidence`).
+    """
+    horizon = max(result.spec.horizons)
+    evidence = parameter_evidence(result.calibration.summaries if result.calibration else {})
+    frames = []
+    for arm in result.spec.arms:
+        table = result.results[arm.name].uncertainty_drivers(horizon)
+        table.insert(0, "arm", arm.name)
+        table.insert(2, "horizon_days", horizon)
+        table["evidence"] = [evidence.get(path, ASSUMPTION) for path in table["parameter"]]
+        frames.append(table)
+    return pd.concat(frames, ignore_index=True)
 
 
 def write_fit_checks(calibration: Calibration, folder: RunFolder, caption: plots.Caption, formats) -> None:

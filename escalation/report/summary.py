@@ -8,6 +8,7 @@ not a complete summary raises :class:`SummaryError` with the file and what is wr
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,14 @@ if TYPE_CHECKING:
     from escalation.experiment import ExperimentResult
 
 DIGITS = 6  # probabilities and intervals are stored rounded to this many decimals
+TOP_DRIVERS = 3  # parameters named per headline
+MIN_SHARE = 0.05  # a parameter explaining less of a headline's parameter spread alone is not named
+ASSUMPTION = "assumption (no data moved it)"
+POOLED = "pooled from earlier crises"
+NARROWED = "narrowed by the event data"
+NARROWED_RATIO = (
+    0.9  # the posterior's 90% interval at most this fraction of the prior's: the data narrowed it
+)
 
 
 class SummaryError(ValueError):
@@ -25,20 +34,68 @@ class SummaryError(ValueError):
 
 @dataclass(frozen=True)
 class Estimate:
-    """A probability with its interval and Monte Carlo standard error."""
+    """A probability with its two uncertainties (see ``docs/uncertainty.md``).
+
+    Attributes:
+        probability: the share of all replications that saw the event.
+        lower, upper: the simulation-noise interval (another seed could move the probability this much).
+        mcse: the simulation-noise (Monte Carlo) standard error.
+        parameter_lower, parameter_upper: the range of the probability over plausible parameter values
+            (None: not estimated, as with one replication per parameter draw).
+        parameter_sd: the standard deviation of the probability over plausible parameter values.
+        parameter_share: the part of the outcome's variance that comes from the parameters (0 to 1).
+    """
 
     probability: float
     lower: float
     upper: float
     mcse: float
+    parameter_lower: float | None = None
+    parameter_upper: float | None = None
+    parameter_sd: float | None = None
+    parameter_share: float | None = None
+
+
+@dataclass(frozen=True)
+class Driver:
+    """One parameter's part in a headline's parameter spread, and what fixed its distribution."""
+
+    parameter: str
+    share: float
+    evidence: str
+
+
+@dataclass(frozen=True)
+class Assumptions:
+    """What a headline's parameter spread rests on, by its horizon (days).
+
+    Attributes:
+        horizon_days: the horizon of the headline.
+        drivers: the parameters that explain most of the spread alone, largest first (at most
+            :data:`TOP_DRIVERS`, each explaining at least :data:`MIN_SHARE` of it).
+        assumption_share: the summed shares of parameters no data moved, over the summed shares of all.
+        rests_on_assumptions: the parameter spread is larger than the simulation noise and is dominated by
+            parameters no data moved.
+    """
+
+    horizon_days: int
+    drivers: tuple[Driver, ...]
+    assumption_share: float
+    rests_on_assumptions: bool
+
+    @property
+    def named(self) -> tuple[str, ...]:
+        """The driving parameters that are assumptions."""
+        return tuple(d.parameter for d in self.drivers if d.evidence == ASSUMPTION)
 
 
 @dataclass(frozen=True)
 class ThresholdSummary:
-    """One named threshold of one arm: its label and its estimate by each horizon (days)."""
+    """One named threshold of one arm: label, estimate by each horizon (days), what its spread rests on."""
 
     label: str
     by_day: dict[int, Estimate]
+    assumptions: Assumptions | None = None
 
 
 @dataclass(frozen=True)
@@ -92,11 +149,7 @@ class RunSummary:
         arm = next(iter(self.arms.values()))
         threshold = next(iter(arm.thresholds.values()))
         horizon = max(threshold.by_day)
-        value = threshold.by_day[horizon]
-        return (
-            f"{threshold.label} by day {horizon}: {100 * value.probability:.1f}% "
-            f"({100 * value.lower:.1f}-{100 * value.upper:.1f})"
-        )
+        return f"{threshold.label} by day {horizon}: {describe(threshold.by_day[horizon])}"
 
     # -- building --------------------------------------------------------------------------------------
 
@@ -109,13 +162,21 @@ class RunSummary:
         for arm in spec.arms:
             table = thresholds[thresholds["arm"] == arm.name]
             entries: dict[str, ThresholdSummary] = {}
+            headline = max(spec.horizons)
+            evidence = parameter_evidence(result.calibration.summaries if result.calibration else {})
+            drivers = result.results[arm.name].uncertainty_drivers(headline)
             for row in table.itertuples():
                 entry = entries.setdefault(row.threshold, ThresholdSummary(row.label, {}))
                 entry.by_day[int(row.horizon_days)] = Estimate(
-                    *(
-                        round(float(getattr(row, k)), DIGITS)
-                        for k in ("probability", "lower", "upper", "mcse")
-                    )
+                    **{k: _rounded(getattr(row, k, None)) for k in _ESTIMATE + _PARAMETER_SPREAD}
+                )
+            for name, entry in entries.items():
+                entries[name] = ThresholdSummary(
+                    entry.label,
+                    entry.by_day,
+                    assumptions_of(
+                        drivers[drivers["threshold"] == name], evidence, entry.by_day[headline], headline
+                    ),
                 )
             arms[arm.name] = ArmSummary(
                 arm.label, entries, _attack_quantiles(result.results[arm.name], spec.horizons)
@@ -168,6 +229,7 @@ class RunSummary:
                         key: {
                             "label": t.label,
                             "by_day": {str(h): vars(v) for h, v in sorted(t.by_day.items())},
+                            **({"assumptions": _assumptions_dict(t.assumptions)} if t.assumptions else {}),
                         }
                         for key, t in arm.thresholds.items()
                     },
@@ -194,9 +256,13 @@ class RunSummary:
                         key: ThresholdSummary(
                             str(t["label"]),
                             {
-                                int(h): Estimate(**{k: float(v[k]) for k in _ESTIMATE})
+                                int(h): Estimate(
+                                    **{k: float(v[k]) for k in _ESTIMATE},
+                                    **{k: _optional(v.get(k)) for k in _PARAMETER_SPREAD},
+                                )
                                 for h, v in t["by_day"].items()
                             },
+                            _assumptions_from(t.get("assumptions")),
                         )
                         for key, t in arm["thresholds"].items()
                     },
@@ -246,6 +312,97 @@ class RunSummary:
 
 
 _ESTIMATE = ("probability", "lower", "upper", "mcse")
+_PARAMETER_SPREAD = ("parameter_lower", "parameter_upper", "parameter_sd", "parameter_share")
+
+
+def _rounded(value: Any) -> float | None:
+    """A table's number rounded for the summary; None for a missing or NaN one."""
+    if value is None or not math.isfinite(float(value)):
+        return None
+    return round(float(value), DIGITS)
+
+
+def _optional(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def describe(value: Estimate) -> str:
+    """A probability with both its uncertainties, in words a briefer reads (percentages)."""
+    text = f"{100 * value.probability:.1f}% (simulation noise {100 * value.lower:.1f}-{100 * value.upper:.1f}"
+    if value.parameter_lower is not None and value.parameter_upper is not None:
+        low, high = 100 * value.parameter_lower, 100 * value.parameter_upper
+        text += f"; over plausible parameter values {low:.1f}-{high:.1f}"
+    return text + ")"
+
+
+def parameter_evidence(summaries: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """What fixed each calibrated parameter's distribution, from the calibration artefact's summaries.
+
+    A parameter whose prior was pooled from the reference-class records is :data:`POOLED`; one whose
+    posterior 90% interval is at most :data:`NARROWED_RATIO` of its prior's is :data:`NARROWED`; any other,
+    and any parameter the calibration does not cover, is an :data:`ASSUMPTION`.
+    """
+    evidence = {}
+    for path, summary in summaries.items():
+        ratio = summary.get("interval_ratio")
+        if str(summary.get("prior_source", "")).startswith("reference_class"):
+            evidence[path] = POOLED
+        elif ratio is not None and ratio <= NARROWED_RATIO:
+            evidence[path] = NARROWED
+    return evidence
+
+
+def assumptions_of(drivers, evidence: dict[str, str], value: Estimate, horizon: int) -> Assumptions | None:
+    """What one headline's parameter spread rests on (None when it has no estimated parameter spread).
+
+    Args:
+        drivers: the headline's rows of :meth:`~escalation.ensemble.EnsembleResult.uncertainty_drivers`.
+        evidence: :func:`parameter_evidence` of the run's calibration.
+        value: the headline's estimate.
+        horizon: its horizon in days.
+    """
+    if value.parameter_sd is None or len(drivers) == 0:
+        return None
+    rows = [
+        (str(r.parameter), float(r.share), evidence.get(str(r.parameter), ASSUMPTION))
+        for r in drivers.itertuples()
+    ]
+    total = sum(share for _, share, _ in rows)
+    assumed = sum(share for _, share, source in rows if source == ASSUMPTION)
+    named = tuple(
+        Driver(path, round(share, 3), source)
+        for path, share, source in rows[:TOP_DRIVERS]
+        if share >= MIN_SHARE
+    )
+    share = assumed / total if total > 0 else 0.0
+    return Assumptions(
+        horizon_days=horizon,
+        drivers=named,
+        assumption_share=round(share, 3),
+        rests_on_assumptions=bool(value.parameter_sd > value.mcse and share > 0.5),
+    )
+
+
+def _assumptions_dict(assumptions: Assumptions) -> dict[str, Any]:
+    return {
+        "horizon_days": assumptions.horizon_days,
+        "drivers": [vars(d) for d in assumptions.drivers],
+        "assumption_share": assumptions.assumption_share,
+        "rests_on_assumptions": assumptions.rests_on_assumptions,
+    }
+
+
+def _assumptions_from(data: Any) -> Assumptions | None:
+    if not data:
+        return None
+    return Assumptions(
+        horizon_days=int(data["horizon_days"]),
+        drivers=tuple(
+            Driver(str(d["parameter"]), float(d["share"]), str(d["evidence"])) for d in data["drivers"]
+        ),
+        assumption_share=float(data["assumption_share"]),
+        rests_on_assumptions=bool(data["rests_on_assumptions"]),
+    )
 
 
 def _attack_quantiles(

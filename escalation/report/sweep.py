@@ -7,6 +7,9 @@ whose manifest says ``ok``, and writes into the sweep folder:
   values as columns and the probability with its interval;
 - ``sweep_differences.parquet``: each point minus the reference point, per threshold and horizon, from the
   paired replications (every point runs the same replication seeds, so the difference is precise);
+- ``sweep_robustness.parquet`` / ``.csv``: each point's effect across the parameter uncertainty, draw by
+  draw: the share of parameter draws in which it lowers the risk against the reference point, and its regret
+  against the best point of each draw (:func:`robustness`);
 - ``sweep.json``: levers, reference point, points found, complete and incomplete;
 - ``figures/``: probability against the lever with bands, a heatmap over two levers with the contour of the
   configured level, and the paired differences against the reference point.
@@ -207,7 +210,8 @@ def paired_differences(
                 for h in entry.by_day:
                     a = _happened(mine[column].to_numpy(), h)
                     b = _happened(theirs[column].to_numpy(), h)
-                    paired = metrics.paired_difference(a, b, level=level)
+                    groups = theirs["draw"].to_numpy() if "draw" in theirs else None
+                    paired = metrics.paired_difference(a, b, level=level, groups=groups)
                     rows.append(
                         {
                             "point": point.name,
@@ -218,6 +222,75 @@ def paired_differences(
                             "horizon_days": h,
                             "reference_point": reference.name,
                             **{k: paired[k] for k in ("difference", "standard_error", "lower", "upper")},
+                        }
+                    )
+    return pd.DataFrame(rows)
+
+
+def robustness(
+    points: list[SweepPoint],
+    reference: SweepPoint,
+    levers: list[str],
+    tables: dict[str, pd.DataFrame] | None = None,
+) -> pd.DataFrame:
+    """Each point's effect across the parameter uncertainty, draw by draw (robust levers).
+
+    Every point runs the same replication seeds, so parameter draw ``m`` of every point holds the same values
+    of the parameters its levers do not set, and the points' per-draw probabilities pair up draw by draw.
+    Per point, arm, named threshold and horizon:
+
+    - ``share_lower`` / ``share_higher``: the share of parameter draws in which the point's probability is
+      below / above the reference point's (the rest are ties);
+    - ``regret_mean`` / ``regret_p90``: per draw, the point's probability minus the lowest of all points in
+      that draw; its mean and 90th percentile (0 for a point that is best in every draw).
+
+    A draw's probability is the share of its replications (``ensemble.replications_per_draw``) that saw the
+    event, so both include simulation noise; more replications per draw reduce it (``docs/uncertainty.md``).
+
+    Args:
+        points: the complete points, each with ``tables/replications.parquet`` holding a ``draw`` column.
+        reference: the point the shares are taken against.
+        levers: the swept keys (columns of the table).
+        tables: point name -> its replications table (read from the folders when None).
+    """
+    tables = tables if tables is not None else {}
+    for point in points:
+        if point.name not in tables:
+            tables[point.name] = pd.read_parquet(point.folder / "tables" / "replications.parquet")
+    if any("draw" not in table.columns for table in tables.values()):
+        return pd.DataFrame()
+    first = reference.summary
+    rows = []
+    for arm_name, arm in first.arms.items():
+        for threshold, entry in arm.thresholds.items():
+            for h in sorted(entry.by_day):
+                by_point = {}
+                for point in points:
+                    table = tables[point.name]
+                    mine = table[table["arm"] == arm_name]
+                    happened = _happened(mine[f"first_day_{threshold}"].to_numpy(), h)
+                    successes, sizes = metrics.draw_counts(happened, mine["draw"].to_numpy())
+                    by_point[point.name] = successes[:, 0] / sizes
+                stacked = np.vstack(list(by_point.values()))
+                best = stacked.min(axis=0)
+                base = by_point[reference.name]
+                for point in points:
+                    mine = by_point[point.name]
+                    regret = mine - best
+                    rows.append(
+                        {
+                            "point": point.name,
+                            **{lever: point.overrides.get(lever) for lever in levers},
+                            "arm": arm_name,
+                            "threshold": threshold,
+                            "label": entry.label,
+                            "horizon_days": h,
+                            "reference_point": reference.name,
+                            "draws": int(mine.size),
+                            "share_lower": float(np.mean(mine < base)),
+                            "share_higher": float(np.mean(mine > base)),
+                            "regret_mean": float(regret.mean()),
+                            "regret_p90": float(np.quantile(regret, 0.9)),
                         }
                     )
     return pd.DataFrame(rows)
@@ -278,6 +351,10 @@ def aggregate_sweep(sweep_dir: str | Path, *, formats: tuple[str, ...] = ("png",
     level = points[0].summary.level
     table = sweep_table(points, levers)
     differences = paired_differences(points, reference, levers, level)
+    robust = robustness(points, reference, levers)
+    if not robust.empty:
+        atomic_write_parquet(sweep_dir / "sweep_robustness.parquet", robust)
+        atomic_write_text(sweep_dir / "sweep_robustness.csv", spreadsheet_csv(robust))
     atomic_write_parquet(sweep_dir / "sweep_summary.parquet", table)
     atomic_write_text(sweep_dir / "sweep_summary.csv", spreadsheet_csv(table))
     atomic_write_parquet(sweep_dir / "sweep_differences.parquet", differences)
@@ -287,6 +364,8 @@ def aggregate_sweep(sweep_dir: str | Path, *, formats: tuple[str, ...] = ("png",
         _write_sweep_figures(
             sweep_dir, table, differences, levers, labels, reference, settings, points, formats
         )
+        if not robust.empty:
+            _write_robustness_figures(sweep_dir, robust, levers, labels, reference, points, formats)
     first = points[0].summary
     info = {
         "experiment": first.experiment,
@@ -374,3 +453,38 @@ def _write_sweep_figures(
             caption=caption, reference_label="the reference point", level=summary.level,
         )  # fmt: skip
         plots.save_figure(fig, figures, f"difference_{name}", formats=formats)
+
+
+def _write_robustness_figures(
+    sweep_dir: Path,
+    robust: pd.DataFrame,
+    levers: list[str],
+    labels: dict[str, str],
+    reference: SweepPoint,
+    points: list[SweepPoint],
+    formats: tuple[str, ...],
+) -> None:
+    summary = points[0].summary
+    caption = plots.Caption(
+        experiment=f"{summary.experiment} sweep ({len(points)} points)",
+        replications=summary.replications,
+        seed=summary.seed,
+        run_date=dt.date.today().isoformat(),
+        version=__version__,
+        scenario=summary.scenario,
+    )
+    x = levers[0]
+    series = levers[1] if len(levers) > 1 else None
+    horizon = int(robust["horizon_days"].max())
+    reference_values = ", ".join(str(reference.overrides.get(k)) for k in levers)
+    for (arm, threshold), rows in robust[robust["horizon_days"] == horizon].groupby(
+        ["arm", "threshold"], sort=False
+    ):
+        name = f"{threshold}" if len(summary.arms) == 1 else f"{threshold}_{arm}"
+        fig = plots.robustness_chart(
+            rows, lever=x, lever_label=labels.get(x, x), series=series,
+            series_label=labels.get(series, series) if series else None,
+            title=f"{rows['label'].iloc[0]} by day {horizon}: robust across plausible parameter values?",
+            caption=caption, reference_label=f"the reference point ({reference_values})",
+        )  # fmt: skip
+        plots.save_figure(fig, sweep_dir / "figures", f"robustness_{name}", formats=formats)
