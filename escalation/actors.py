@@ -58,6 +58,7 @@ class ActorAgent(mesa.Agent):
 
     def _decide_attacks(self) -> None:
         m = self.model
+        restraint = m.effective_restraint(self.index) if self.attack_dyads else None
         for d, stream in zip(self.attack_dyads, self._attack_streams, strict=True):
             intensity = rules.attack_intensity(
                 m.base_rate[:, d] * m.base_rate_multiplier[:, d],
@@ -65,8 +66,12 @@ class ActorAgent(mesa.Agent):
                 m.memories.provocation[:, d],
                 m.deterrence[:, d],
                 m.memories.punishment[:, d],
-                m.restraint[:, self.index],
+                restraint,
             )
+            if m.has_frailty[d]:
+                intensity = intensity * m.frailty[:, d]
+            if m.regime_enabled[d]:
+                intensity = rules.regime_intensity(intensity, m.paused_rate[:, d], m.active[:, d])
             m.attacks[:, d] = np.minimum(
                 sampling.poisson(stream.random(m.replications), intensity), m.max_attacks[d]
             )

@@ -548,6 +548,10 @@ def _likelihood_posterior(
     fit = fit_dyad(data, priors, draws=n, rng=rng)
     prefix = f"attacks.{dyad.key}"
     draws = {f"{prefix}.{name}": fit.draws[:, k] for k, name in enumerate(fit.names)}
+    filtered = {}
+    if fit.paused_at_end is not None and isinstance(dyad.start_paused, Dist):
+        # The state the data leave the campaign in, per draw: the forecast starts from it.
+        filtered[f"{prefix}.start_paused"] = fit.paused_at_end
     described = (
         f"likelihood of {int(np.nansum(data.counts))} dated attacks over {data.days} days and "
         f"{len(data.intervals) + len(data.series)} interval counts and tallies, given "
@@ -556,6 +560,11 @@ def _likelihood_posterior(
     summaries = {
         path: _summary(values, priors[path.rsplit(".", 1)[1]], described) for path, values in draws.items()
     }
+    for path, values in filtered.items():
+        summaries[path] = _summary(
+            values, dyad.start_paused, "filtered: P(paused on the last day of the data | data), per draw"
+        )
+    draws |= filtered
     check = {
         "observation": f"attacks {dyad.key}",
         "quantity": "time rescaling (randomised PIT of daily counts, KS test)",
@@ -766,10 +775,14 @@ def calibrate(
     for path, summary in summaries.items():
         summary.update(_movement(summary, pooled.get(path)))
     notes.extend(_standing_notes(scenario, summaries))
-    if pooled:
-        paths, first = ", ".join(pooled), next(iter(pooled.values()))
-        notes.append(f"{paths}: pooled prior; {first.population.summary()['approximation']}")
-        notes.extend(f"{paths}: pooled prior; {note}" for note in first.population.notes)
+    populations: dict[int, tuple[Any, list[str]]] = {}
+    for path, prior in pooled.items():
+        populations.setdefault(id(prior.population), (prior.population, []))[1].append(path)
+    for population, shared in populations.values():
+        paths = ", ".join(shared)
+        if "approximation" in (summary := population.summary()):
+            notes.append(f"{paths}: pooled prior; {summary['approximation']}")
+        notes.extend(f"{paths}: pooled prior; {note}" for note in population.notes)
     return Calibration(
         scenario=scenario.name,
         data_path=str(events.path),
@@ -802,6 +815,10 @@ def _movement(summary: dict[str, Any], pooled: PooledPrior | None) -> dict[str, 
     }
 
 
+def _can_pause(dyad) -> bool:
+    return isinstance(dyad.pause_hazard, Dist) or dyad.pause_hazard != 0
+
+
 def _standing_notes(scenario: ScenarioSpec, summaries: dict[str, dict]) -> list[str]:
     """What the calibration leaves to priors, said in the artefact so that no reader mistakes it for data."""
     notes = [
@@ -814,6 +831,12 @@ def _standing_notes(scenario: ScenarioSpec, summaries: dict[str, dict]) -> list[
         "threshold and daily strike probability trade off: the timing of strikes constrains them jointly, "
         "not each one",
     ]
+    if any(_can_pause(dyad) for dyad in scenario.attacks):
+        notes.append(
+            "campaign regimes: exactly dated days go through the regimes' forward algorithm; interval counts "
+            "and tallies are read with the campaign active, so a pause inside an interval lowers the fitted "
+            "active rate"
+        )
     calibrated = {path.split(".")[0] + "." + path.split(".")[1] for path in summaries}
     for dyad in scenario.attacks:
         if f"attacks.{dyad.key}" not in calibrated and isinstance(dyad.base_rate, Dist):

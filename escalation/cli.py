@@ -349,9 +349,11 @@ def _prior_lines(path: Path) -> list[str]:
         return []
     pooled = [p for p, s in summaries.items() if str(s.get("prior_source", "")).startswith("reference_class")]
     narrowed = [p for p, s in summaries.items() if p not in pooled and (s.get("interval_ratio") or 1.0) < 0.9]
+    kinds = sorted({p.rsplit(".", 1)[-1].replace("_", " ") for p in pooled})
     return [
-        f"Priors: {len(pooled)} base rates pooled from earlier crises; {len(narrowed)} hand-set priors "
-        "narrowed by the event data; every other distribution is a hand-set assumption (calibration.json)"
+        f"Priors: {len(pooled)} pooled from earlier crises ({', '.join(kinds) or 'none'}); {len(narrowed)} "
+        "hand-set priors narrowed by the event data; every other distribution is a hand-set assumption "
+        "(calibration.json)"
     ]
 
 

@@ -148,6 +148,28 @@ class EnsembleResult:
         table.insert(1, "label", table["threshold"].map(labels))
         return table
 
+    def pause_table(
+        self, spells: tuple[int, ...] = (14, 30, 60), level: float = 0.90, method: str = "wilson"
+    ) -> pd.DataFrame:
+        """P(a spell of at least N consecutive days without an attack on each tracked target), over the run.
+
+        The pauses of the campaigns against a target: with campaign regimes or truces it can be far from
+        zero; without them a campaign at a few attacks a day almost never falls quiet for weeks.
+        """
+        quiet = self.outcomes.longest_quiet
+        rows = []
+        for k, target in enumerate(self.scenario.tracked_targets):
+            for spell in spells:
+                if spell > self.scenario.horizon_days:
+                    continue
+                hits = int((quiet[:, k] >= spell).sum())
+                low, high = metrics.proportion_interval(hits, self.replications, level=level, method=method)
+                rows.append(
+                    {"target": target, "spell_days": spell, "probability": hits / self.replications,
+                     "lower": float(low), "upper": float(high), "replications": self.replications}
+                )  # fmt: skip
+        return pd.DataFrame(rows)
+
     def cumulative_attacks(
         self, target: str, qs: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)
     ) -> pd.DataFrame:

@@ -117,6 +117,10 @@ class ExperimentResult:
             frames.append(table)
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
+    def pauses(self) -> pd.DataFrame:
+        """P(an attack-free spell of at least 14, 30 or 60 days) on each tracked target, every arm (tidy)."""
+        return self._by_arm(lambda r: r.pause_table(level=self.spec.level, method=self.spec.method))
+
     def replications(self) -> pd.DataFrame:
         """One row per replication and arm."""
         return self._by_arm(lambda r: r.replications_frame())

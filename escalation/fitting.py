@@ -46,9 +46,12 @@ from escalation.counts import log_likelihood as counts_log_likelihood
 from escalation.specs import AttackSpec, Dist, Param, parameter_fields
 
 # The attack-dyad parameters this likelihood fits, in declaration order: base_rate, excitation, deterrence,
-# provocation_memory_days, punishment_memory_days (the fields of AttackSpec declared fitted_by "likelihood";
-# intensity() unpacks them in this order).
+# provocation_memory_days, punishment_memory_days (the active intensity; intensity() unpacks them in this
+# order), then pause_hazard, resume_hazard, paused_rate (the campaign regimes): the fields of AttackSpec
+# declared fitted_by "likelihood".
 NAMES = tuple(name for name, info in parameter_fields(AttackSpec) if "likelihood" in info.fitted_by)
+N_ACTIVE = 5
+REGIME_NAMES = NAMES[N_ACTIVE:]
 PROPOSAL_WIDENING = 2.0  # the Laplace covariance is doubled so the proposal covers the posterior's tails
 PROPOSALS_PER_DRAW = 4
 
@@ -90,20 +93,102 @@ def _memory(inflow: np.ndarray, memory_days: float) -> np.ndarray:
 
 
 def intensity(values: np.ndarray, data: DyadData) -> np.ndarray:
-    """Daily attack intensity for parameter values in the order of :data:`NAMES`."""
-    mu, alpha, delta, tau_p, tau_d = values
+    """Daily attack intensity of the active campaign for parameter values in the order of :data:`NAMES`."""
+    mu, alpha, delta, tau_p, tau_d = values[:N_ACTIVE]
     provocation = _memory(data.harm, tau_p)
     punishment = _memory(data.strikes, tau_d)
     return (mu * data.base_multiplier + alpha * provocation) * np.exp(-delta * punishment)
 
 
+def regime_forward(
+    active: np.ndarray,
+    paused_rate: np.ndarray,
+    pause_hazard: np.ndarray,
+    resume_hazard: np.ndarray,
+    counts: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Forward algorithm of the campaign's two regimes over daily counts, for K parameter vectors at once.
+
+    The engine's rule (:func:`escalation.rules.switch_regime`): the campaign is active before the first day,
+    switches at the start of each day (active to paused with ``pause_hazard``, back with ``resume_hazard``),
+    and that day's count is Poisson with the active intensity or the paused rate. Days not observed exactly
+    (NaN counts) carry no emission. The filter is normalised every day, so it cannot underflow.
+
+    Args:
+        active: (K, T) active intensity per day.
+        paused_rate: (K,) attacks per day while paused.
+        pause_hazard: (K,) daily probability of pausing.
+        resume_hazard: (K,) daily probability of resuming.
+        counts: (T,) attacks per day, NaN where not observed exactly.
+
+    Returns:
+        The log likelihood (K,) and the filtered probability that the campaign was paused on the last day
+        (K,).
+    """
+    k = active.shape[0]
+    p_active = np.ones(k)
+    total = np.zeros(k)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_paused_rate = np.log(paused_rate)
+        for t, n in enumerate(counts):
+            prior_active = p_active * (1.0 - pause_hazard) + (1.0 - p_active) * resume_hazard
+            if np.isnan(n):
+                p_active = prior_active
+                continue
+            log_factorial = scipy.special.gammaln(n + 1)
+            log_a = (n * np.log(active[:, t]) if n else 0.0) - active[:, t] - log_factorial
+            log_p = (n * log_paused_rate if n else 0.0) - paused_rate - log_factorial
+            top = np.maximum(log_a, log_p)
+            a = prior_active * np.exp(log_a - top)
+            b = (1.0 - prior_active) * np.exp(log_p - top)
+            evidence = a + b
+            total += np.log(evidence) + top
+            p_active = np.where(evidence > 0, a / evidence, prior_active)
+    return np.where(np.isfinite(total), total, -np.inf), 1.0 - p_active
+
+
+def log_likelihoods(values: np.ndarray, data: DyadData) -> np.ndarray:
+    """:func:`log_likelihood` of K parameter vectors (rows of ``values``), the forward pass batched."""
+    values = np.atleast_2d(values)
+    regimes = values.shape[1] > N_ACTIVE and np.any(values[:, N_ACTIVE] > 0)
+    if not regimes:
+        return np.array([log_likelihood(v, data) for v in values])
+    lam = np.array([intensity(v, data) for v in values])
+    with np.errstate(divide="ignore"):
+        total, _ = regime_forward(
+            lam, values[:, N_ACTIVE + 2], values[:, N_ACTIVE], values[:, N_ACTIVE + 1], data.counts
+        )
+        total = total + np.array([_interval_terms(row, data) for row in lam])
+    return np.where(np.isfinite(total), total, -np.inf)
+
+
 def log_likelihood(values: np.ndarray, data: DyadData) -> float:
-    """Log likelihood of the exact daily counts and the interval counts."""
+    """Log likelihood of the exact daily counts and the interval counts.
+
+    With a pause hazard above zero the exact days go through the regimes' forward algorithm
+    (:func:`regime_forward`); interval counts and tallies are read with the campaign active (an
+    approximation the calibration's notes state).
+    """
     lam = intensity(values, data)
     exact = ~np.isnan(data.counts)
     counts = data.counts[exact]
+    regimes = len(values) > N_ACTIVE and values[N_ACTIVE] > 0
     with np.errstate(divide="ignore"):
-        total = float(np.sum(counts * np.log(lam[exact]) - lam[exact] - scipy.special.gammaln(counts + 1)))
+        if regimes:
+            h_pause, h_resume, paused = (np.array([v]) for v in values[N_ACTIVE : N_ACTIVE + 3])
+            total = float(regime_forward(lam[None, :], paused, h_pause, h_resume, data.counts)[0][0])
+        else:
+            total = float(
+                np.sum(counts * np.log(lam[exact]) - lam[exact] - scipy.special.gammaln(counts + 1))
+            )
+        total += _interval_terms(lam, data)
+    return total if np.isfinite(total) else -np.inf
+
+
+def _interval_terms(lam: np.ndarray, data: DyadData) -> float:
+    """Log likelihood of the interval counts and tallies given the daily intensity ``lam``."""
+    total = 0.0
+    with np.errstate(divide="ignore"):
         for first, last, count, lower in data.intervals:
             mean = lam[first : last + 1].sum()
             if lower:
@@ -113,7 +198,7 @@ def log_likelihood(values: np.ndarray, data: DyadData) -> float:
         for segments, observation in data.series:
             means = np.array([lam[first : last + 1].sum() for first, last in segments])
             total += float(counts_log_likelihood(observation, means[None, :])[0])
-    return total if np.isfinite(total) else -np.inf
+    return total
 
 
 def _log_prior(log_values: np.ndarray, priors: tuple[Param, ...]) -> float:
@@ -138,6 +223,7 @@ class DyadFit:
     rescaling_ks_pvalue: float | None
     effective_sample_size: float
     residuals: np.ndarray  # rescaled residuals (randomised PIT of the exactly observed days), for QQ plots
+    paused_at_end: np.ndarray | None = None  # per draw, P(paused on the last day | data); None: no regimes
 
     def summary(self) -> dict[str, dict[str, float]]:
         """Mode, mean and 5%/95% quantiles of each fitted parameter."""
@@ -164,6 +250,7 @@ def fit_dyad(
         The fit. Fixed parameters are not in ``names``.
     """
     rng = rng or np.random.default_rng(0)
+    priors = {name: 0.0 for name in REGIME_NAMES} | dict(priors)  # no regimes unless given
     free = [name for name in NAMES if isinstance(priors[name], Dist)]
     fixed = {name: float(priors[name]) for name in NAMES if name not in free}
     free_priors = tuple(priors[name] for name in free)
@@ -181,9 +268,22 @@ def fit_dyad(
     mode = result.x
     covariance = np.linalg.pinv(_hessian(objective, mode))
     covariance = 0.5 * (covariance + covariance.T)
-    samples, ess = _importance_resample(objective, mode, covariance, draws, rng)
+
+    def log_posteriors(log_values: np.ndarray) -> np.ndarray:
+        values = np.array([full(x) for x in log_values])
+        log_prior = np.array([_log_prior(x, free_priors) for x in log_values])
+        out = log_likelihoods(values, data) + log_prior
+        return np.where(np.isfinite(out), out, -np.inf)
+
+    regimes = isinstance(priors["pause_hazard"], Dist) or fixed.get("pause_hazard", 0.0) > 0
+    samples, ess = _importance_resample(
+        objective, mode, covariance, draws, rng, batch=log_posteriors if regimes else None
+    )
     fitted = full(mode)
     residuals = rescaled_residuals(data, intensity(fitted, data), rng)
+    paused_at_end = None
+    if regimes:
+        paused_at_end = _paused_at_end(np.array([full(x) for x in samples]), data)
     return DyadFit(
         names=tuple(free),
         mode=np.exp(mode),
@@ -196,17 +296,36 @@ def fit_dyad(
         else float(scipy.stats.kstest(residuals, "uniform").pvalue),
         effective_sample_size=ess,
         residuals=residuals,
+        paused_at_end=paused_at_end,
     )
 
 
+def _paused_at_end(values: np.ndarray, data: DyadData) -> np.ndarray:
+    """Per row of ``values``, the filtered probability that the campaign was paused on the data's last day."""
+    lam = np.array([intensity(v, data) for v in values])
+    h_pause, h_resume, paused = values[:, N_ACTIVE], values[:, N_ACTIVE + 1], values[:, N_ACTIVE + 2]
+    return regime_forward(lam, paused, h_pause, h_resume, data.counts)[1]
+
+
 def _importance_resample(
-    negative_log_posterior, mode: np.ndarray, covariance: np.ndarray, draws: int, rng: np.random.Generator
+    negative_log_posterior,
+    mode: np.ndarray,
+    covariance: np.ndarray,
+    draws: int,
+    rng: np.random.Generator,
+    batch=None,
 ) -> tuple[np.ndarray, float]:
-    """Posterior draws: a widened Laplace Gaussian as proposal, exact-posterior weights, resampling."""
+    """Posterior draws: a widened Laplace Gaussian as proposal, exact-posterior weights, resampling.
+
+    ``batch``, if given, computes the log posterior of all candidates at once (the regimes' forward pass).
+    """
     proposal = scipy.stats.multivariate_normal(mode, PROPOSAL_WIDENING * covariance, allow_singular=True)
     candidates = np.atleast_2d(proposal.rvs(size=PROPOSALS_PER_DRAW * draws, random_state=rng))
     candidates = candidates.reshape(-1, mode.size)
-    log_target = -np.array([negative_log_posterior(x) for x in candidates])
+    if batch is not None:
+        log_target = batch(candidates)
+    else:
+        log_target = -np.array([negative_log_posterior(x) for x in candidates])
     log_weights = log_target - proposal.logpdf(candidates)
     log_weights -= scipy.special.logsumexp(log_weights)
     weights = np.exp(log_weights)

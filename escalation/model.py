@@ -49,6 +49,11 @@ NEVER = -1
 N_RUNGS = len(Rung)
 
 
+def _set(value) -> bool:
+    """Whether a parameter can be non-zero: a distribution, or a number other than 0."""
+    return not isinstance(value, int | float) or value != 0
+
+
 @dataclass(frozen=True)
 class Outcomes:
     """Compact outcomes of a block of replications.
@@ -190,6 +195,21 @@ class EscalationModel(mesa.Model):
             [[driver.applies_to(dyad) for dyad in s.attacks] for driver in s.drivers], dtype=bool
         ).reshape(len(s.drivers), n_a)
         self.driver_is_base = np.array([d.effect == "base_rate_factor" for d in s.drivers], dtype=bool)
+        self.driver_is_pause = np.array([d.effect == "pause" for d in s.drivers], dtype=bool)
+        # A truce (pause driver) takes hold on its first day in force in the run, and expires the day after
+        # its last; -1: not within the run.
+        in_force = self.driver_active.any(axis=0)
+        self.pause_start = np.where(in_force, self.driver_active.argmax(axis=0), -1)
+        last = s.horizon_days - 1 - self.driver_active[::-1].argmax(axis=0)
+        self.pause_end = np.where(in_force & (last < s.horizon_days - 1), last + 1, -1)
+
+        # Campaign regimes (active or paused) run for the dyads that can pause: a pause hazard set, or a
+        # truce that applies to them; the rest are always active and draw nothing for it.
+        truce_applies = self.driver_applies[self.driver_is_pause].any(axis=0)
+        self.regime_dyads = np.flatnonzero(
+            [_set(dyad.pause_hazard) or truce_applies[d] for d, dyad in enumerate(s.attacks)]
+        )
+        self.frailty_dyads = np.flatnonzero([_set(dyad.rate_frailty) for dyad in s.attacks])
 
     def _bind_parameters(self, params: Parameters) -> None:
         """Per-replication parameter arrays in the shapes the rules use.
@@ -207,10 +227,23 @@ class EscalationModel(mesa.Model):
 
     def _derive_from_parameters(self) -> None:
         """Quantities computed from the bound parameters: the daily retention of the three memories."""
+        # Dynamic restraint: a group's intensity follows its patron's cost, where the patron's sensitivity
+        # can be non-zero; otherwise no cost memory is kept (and nothing changes).
+        names = self.scenario.actor_names
+        self.patron_of = np.array(
+            [names.index(a.patron) if a.patron else -1 for a in self.scenario.actors], dtype=np.int64
+        )
+        reined = [
+            i
+            for i, a in enumerate(self.scenario.actors)
+            if a.patron and _set(self.scenario.actor(a.patron).restraint_sensitivity)
+        ]
+        self.reined_actors = np.array(reined, dtype=np.int64)
         self.retention = Retention(
             provocation=rules.decay_factor(self.provocation_memory_days),
             punishment=rules.decay_factor(self.punishment_memory_days),
             unanswered=rules.decay_factor(self.memory_days),
+            cost=rules.decay_factor(self.cost_memory_days) if reined else None,
         )
 
     def _init_state(self) -> None:
@@ -222,6 +255,29 @@ class EscalationModel(mesa.Model):
         self.strike_level = np.zeros((r, n_e), dtype=np.int64)
         self.base_rate_multiplier = np.ones((r, n_a))
         self.through_multiplier = np.ones((r, n_a))
+        # Campaign regimes: True while a dyad's campaign is active; the frailty multiplies its intensity.
+        self.active = np.ones((r, n_a), dtype=bool)
+        self.regime_enabled = np.zeros(n_a, dtype=bool)
+        self.regime_enabled[self.regime_dyads] = True
+        self._regime_streams = [
+            self.streams(f"regime:{self.scenario.attacks[d].key}") for d in self.regime_dyads
+        ]
+        self._truce_streams = {
+            k: self.streams(f"truce:{self.scenario.drivers[k].name}")
+            for k in np.flatnonzero(self.driver_is_pause)
+        }
+        for d, dyad in zip(
+            self.regime_dyads, (self.scenario.attacks[d] for d in self.regime_dyads), strict=True
+        ):
+            if _set(dyad.start_paused):  # the campaign may be paused on the first day
+                uniform = self.streams(f"regime-start:{dyad.key}").random(r)
+                self.active[:, d] = uniform >= self.start_paused[:, d]
+        self.frailty = np.ones((r, n_a))
+        self.has_frailty = np.zeros(n_a, dtype=bool)
+        self.has_frailty[self.frailty_dyads] = True
+        for d in self.frailty_dyads:
+            z = self.streams(f"frailty:{self.scenario.attacks[d].key}").standard_normal(r)
+            self.frailty[:, d] = rules.frailty_multiplier(z, self.rate_frailty[:, d])
         # Outcomes.
         self.first_passage = np.full((r, N_RUNGS), NEVER, dtype=np.int64)
         self.threshold_days = np.full((r, len(self.scenario.thresholds)), NEVER, dtype=np.int64)
@@ -260,6 +316,7 @@ class EscalationModel(mesa.Model):
                 f"the scenario's horizon of {self.scenario.horizon_days} days is already simulated"
             )
         self._apply_drivers()
+        self._switch_regimes()
         self.agents.do("decide")
         attacks, injured, killed = self._resolve_attacks()
         self._record(attacks, injured, killed)
@@ -274,10 +331,45 @@ class EscalationModel(mesa.Model):
     def _apply_drivers(self) -> None:
         self.base_rate_multiplier.fill(1.0)
         self.through_multiplier.fill(1.0)
-        for k in np.flatnonzero(self.driver_active[self.day]):
+        for k in np.flatnonzero(self.driver_active[self.day] & ~self.driver_is_pause):
             target = self.base_rate_multiplier if self.driver_is_base[k] else self.through_multiplier
             columns = self.driver_applies[k]
             target[:, columns] *= self.factor[:, k : k + 1]  # driver k's factor
+
+    def effective_restraint(self, actor: int) -> np.ndarray:
+        """(R,) the restraint on an actor's attacks today: its own, times its patron's reining-in.
+
+        ``r * exp(-kappa_patron * C_patron)``, the patron's cost as of the end of yesterday (docs/model.md,
+        4.7a); the actor's own ``r`` when its patron's sensitivity is 0.
+        """
+        own = self.restraint[:, actor]
+        patron = self.patron_of[actor]
+        if actor not in self.reined_actors:
+            return own
+        return rules.reined_restraint(
+            own, self.restraint_sensitivity[:, patron], self.memories.cost[:, patron]
+        )
+
+    def _switch_regimes(self) -> None:
+        """Today's campaign regimes: yesterday's switch by their hazards, then the truces of today.
+
+        Each dyad that can pause draws one uniform per replication a day, whatever its regime (common random
+        numbers); a truce draws one per replication on the day it takes hold.
+        """
+        for d, stream in zip(self.regime_dyads, self._regime_streams, strict=True):
+            self.active[:, d] = rules.switch_regime(
+                self.active[:, d],
+                stream.random(self.replications),
+                self.pause_hazard[:, d],
+                self.resume_hazard[:, d],
+            )
+        for k, stream in self._truce_streams.items():
+            columns = self.driver_applies[k]
+            if self.day == self.pause_start[k]:
+                holds = stream.random(self.replications) < self.factor[:, k]
+                self.active[:, columns] &= ~holds[:, None]
+            elif self.day == self.pause_end[k]:
+                self.active[:, columns] = True
 
     def _resolve_attacks(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Draw injuries and deaths for today's attacks on every dyad.

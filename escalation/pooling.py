@@ -63,44 +63,125 @@ class Pool:
     dyads: dict[str, tuple[tuple[str, str], ...]]
     paused: dict[str, str]  # event id of a stretch in a truce or halt -> the truce
     not_pooled: dict[str, str]
+    keep_paused: bool = False  # True: the pool is the paused stretches; False: it leaves them out
 
 
-def load_pools(path: str | Path | None = None) -> dict[str, Pool]:
-    """Read a pools file (default: the packaged ``pools.yaml``), checking every name it uses."""
+@dataclass(frozen=True)
+class Truce:
+    """A declared truce or halt of a campaign in a reference record: its first day and how it ended.
+
+    Attributes:
+        record: the record file.
+        start: the event id of the row dating the truce's first day.
+        end: the event id of the row dating the campaign's resumption, or None: the truce outlasted the
+            record (censored at the record's last day, or at the cut-off).
+        why: what the rows say, for the artefact.
+    """
+
+    record: str
+    start: str
+    end: str | None
+    why: str
+
+
+@dataclass(frozen=True)
+class TrucePool:
+    """The pool of truce durations behind the resume hazard, with its conjugate beta prior (assumption)."""
+
+    name: str
+    describes: str
+    applies_to: str
+    prior_a: float
+    prior_b: float
+    truces: tuple[Truce, ...]
+
+
+POOL_NAMES = ("base_rate", "paused_rate", "resume_hazard")
+_POOL_KEYS = {
+    "base_rate": {"describes", "applies_to", "dyads", "paused", "not_pooled"},
+    "paused_rate": {"describes", "applies_to"},
+    "resume_hazard": {"describes", "applies_to", "prior", "truces"},
+}
+
+
+def load_pools(path: str | Path | None = None) -> dict[str, Any]:
+    """Read a pools file (default: the packaged ``pools.yaml``), checking every name it uses.
+
+    Returns ``base_rate`` (a :class:`Pool`), ``paused_rate`` (a :class:`Pool` of the stretches the base-rate
+    pool lists as paused, from the same records and dyads) and ``resume_hazard`` (a :class:`TrucePool`).
+    """
     path = Path(path) if path is not None else reference_dir() / "pools.yaml"
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as err:
         raise ValueError(f"{path}: not a readable pools file ({' '.join(str(err).split())})") from None
-    if not isinstance(raw, dict) or set(raw) != {"base_rate"}:
+    if not isinstance(raw, dict) or set(raw) != set(POOL_NAMES):
         raise ValueError(
-            f"{path}: expected one pool, base_rate; got {sorted(raw) if isinstance(raw, dict) else raw!r}"
+            f"{path}: expected the pools {', '.join(POOL_NAMES)}; "
+            f"got {sorted(raw) if isinstance(raw, dict) else raw!r}"
         )
-    pools = {}
-    for name, entry in raw.items():
-        keys = {"describes", "applies_to", "dyads", "paused", "not_pooled"}
-        if not isinstance(entry, dict) or set(entry) != keys:
+    for name in POOL_NAMES:
+        keys = _POOL_KEYS[name]
+        if not isinstance(raw[name], dict) or set(raw[name]) != keys:
             raise ValueError(f"{path}: {name}: expected the keys {', '.join(sorted(keys))}")
-        dyads = {}
-        for record, names in (entry["dyads"] or {}).items():
-            if not (path.parent / record).is_file():
-                raise ValueError(f"{path}: {name}.dyads: no record {record!r} beside the pools file")
-            pairs = []
-            for dyad in names or []:
-                attacker, arrow, target = str(dyad).partition("->")
-                if not arrow or not attacker or not target:
-                    raise ValueError(f"{path}: {name}.dyads.{record}: {dyad!r} is not ATTACKER->TARGET")
-                pairs.append((attacker.strip(), target.strip()))
-            dyads[record] = tuple(pairs)
-        pools[name] = Pool(
-            name,
-            str(entry["describes"]),
-            str(entry["applies_to"]),
-            dyads,
-            {str(k): str(v) for k, v in (entry["paused"] or {}).items()},
-            {str(k): str(v) for k, v in (entry["not_pooled"] or {}).items()},
-        )
-    return pools
+    base = _rate_pool(path, "base_rate", raw["base_rate"])
+    paused = raw["paused_rate"]
+    return {
+        "base_rate": base,
+        "paused_rate": Pool(
+            "paused_rate",
+            str(paused["describes"]),
+            str(paused["applies_to"]),
+            base.dyads,
+            base.paused,
+            base.not_pooled,
+            keep_paused=True,
+        ),
+        "resume_hazard": _truce_pool(path, raw["resume_hazard"]),
+    }
+
+
+def _truce_pool(path: Path, entry: dict) -> TrucePool:
+    key = f"{path}: resume_hazard"
+    prior = entry["prior"]
+    if not isinstance(prior, dict) or set(prior) != {"a", "b"}:
+        raise ValueError(f"{key}.prior: expected the keys a, b (a beta distribution)")
+    a, b = prior["a"], prior["b"]
+    if not all(isinstance(x, int | float) and not isinstance(x, bool) and x > 0 for x in (a, b)):
+        raise ValueError(f"{key}.prior: a and b must be numbers > 0, got {a!r} and {b!r}")
+    truces = []
+    for k, item in enumerate(entry["truces"] or []):
+        if not isinstance(item, dict) or set(item) != {"record", "start", "end", "why"}:
+            raise ValueError(f"{key}.truces[{k}]: expected the keys end, record, start, why")
+        if not (path.parent / str(item["record"])).is_file():
+            raise ValueError(f"{key}.truces[{k}]: no record {item['record']!r} beside the pools file")
+        end = None if item["end"] is None else str(item["end"])
+        truces.append(Truce(str(item["record"]), str(item["start"]), end, str(item["why"])))
+    return TrucePool(
+        "resume_hazard", str(entry["describes"]), str(entry["applies_to"]), float(a), float(b), tuple(truces)
+    )
+
+
+def _rate_pool(path: Path, name: str, entry: dict) -> Pool:
+    dyads = {}
+    for record, names in (entry["dyads"] or {}).items():
+        if not (path.parent / record).is_file():
+            raise ValueError(f"{path}: {name}.dyads: no record {record!r} beside the pools file")
+        pairs = []
+        for dyad in names or []:
+            attacker, arrow, target = str(dyad).partition("->")
+            if not arrow or not attacker or not target:
+                raise ValueError(f"{path}: {name}.dyads.{record}: {dyad!r} is not ATTACKER->TARGET")
+            pairs.append((attacker.strip(), target.strip()))
+        dyads[record] = tuple(pairs)
+    return Pool(
+        name,
+        str(entry["describes"]),
+        str(entry["applies_to"]),
+        dyads,
+        {str(k): str(v) for k, v in (entry["paused"] or {}).items()},
+        {str(k): str(v) for k, v in (entry["not_pooled"] or {}).items()},
+    )
 
 
 @dataclass(frozen=True)
@@ -285,14 +366,15 @@ def pool_stretches(
             rates = rate_observations(log, attacker, target, cutoff or date.max)
             for observation in rates.observations:
                 paused = [pool.paused[i] for i in observation.event_ids if i in pool.paused]
-                if paused:
+                if bool(paused) == pool.keep_paused:
+                    stretches.append(Stretch(record, observation))
+                elif paused:
                     notes.append(
                         f"{record}: {observation.event_ids[-1]} left out: inside a pause ({paused[0]}); the "
                         "base rate describes an active campaign"
                     )
-                else:
-                    stretches.append(Stretch(record, observation))
-            notes += [f"{record}: {note}" for note in rates.left_out]
+            if not pool.keep_paused:
+                notes += [f"{record}: {note}" for note in rates.left_out]
     return stretches, notes
 
 
@@ -302,18 +384,116 @@ def _record(name: str) -> EventLog:
 
 
 @dataclass(frozen=True)
+class TruceDurations:
+    """The truces known before a cut-off, and the beta posterior of the daily probability that one breaks.
+
+    A truce that takes hold on day ``s`` survives each later day with probability ``1 - h`` (the engine's
+    rule, :func:`escalation.rules.switch_regime`): one that broke on day ``e`` contributes ``e - s - 1``
+    days survived and one break; one still holding on day ``c`` (the record's last day, or the day before
+    the cut-off) contributes ``c - s`` days survived. With a ``Beta(a, b)`` prior the posterior is
+    ``Beta(a + breaks, b + days survived)`` (beta-geometric conjugacy).
+
+    Attributes:
+        pool: the pool read.
+        truces: per truce known before the cut-off, ``(truce, days survived, broke)``.
+        notes: truces left out, and why.
+    """
+
+    pool: TrucePool
+    truces: tuple[tuple[Truce, int, bool], ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def a(self) -> float:
+        """The posterior's first shape: the prior's plus the breaks."""
+        return self.pool.prior_a + sum(broke for _, _, broke in self.truces)
+
+    @property
+    def b(self) -> float:
+        """The posterior's second shape: the prior's plus the days survived."""
+        return self.pool.prior_b + sum(days for _, days, _ in self.truces)
+
+    @property
+    def records(self) -> tuple[str, ...]:
+        """The records whose truces are pooled."""
+        return tuple(sorted({t.record for t, _, _ in self.truces}))
+
+    @property
+    def stretches(self) -> tuple[str, ...]:
+        """One line per truce pooled."""
+        return tuple(self.describe(j) for j in range(len(self.truces)))
+
+    def describe(self, j: int) -> str:
+        """Truce ``j``: its record, first row, how long it held and how it ended."""
+        truce, days, broke = self.truces[j]
+        how = f"broke after {days + 1} days ({truce.end})" if broke else f"still holding after {days} days"
+        return f"{truce.record}: truce from {truce.start}, {how}: {truce.why}"
+
+    def prior(self) -> Dist:
+        """The posterior of the daily probability of a break, as a config distribution."""
+        return Dist("beta", (("a", round(self.a, 6)), ("b", round(self.b, 6))))
+
+    def summary(self) -> dict[str, Any]:
+        """What the calibration artefact records of the pool."""
+        frozen = self.prior().frozen()
+        return {
+            "model": "daily probability that a truce breaks, h ~ Beta(a, b); truce durations geometric in h",
+            "hyperpriors": {"h": f"Beta({self.pool.prior_a:g}, {self.pool.prior_b:g}); assumption"},
+            "prior": self.prior().as_dict(),
+            "hazard_90": [float(x) for x in frozen.ppf([0.05, 0.95])],
+            "median_days_to_break": float(np.log(0.5) / np.log1p(-frozen.mean())),
+            "records": list(self.records),
+            "stretches": list(self.stretches),
+            "left_out": list(self.notes),
+        }
+
+
+def truce_durations(
+    pool: TrucePool,
+    cutoff: date | None,
+    *,
+    leave_out: Sequence[str] = (),
+    records: dict[str, EventLog] | None = None,
+) -> TruceDurations:
+    """The pool's truces that had begun before ``cutoff``, without the records in ``leave_out``."""
+    cutoff = cutoff or date.max
+    known, notes = [], []
+    for truce in pool.truces:
+        if truce.record in leave_out:
+            notes.append(f"{truce.record}: truce from {truce.start} left out (the episode being forecast)")
+            continue
+        log = records[truce.record] if records is not None else _record(truce.record)
+        rows = {e.event_id: e for e in log}
+        for name in (truce.start, truce.end):
+            if name is not None and name not in rows:
+                raise ValueError(f"pools: resume_hazard: no row {name!r} in {truce.record}")
+        start = rows[truce.start].start
+        if start >= cutoff:
+            notes.append(f"{truce.record}: truce from {truce.start} begins on or after {cutoff}")
+            continue
+        end = rows[truce.end].start if truce.end is not None else None
+        if end is not None and end < cutoff:
+            known.append((truce, (end - start).days - 1, True))
+        else:
+            last = min(cutoff.toordinal() - 1, log.coverage[1].toordinal())
+            known.append((truce, last - start.toordinal(), False))
+    return TruceDurations(pool, tuple(known), tuple(notes))
+
+
+@dataclass(frozen=True)
 class PooledPrior:
     """A parameter's pooled prior, the hand-set prior it replaces, and the population behind it."""
 
     path: str
     prior: Dist
     hand: Param
-    population: Population
+    population: Population | TruceDurations
 
     def source(self) -> str:
         """One line for the artefact's summaries."""
+        unit = "truces" if isinstance(self.population, TruceDurations) else "stretches"
         return (
-            f"reference_class: pooled from {len(self.population.stretches)} stretches of "
+            f"reference_class: pooled from {len(self.population.stretches)} {unit} of "
             f"{', '.join(self.population.records)} (hand-set prior it replaces: {_shown(self.hand)})"
         )
 
@@ -323,10 +503,28 @@ def _shown(param: Param) -> str:
 
 
 @functools.cache
-def _base_rate_population(cutoff: date | None, leave_out: tuple[str, ...]) -> Population | None:
-    pool = load_pools()["base_rate"]
+def _rate_population(name: str, cutoff: date | None, leave_out: tuple[str, ...]) -> Population | None:
+    pool = load_pools()[name]
     stretches, notes = pool_stretches(pool, cutoff, leave_out=leave_out)
     return fit_population(stretches, notes=notes) if stretches else None
+
+
+def _base_rate_population(cutoff: date | None, leave_out: tuple[str, ...]) -> Population | None:
+    return _rate_population("base_rate", cutoff, leave_out)
+
+
+@functools.cache
+def _truce_population(cutoff: date | None, leave_out: tuple[str, ...]) -> TruceDurations | None:
+    durations = truce_durations(load_pools()["resume_hazard"], cutoff, leave_out=leave_out)
+    return durations if durations.truces else None
+
+
+# The pooled parameters of an attack dyad, and where each one's population comes from.
+POOLED_FIELDS = {
+    "base_rate": lambda cutoff, leave_out: _rate_population("base_rate", cutoff, leave_out),
+    "paused_rate": lambda cutoff, leave_out: _rate_population("paused_rate", cutoff, leave_out),
+    "resume_hazard": _truce_population,
+}
 
 
 def reference_priors(
@@ -338,15 +536,15 @@ def reference_priors(
     their priors, since the pool describes campaigns against a state's forces, not the war in the background.
     Empty when no stretch of the pool is known before ``cutoff`` outside ``leave_out``.
     """
-    population = _base_rate_population(cutoff, tuple(sorted(leave_out)))
-    if population is None:
-        return {}
     out = {}
-    for dyad in scenario.attacks:
-        if dyad.background or not isinstance(dyad.base_rate, Dist):
+    for name, population_of in POOLED_FIELDS.items():
+        wanted = [d for d in scenario.attacks if not d.background and isinstance(getattr(d, name), Dist)]
+        population = population_of(cutoff, tuple(sorted(leave_out))) if wanted else None
+        if population is None:
             continue
-        path = f"attacks.{dyad.key}.base_rate"
-        out[path] = PooledPrior(path, population.prior(), dyad.base_rate, population)
+        for dyad in wanted:
+            path = f"attacks.{dyad.key}.{name}"
+            out[path] = PooledPrior(path, population.prior(), getattr(dyad, name), population)
     return out
 
 
@@ -354,6 +552,10 @@ def with_priors(scenario: ScenarioSpec, priors: dict[str, PooledPrior]) -> Scena
     """The scenario with its pooled priors in place of the hand-set ones."""
     attacks = []
     for dyad in scenario.attacks:
-        pooled = priors.get(f"attacks.{dyad.key}.base_rate")
-        attacks.append(dataclasses.replace(dyad, base_rate=pooled.prior) if pooled else dyad)
+        pooled = {
+            name: priors[f"attacks.{dyad.key}.{name}"].prior
+            for name in POOLED_FIELDS
+            if f"attacks.{dyad.key}.{name}" in priors
+        }
+        attacks.append(dataclasses.replace(dyad, **pooled))
     return dataclasses.replace(scenario, attacks=tuple(attacks))

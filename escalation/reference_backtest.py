@@ -71,6 +71,65 @@ STATUSES = {
 
 _RANK = list(STATUSES)  # from the strongest reading of a count to the weakest
 
+# The model's variants that the comparison scores (docs/backtesting.md, "Which model"): each switches the
+# campaign-regime mechanisms of the episodes' scenarios on or off. A switched-off mechanism is set to its
+# off value (no truce drivers, a pause hazard or frailty of 0), which draws nothing (common random numbers).
+VARIANTS = {
+    "today": "the model without campaign regimes: no truces, no pauses, no frailty",
+    "truces": "a truce known at the origin pauses the campaigns it names (paused rate, resume hazard pooled)",
+    "pauses": "truces, and campaigns may also pause of their own accord (pause hazard: assumption)",
+    "overdispersion": "no regimes, but a rate frailty: the rate varies from stretch to stretch (assumption)",
+    "truces_frailty": "truces and the rate frailty, without pauses of the campaign's own accord",
+    "restraint": "truces, the rate frailty, and patrons that rein in their groups as their own cost rises",
+    "full": "truces, pauses and the rate frailty",
+}
+_MECHANISMS = {
+    "today": set(),
+    "truces": {"truces"},
+    "pauses": {"truces", "pauses"},
+    "overdispersion": {"frailty"},
+    "truces_frailty": {"truces", "frailty"},
+    "restraint": {"truces", "frailty", "restraint"},
+    "full": {"truces", "pauses", "frailty"},
+}
+# The dynamic restraint the "restraint" variant gives every patron of the scenario's groups (an assumption:
+# no reference record dates a patron reining in its groups; 0.1 halves a group's intensity after about 7
+# harm units of strikes on the patron, two strikes on its assets).
+RESTRAINT_SENSITIVITY = 0.1
+DEFAULT_VARIANT = "truces_frailty"  # the best by score (docs/backtesting.md, "Which model")
+
+
+def variant_scenario(scenario: ScenarioSpec, variant: str, origin: dt.date | None = None) -> ScenarioSpec:
+    """The scenario with only the variant's mechanisms, and (given an origin) only the drivers known by then.
+
+    A driver dated after the origin was not known at it and is dropped whatever the variant; a truce dated
+    on or before the origin that is still in force takes hold on the forecast's first day.
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"variant: unknown {variant!r}; allowed: {', '.join(VARIANTS)}")
+    on = _MECHANISMS[variant]
+    drivers = tuple(
+        d
+        for d in scenario.drivers
+        if (origin is None or d.date <= origin) and ("truces" in on or d.effect != "pause")
+    )
+    attacks = tuple(
+        dataclasses.replace(
+            dyad,
+            pause_hazard=dyad.pause_hazard if "pauses" in on else 0.0,
+            rate_frailty=dyad.rate_frailty if "frailty" in on else 0.0,
+        )
+        for dyad in scenario.attacks
+    )
+    patrons = {a.patron for a in scenario.actors if a.patron}
+    actors = tuple(
+        dataclasses.replace(a, restraint_sensitivity=RESTRAINT_SENSITIVITY if "restraint" in on else 0.0)
+        if a.name in patrons
+        else a
+        for a in scenario.actors
+    )
+    return dataclasses.replace(scenario, drivers=drivers, attacks=attacks, actors=actors)
+
 
 @dataclass(frozen=True)
 class Target:
@@ -286,13 +345,14 @@ def run_origin(
     *,
     calibration_draws: int = 1000,
     calibration_seed: int = 0,
+    variant: str = DEFAULT_VARIANT,
 ) -> OriginResult:
     """Calibrate on the rows known before ``origin`` (the record left out of the pools), forecast, score."""
     horizon = max(t.days for t in due)
     known = known_before(_within(log, scenario), origin)
     calibration, forecast = forecast_from(
         known,
-        scenario,
+        variant_scenario(scenario, variant, origin),
         origin,
         horizon,
         ensemble,
@@ -346,9 +406,15 @@ def run_reference_backtests(
     records: Sequence[str] | None = None,
     calibration_draws: int = 1000,
     calibration_seed: int = 0,
+    variant: str = DEFAULT_VARIANT,
     progress: Callable[[int, int], None] | None = None,
 ) -> ReferenceBacktest:
-    """Every target of every pooled reference record: scores, per-origin results, the targets left out."""
+    """Every target of every pooled reference record: scores, per-origin results, the targets left out.
+
+    ``variant`` is one of :data:`VARIANTS` (the mechanisms of the model that forecasts).
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"variant: unknown {variant!r}; allowed: {', '.join(VARIANTS)}")
     scenarios = episodes()
     pool = load_pools()["base_rate"]
     chosen = list(records) if records is not None else [r for r in pool.dyads if r in scenarios]
@@ -381,6 +447,7 @@ def run_reference_backtests(
                 ensemble,
                 calibration_draws=calibration_draws,
                 calibration_seed=calibration_seed,
+                variant=variant,
             )
         )
         if progress is not None:
@@ -439,6 +506,53 @@ def _bootstrap_skill(ours: np.ndarray, theirs: np.ndarray, draws: int = 2000) ->
     if skills.size == 0:
         return [np.nan, np.nan]
     return [float(q) for q in np.quantile(skills, [0.05, 0.95])]
+
+
+def comparison_table(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The variants' summary tables side by side: per variant, the pooled rows and each record's whole.
+
+    ``tables``: variant -> its :func:`summary_table`. Adds each variant's CRPS skill against ``today``
+    (on the same targets: every variant forecasts every target).
+    """
+    rows = []
+    reference = tables.get("today")
+    for variant, table in tables.items():
+        for line in table.to_dict("records"):
+            line = {"variant": variant} | line
+            if reference is not None:
+                same = reference[
+                    (reference["record"] == line["record"]) & (reference["horizon"] == line["horizon"])
+                ]
+                today = float(same["model_crps"].iloc[0]) if len(same) else np.nan
+                line["skill_vs_today"] = scoring.skill(line["model_crps"], today) if today > 0 else np.nan
+            rows.append(line)
+    return pd.DataFrame(rows)
+
+
+def comparison_markdown(table: pd.DataFrame) -> str:
+    """The comparison of variants as Markdown: the pooled rows (all records, all horizons) first."""
+    head = (
+        "| variant | record | horizon | targets | model CRPS | skill vs today | skill vs no change [90%] | "
+        "skill vs constant [90%] | skill vs climatology | 50% covered | 90% covered |"
+    )
+    lines = [head, "|" + " --- |" * 11]
+
+    def f(x: float) -> str:
+        return "—" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.2f}"
+
+    def skill(row: dict, key: str) -> str:
+        low, high = row[f"skill_vs_{key}_90"]
+        return f(row[f"skill_vs_{key}"]) + ("" if np.isnan(low) else f" [{f(low)}, {f(high)}]")
+
+    order = table.assign(pooled=(table["record"] != "all records") * 2 + (table["horizon"] != "all"))
+    for row in order.sort_values(["pooled"], kind="stable").to_dict("records"):
+        lines.append(
+            f"| {row['variant']} | {row['record']} | {row['horizon']} | {row['targets']} | "
+            f"{f(row['model_crps'])} | {f(row.get('skill_vs_today', np.nan))} | {skill(row, 'no_change')} | "
+            f"{skill(row, 'constant_rate')} | {f(row['skill_vs_climatology'])} | "
+            f"{f(row['model_covered_50'])} | {f(row['model_covered_90'])} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def markdown(table: pd.DataFrame) -> str:

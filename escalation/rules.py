@@ -9,6 +9,8 @@ References:
         intensity of attacks.)
     Hawkes, A. G., & Oakes, D. (1974). A cluster process representation of a self-exciting process.
         Journal of Applied Probability 11(3), 493-503.
+    Fischer, W., & Meier-Hellstern, K. (1993). The Markov-modulated Poisson process (MMPP) cookbook.
+        Performance Evaluation 18(2), 149-171. (Campaign regimes: active and paused.)
     Reinhart, A. (2018). A review of self-exciting spatio-temporal point processes and their applications.
         Statistical Science 33(3), 299-318. (Inhibition: a multiplicative exp(-delta * D) suppression, the
         deterrent effect of punishment.)
@@ -54,6 +56,42 @@ def attack_intensity(
         restraint: r, the patron's restraint multiplier on the attacker.
     """
     return (base_rate + excitation * provocation) * np.exp(-deterrence * punishment) * restraint
+
+
+def frailty_multiplier(normal: np.ndarray, spread: np.ndarray) -> np.ndarray:
+    """A mean-one lognormal multiplier ``exp(sigma z - sigma^2 / 2)`` of a campaign's intensity.
+
+    Drawn once per replication, it makes the count over a stretch a Poisson-lognormal mixture: overdispersed,
+    as counts of attacks are from one stretch of a campaign to the next (a gamma or lognormal frailty).
+    """
+    return np.exp(spread * normal - 0.5 * spread * spread)
+
+
+def switch_regime(
+    active: np.ndarray, uniform: np.ndarray, pause_hazard: np.ndarray, resume_hazard: np.ndarray
+) -> np.ndarray:
+    """Today's regime of a campaign from yesterday's: a two-state Markov chain (active, paused).
+
+    An active campaign pauses with probability ``pause_hazard``, a paused one resumes with probability
+    ``resume_hazard``; the count given the regime is Poisson, so the counts are a Markov-modulated Poisson
+    process (Fischer & Meier-Hellstern 1993). One uniform per decision (common random numbers).
+    """
+    return np.where(active, uniform >= pause_hazard, uniform < resume_hazard)
+
+
+def regime_intensity(active_intensity: np.ndarray, paused_rate: np.ndarray, active: np.ndarray) -> np.ndarray:
+    """Expected attacks per day: the active intensity in the active regime, the paused rate in a pause."""
+    return np.where(active, active_intensity, paused_rate)
+
+
+def reined_restraint(restraint: np.ndarray, sensitivity: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    """A group's restraint when its patron reins it in as its own cost rises: ``r * exp(-kappa * C)``.
+
+    ``C`` is the patron's decayed harm from strikes on its forces, assets and territory: the more the
+    confrontation costs the patron itself, the less it lets its groups attack (a patron weighing the risk
+    that the confrontation becomes direct).
+    """
+    return restraint * np.exp(-sensitivity * cost)
 
 
 def retaliation_triggered(

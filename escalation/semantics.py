@@ -81,6 +81,8 @@ class Channels:
         strike_harm: (strike channels,) harm of one strike on the channel.
         route_harm: (channels, attack dyads + retaliation dyads) harm -> provocation, then unanswered harm.
         route_punishment: (channels, attack dyads) strikes -> punishment.
+        route_cost: (channels, actors) harm of strikes -> the cost the victim bears (a patron's cost, which
+            drives its restraint of its groups).
         lethal_pairs: (attack dyad, retaliation dyad) pairs: a lethal attack on the first triggers the second.
     """
 
@@ -97,6 +99,7 @@ class Channels:
     strike_harm: np.ndarray
     route_harm: np.ndarray
     route_punishment: np.ndarray
+    route_cost: np.ndarray
     lethal_pairs: tuple[tuple[int, int], ...]
 
     @property
@@ -152,6 +155,8 @@ def channels_of(scenario: ScenarioSpec) -> Channels:
             if idx[dyad.state] == victim[c] and idx[dyad.target] == perp[c]:
                 route_unanswered[c, e] = 1.0
     lethal_pairs = tuple((int(d), int(e)) for d, e in zip(*np.nonzero(route_unanswered[:n_a]), strict=True))
+    route_cost = np.zeros((n_channels, len(s.actors)))
+    route_cost[np.arange(n_a, n_channels), victim[n_a:]] = 1.0  # strikes only: the cost of being struck
     return Channels(
         perpetrator=perp,
         victim=victim,
@@ -166,6 +171,7 @@ def channels_of(scenario: ScenarioSpec) -> Channels:
         strike_harm=np.array([s.harm.strike_harm(r) for r in rung[n_a:]], dtype=float),
         route_harm=np.concatenate([route_provocation, route_unanswered], axis=1),
         route_punishment=route_punishment,
+        route_cost=route_cost,
         lethal_pairs=lethal_pairs,
     )
 
@@ -183,27 +189,40 @@ class Memories:
         punishment: (R, attack dyads) strikes the attacker has received from the target.
         unanswered: (R, retaliation dyads) harm the state has not answered yet.
         lethal_pending: (R, retaliation dyads) a lethal attack has happened since the state last struck.
+        cost: (R, actors) decayed harm each actor has borne from strikes on its forces, assets and
+            territory (a patron's cost; its restraint of its groups follows it).
     """
 
     provocation: np.ndarray
     punishment: np.ndarray
     unanswered: np.ndarray
     lethal_pending: np.ndarray
+    cost: np.ndarray | None = None
 
     @classmethod
     def empty(cls, replications: int, channels: Channels) -> Memories:
         """Memories with nothing remembered."""
         r, n_a, n_e = replications, channels.n_attacks, channels.n_retaliations
-        return cls(np.zeros((r, n_a)), np.zeros((r, n_a)), np.zeros((r, n_e)), np.zeros((r, n_e), dtype=bool))
+        return cls(
+            np.zeros((r, n_a)),
+            np.zeros((r, n_a)),
+            np.zeros((r, n_e)),
+            np.zeros((r, n_e), dtype=bool),
+            np.zeros((r, channels.route_cost.shape[1])),
+        )
 
 
 @dataclass(frozen=True)
 class Retention:
-    """Daily retention ``exp(-1/tau)`` of each memory, broadcastable against :class:`Memories`."""
+    """Daily retention ``exp(-1/tau)`` of each memory, broadcastable against :class:`Memories`.
+
+    ``cost`` None: the cost memory is not kept (no patron's restraint follows it).
+    """
 
     provocation: np.ndarray
     punishment: np.ndarray
     unanswered: np.ndarray
+    cost: np.ndarray | None = None
 
 
 def channel_inputs(
@@ -278,6 +297,8 @@ def update_memories(
     for d, e in channels.lethal_pairs:
         pending[:, e] |= killed[:, d] > 0
     memories.lethal_pending = pending
+    if retention.cost is not None and memories.cost is not None:
+        memories.cost = rules.decayed_sum(memories.cost, retention.cost, harm @ channels.route_cost)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -331,6 +331,18 @@ class ActorSpec:
     restraint: Param = parameter(
         1.0, doc="r, multiplier the patron applies to this group's attack intensity (1 = as observed)."
     )
+    restraint_sensitivity: Param = parameter(
+        0.0,
+        doc=(
+            "kappa, how hard this state (as a patron) reins in its groups as its own cost rises: their "
+            "intensity is multiplied by exp(-kappa * C), C its decayed harm from strikes on it (0: never)."
+        ),
+    )
+    cost_memory_days: Param = parameter(
+        30.0,
+        open_low=True,
+        doc="tau_c, e-folding time of the cost a state remembers from strikes on it (days).",
+    )
     label: str = ""
 
 
@@ -388,6 +400,39 @@ class AttackSpec:
     )
     killed_extra: Param = parameter(
         0.0, doc="x_kill, mean number killed beyond the first, per lethal attack (Poisson)."
+    )
+    pause_hazard: Param = parameter(
+        0.0,
+        high=1.0,
+        doc="h_pause, daily probability that an active campaign pauses of its own accord (0: never).",
+        fitted_by=("likelihood",),
+    )
+    resume_hazard: Param = parameter(
+        0.0,
+        high=1.0,
+        doc="h_resume, daily probability that a paused campaign (or a truce) ends and the campaign resumes.",
+        fitted_by=("likelihood",),
+    )
+    paused_rate: Param = parameter(
+        0.0,
+        doc="mu_paused, attacks per day while the campaign is paused (violations of a truce).",
+        fitted_by=("likelihood",),
+    )
+    start_paused: Param = parameter(
+        0.0,
+        high=1.0,
+        doc=(
+            "probability that the campaign is paused on the first day (with a pause hazard; the likelihood "
+            "fit sets it per draw to the filtered probability that the campaign was paused on the last day "
+            "of the data)."
+        ),
+    )
+    rate_frailty: Param = parameter(
+        0.0,
+        doc=(
+            "sigma_f, spread of a mean-one lognormal multiplier of the active intensity drawn once per "
+            "replication: the stretch-to-stretch variation of a campaign's rate (0: none)."
+        ),
     )
     min_rung: int = int(Rung.HARASSMENT)
     max_per_day: int = 50
@@ -476,7 +521,7 @@ class PolicySpec:
     )
 
 
-DRIVER_EFFECTS: tuple[str, ...] = ("base_rate_factor", "through_factor")
+DRIVER_EFFECTS: tuple[str, ...] = ("base_rate_factor", "through_factor", "pause")
 
 
 @dataclass(frozen=True)
@@ -488,8 +533,12 @@ class DriverSpec:
         date: first day the change applies.
         effect: ``base_rate_factor`` multiplies the base rates of the selected attack dyads;
             ``through_factor`` multiplies the probability that an attack on the selected dyads gets through
-            the target's air defence (0.5 halves it).
-        factor: the multiplier, a model parameter (see the field's ``doc``).
+            the target's air defence (0.5 halves it); ``pause`` is a truce: on its first day in force the
+            campaigns of the selected dyads pause (with probability ``factor`` per replication), attack at
+            their ``paused_rate`` while paused, and resume at their ``resume_hazard`` (the truce breaks) or
+            after ``end`` (it expires).
+        factor: the multiplier, a model parameter (see the field's ``doc``); for ``pause``, the probability
+            that the truce takes hold, in [0, 1].
         attackers, targets: the attack dyads affected (empty = all).
         end: last day the change applies (None: to the end of the run).
     """
@@ -498,7 +547,10 @@ class DriverSpec:
     date: date
     effect: str
     factor: Param = parameter(
-        doc="s(t) or f(t), the multiplier of the base rates or of the through probability while in force."
+        doc=(
+            "s(t) or f(t), the multiplier of the base rates or of the through probability while in force; "
+            "for a pause (truce), the probability that it takes hold."
+        )
     )
     attackers: tuple[str, ...] = ()
     targets: tuple[str, ...] = ()
@@ -781,11 +833,15 @@ def _driver(name: str, raw: Any) -> DriverSpec:
     raw = _check_keys(key, raw, _spec_keys(DriverSpec)[1:], required=("date", "effect", "factor"))
     effect = _choice(f"{key}.effect", raw["effect"], DRIVER_EFFECTS)
     when = _date(f"{key}.date", raw["date"])
+    parameters = _parse_parameters(DriverSpec, key, raw)
+    if effect == "pause":
+        # The factor of a truce is a probability.
+        parameters["factor"] = _parse_param(f"{key}.factor", raw["factor"], high=1.0)
     return DriverSpec(
         name=name,
         date=when,
         effect=effect,
-        **_parse_parameters(DriverSpec, key, raw),
+        **parameters,
         attackers=_names(f"{key}.attackers", raw.get("attackers")),
         targets=_names(f"{key}.targets", raw.get("targets")),
         end=_date(f"{key}.end", raw["end"]) if raw.get("end") is not None else None,

@@ -56,7 +56,7 @@ def test_each_experiment_writes_a_complete_run_folder(tmp_path, experiment):
         assert 0 <= fatality["lower"] <= fatality["probability"] <= fatality["upper"] <= 1
     for name in ("config.yaml", "calibration.json", ".hydra/config.yaml"):
         assert (folder / name).is_file(), name
-    for table in ("thresholds", "ladder_curves", "cumulative_attacks", "replications"):
+    for table in ("thresholds", "ladder_curves", "cumulative_attacks", "pauses", "replications"):
         assert (folder / "tables" / f"{table}.parquet").stat().st_size > 0
     figures = {p.name for p in (folder / "figures").iterdir()}
     suffixes = [""] if len(arms) == 1 else [f"_{name}" for name in arms]
@@ -68,8 +68,9 @@ def test_each_experiment_writes_a_complete_run_folder(tmp_path, experiment):
         assert (folder / "tables" / "paired_differences.parquet").is_file()
         assert len(summary["paired_differences"]) == (len(arms) - 1) * 4 * 3
     assert "Run folder:" in done.stdout
-    # Where the priors behind the numbers came from: 3 base rates pooled (militias, Hezbollah, Houthis).
-    assert "Priors: 3 base rates pooled from earlier crises;" in done.stdout
+    # Where the priors behind the numbers came from: for the militias, Hezbollah and the Houthis, the base
+    # rate, the paused rate and the resume hazard are pooled.
+    assert "Priors: 9 pooled from earlier crises (base rate, paused rate, resume hazard);" in done.stdout
     assert not list(folder.rglob(".*.tmp"))
     # The job log holds the run's own lines: the calibration, each arm's simulation, the summary.
     log = (folder / "escalation.log").read_text()

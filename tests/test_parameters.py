@@ -90,7 +90,18 @@ def test_parameter_paths_keep_the_order_and_names_of_the_former_lists(scenario):
     former += [f"attacks.{d.key}.{n}" for d in scenario.attacks for n in attack]
     former += [f"policy.{p.state}.{n}" for p in scenario.policies for n in policy]
     former += [f"drivers.{d.name}.factor" for d in scenario.drivers]
-    assert [path for path, _ in scenario_parameters(scenario)] == former
+    # Parameters added since (campaign regimes, dynamic restraint) follow each entity's former ones and
+    # change nothing above.
+    added = ("pause_hazard", "resume_hazard", "paused_rate", "start_paused", "rate_frailty")
+    added_actor = ("restraint_sensitivity", "cost_memory_days")
+    paths = [path for path, _ in scenario_parameters(scenario)]
+    assert [path for path in paths if path.rsplit(".", 1)[1] not in added + added_actor] == former
+    for dyad in scenario.attacks:
+        start = paths.index(f"attacks.{dyad.key}.killed_extra") + 1
+        assert paths[start : start + len(added)] == [f"attacks.{dyad.key}.{name}" for name in added]
+    for actor in scenario.actors:
+        start = paths.index(f"actors.{actor.name}.restraint") + 1
+        assert paths[start : start + 2] == [f"actors.{actor.name}.{name}" for name in added_actor]
 
 
 def test_fitted_names_are_the_likelihood_fields_of_an_attack_dyad():
@@ -100,6 +111,9 @@ def test_fitted_names_are_the_likelihood_fields_of_an_attack_dyad():
         "deterrence",
         "provocation_memory_days",
         "punishment_memory_days",
+        "pause_hazard",
+        "resume_hazard",
+        "paused_rate",
     )
     grid = {f"{prefix}.{name}" for prefix, name, info in _declared() if "grid" in info.fitted_by}
     assert grid == {

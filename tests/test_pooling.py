@@ -23,6 +23,7 @@ from escalation.pooling import (
     pool_stretches,
     reference_dir,
     reference_priors,
+    truce_durations,
 )
 from escalation.specs import default_scenario
 
@@ -152,10 +153,14 @@ def test_stretches_inside_a_pause_are_left_out_with_a_note():
 def test_the_pooled_prior_replaces_only_uncertain_non_background_base_rates():
     scenario = default_scenario()
     priors = reference_priors(scenario, scenario.start)
-    expected = {f"attacks.{d.key}.base_rate" for d in scenario.attacks if not d.background}
+    fields = ("base_rate", "paused_rate", "resume_hazard")
+    expected = {f"attacks.{d.key}.{f}" for d in scenario.attacks if not d.background for f in fields}
     assert set(priors) == expected
     assert "attacks.hamas->israel.base_rate" not in priors  # the background war keeps its prior
-    for prior in priors.values():
+    for path, prior in priors.items():
+        if path.endswith("resume_hazard"):
+            assert prior.prior.family == "beta"  # the truce durations' conjugate posterior
+            continue
         assert prior.prior.family == "lognorm"
         # The config form matches the exact predictive's 90% interval within 30% at each end.
         exact = prior.population.summary()["predictive_rate_90"]
@@ -221,24 +226,58 @@ def test_unknown_prior_source_is_refused():
 
 
 _KEYS = "describes: x, applies_to: y, paused: {}, not_pooled: {}"
+_REST = (
+    "paused_rate: {describes: x, applies_to: y}\n"
+    "resume_hazard: {describes: x, applies_to: y, prior: {a: 1, b: 60}, truces: []}\n"
+)
+_BASE = f"base_rate: {{{_KEYS}, dyads: {{}}}}\n"
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("base_rate: [1]\n", "base_rate: expected the keys applies_to, describes, dyads, not_pooled, paused"),
-        ("other: {}\n", "expected one pool, base_rate"),
         (
-            f"base_rate: {{{_KEYS}, dyads: {{nope.csv: [a->b]}}}}\n",
+            "base_rate: [1]\n" + _REST,
+            "base_rate: expected the keys applies_to, describes, dyads, not_pooled, paused",
+        ),
+        ("other: {}\n", "expected the pools base_rate, paused_rate, resume_hazard"),
+        (
+            f"base_rate: {{{_KEYS}, dyads: {{nope.csv: [a->b]}}}}\n" + _REST,
             "base_rate.dyads: no record 'nope.csv' beside the pools file",
         ),
         (
-            f"base_rate: {{{_KEYS}, dyads: {{r.csv: [ab]}}}}\n",
+            f"base_rate: {{{_KEYS}, dyads: {{r.csv: [ab]}}}}\n" + _REST,
             "base_rate.dyads.r.csv: 'ab' is not ATTACKER->TARGET",
         ),
         ("base_rate: [1\n", "not a readable pools file"),
+        (
+            _BASE + "paused_rate: {describes: x}\n" + _REST.split("\n")[1],
+            "paused_rate: expected the keys applies_to, describes",
+        ),
+        (
+            _BASE + _REST.replace("b: 60", "b: -1"),
+            "resume_hazard.prior: a and b must be numbers > 0",
+        ),
+        (
+            _BASE + _REST.replace("truces: []", "truces: [{record: nope.csv, start: a, end: null, why: w}]"),
+            "resume_hazard.truces[0]: no record 'nope.csv' beside the pools file",
+        ),
+        (
+            _BASE + _REST.replace("truces: []", "truces: [{record: r.csv, start: a}]"),
+            "resume_hazard.truces[0]: expected the keys end, record, start, why",
+        ),
     ],
-    ids=["keys", "pool-name", "unknown-record", "bad-dyad", "not-yaml"],
+    ids=[
+        "keys",
+        "pool-name",
+        "unknown-record",
+        "bad-dyad",
+        "not-yaml",
+        "paused-keys",
+        "bad-prior",
+        "truce-record",
+        "truce-keys",
+    ],
 )
 def test_a_malformed_pools_file_gets_a_one_line_error_naming_it(tmp_path, text, message):
     (tmp_path / "r.csv").write_text("event_id,start_date\n", encoding="utf-8")
@@ -311,3 +350,37 @@ def test_the_data_narrow_the_intervals():
     for j in range(len(rates)):
         low, high = population.stretch_interval(j)
         assert np.log(high / low) < 0.6 * predictive_width
+
+
+def test_truce_durations_count_days_survived_and_breaks_by_the_engine_rule():
+    # The militias' truce took hold on 2020-10-11 and broke on 2021-02-15 (127 days on): 126 days survived
+    # and one break. The Houthi truce of 2022-04-02 held to the record's last day, 2023-09-30: 546 days.
+    # With the Beta(1, 60) prior of pools.yaml the posterior is Beta(1 + 1, 60 + 126 + 546).
+    pool = load_pools()["resume_hazard"]
+    durations = truce_durations(pool, None)
+    assert [(t.record, days, broke) for t, days, broke in durations.truces] == [
+        (MILITIAS, 126, True),
+        (HOUTHIS, 546, False),
+    ]
+    assert durations.prior().as_dict() == {"dist": "beta", "a": 2.0, "b": 732.0}
+    # Leave-one-out leaves the episode's truce out; a cut-off inside the truce censors it the day before.
+    assert [t.record for t, _, _ in truce_durations(pool, None, leave_out=[MILITIAS]).truces] == [HOUTHIS]
+    inside = truce_durations(pool, date(2020, 12, 1))
+    assert [(t.record, days, broke) for t, days, broke in inside.truces] == [(MILITIAS, 50, False)]
+    assert "begins on or after 2020-12-01" in inside.notes[0]
+
+
+def test_the_paused_rate_pool_is_exactly_the_stretches_the_base_rate_pool_leaves_out():
+    pools = load_pools()
+    paused, _ = pool_stretches(pools["paused_rate"], None)
+    active, _ = pool_stretches(pools["base_rate"], None)
+    paused_ids = {i for s in paused for i in s.observation.event_ids}
+    assert set(pools["base_rate"].paused) <= paused_ids
+    assert not paused_ids & {i for s in active for i in s.observation.event_ids}
+
+
+def test_a_truce_naming_a_row_the_record_lacks_is_an_error_naming_both():
+    pool = load_pools()["resume_hazard"]
+    broken = dataclasses.replace(pool, truces=(dataclasses.replace(pool.truces[0], end="no-such-row"),))
+    with pytest.raises(ValueError, match=rf"resume_hazard: no row 'no-such-row' in {MILITIAS}"):
+        truce_durations(broken, None)

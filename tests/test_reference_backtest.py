@@ -11,6 +11,7 @@ import pytest
 from escalation.events import load_events
 from escalation.pooling import reference_dir
 from escalation.reference_backtest import (
+    VARIANTS,
     _run,
     _segments,
     baseline_rates,
@@ -18,6 +19,7 @@ from escalation.reference_backtest import (
     run_origin,
     summary_table,
     targets,
+    variant_scenario,
 )
 from escalation.report.reference_backtest import main
 from escalation.specs import EnsembleSpec
@@ -146,6 +148,10 @@ def test_the_command_writes_the_table_and_says_where_each_origin_s_priors_came_f
         (["--replications", "0"], "--replications: must be an integer in 1..200,000, got 0"),
         (["--draws", "1"], "--draws: must be an integer in 2..100,000, got 1"),
         (["--records", "nope.csv"], "records: no reference backtest for nope.csv; allowed: "),
+        (
+            ["--variant", "nope"],
+            "--variant: unknown 'nope'; allowed: today, truces, pauses, overdispersion, truces_frailty, ",
+        ),
     ],
 )
 def test_bad_arguments_get_one_line_and_exit_code_2(tmp_path, capsys, argv, message):
@@ -200,3 +206,67 @@ def test_a_count_between_two_tallies_is_exact_only_if_both_tallies_are(tmp_path)
     rates = baseline_rates(log, "a", "b", dt.date(2020, 2, 20), dt.date(2020, 3, 19))
     assert rates["constant rate"] == pytest.approx(30 / 50)
     assert rates["no change"] == pytest.approx(6 / 10)
+
+
+def test_a_variant_keeps_only_its_mechanisms_and_only_the_drivers_known_at_the_origin():
+    scenario = episodes()["us_militias_2019_2023.csv"]
+    militias = next(d for d in scenario.attacks if d.key == "militias->us")
+    assert militias.pause_hazard != 0 and militias.rate_frailty != 0 and scenario.drivers
+    before, on = dt.date(2020, 10, 10), dt.date(2020, 10, 11)
+    today = variant_scenario(scenario, "today", on)
+    assert not today.drivers and all(d.pause_hazard == 0 and d.rate_frailty == 0 for d in today.attacks)
+    truces = variant_scenario(scenario, "truces", on)
+    assert [d.name for d in truces.drivers] == ["militia_truce_2020"]
+    assert all(d.pause_hazard == 0 and d.rate_frailty == 0 for d in truces.attacks)
+    # The truce of 11 October is not known on the 10th: a backtest from then cannot use it.
+    assert not variant_scenario(scenario, "full", before).drivers
+    full = variant_scenario(scenario, "full", on)
+    assert next(d for d in full.attacks if d.key == "militias->us") == militias
+    with pytest.raises(ValueError, match="variant: unknown 'x'; allowed: today, truces"):
+        variant_scenario(scenario, "x")
+
+
+def test_a_truce_known_at_the_origin_lowers_the_forecast_during_the_truce():
+    # From the militias' truce of 11 October 2020 the record counts 3 attacks in 71 days. Today's model
+    # forecasts the campaign's recent rate; with the truce (its paused rate and resume hazard pooled from
+    # the Houthi record alone, this record left out) the forecast median falls below a tenth of it.
+    log = load_events(reference_dir() / "us_militias_2019_2023.csv")
+    due = [
+        t
+        for t in targets(log, "us_militias_2019_2023.csv", "militias", "us")
+        if t.origin == dt.date(2020, 10, 11)
+    ]
+    assert [(t.count, t.days) for t in due] == [(3, 71)]
+    scenario = episodes()["us_militias_2019_2023.csv"]
+    crps = {}
+    for variant in ("today", "truces"):
+        result = run_origin(
+            "us_militias_2019_2023.csv",
+            log,
+            scenario,
+            dt.date(2020, 10, 11),
+            due,
+            EnsembleSpec(replications=200, seed=1, workers=1),
+            calibration_draws=200,
+            variant=variant,
+        )
+        model = result.scores[result.scores["forecaster"] == "model"].iloc[0]
+        crps[variant] = model["crps"]
+        assert "us_militias_2019_2023.csv" not in result.pooled_records
+    assert crps["truces"] < 0.3 * crps["today"]
+
+
+def test_the_comparison_scores_every_variant_on_the_same_targets(tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["--out", str(out), "--replications", "30", "--draws", "50", "--compare"]
+    main([*argv, "--records", "houthis_saudi_2015_2023.csv"])
+    printed = capsys.readouterr().out
+    assert "default variant: truces_frailty" in printed
+    comparison = pd.read_parquet(out / "comparison.parquet")
+    assert set(comparison["variant"]) == set(VARIANTS)
+    pooled = comparison[(comparison["record"] == "all records") & (comparison["horizon"] == "all")]
+    assert pooled["targets"].nunique() == 1 and len(pooled) == len(VARIANTS)
+    assert pooled.set_index("variant").loc["today", "skill_vs_today"] == 0.0
+    run = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert run["variant"] == "truces_frailty" and set(run["compared"]) == set(VARIANTS)
+    assert (out / "comparison.md").read_text(encoding="utf-8") in printed

@@ -2,8 +2,10 @@
 
 Writes, in the output folder: ``scores.parquet`` (one row per target and forecaster), ``summary.parquet`` and
 ``table.md`` (per record and horizon, and pooled: the table in docs/backtesting.md), and ``run.json`` (the
-settings, the package version, and per origin the records its pooled priors came from). Every file is
-written whole or not at all; ``run.json`` last, so a folder without it is incomplete.
+settings, the package version, and per origin the records its pooled priors came from). With ``--compare``
+every variant of the model is scored, and ``comparison.md``, ``comparison.parquet`` and
+``comparison_scores.parquet`` hold them side by side (the tables above are the chosen variant's). Every file
+is written whole or not at all; ``run.json`` last, so a folder without it is incomplete.
 """
 
 from __future__ import annotations
@@ -37,6 +39,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--records", default=None, help="comma-separated record files (default: every backtested record)"
     )
+    parser.add_argument(
+        "--variant",
+        default=None,
+        help="the model's variant (today, truces, pauses, overdispersion, truces_frailty, restraint, full; "
+        "default: the best by score)",
+    )
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="score every variant and write comparison.md and comparison.parquet beside the default's tables",
+    )
 
     def refuse(message: str) -> None:
         print(f"escalation-reference-backtest: error: {message}", file=sys.stderr)
@@ -56,36 +69,63 @@ def main(argv: list[str] | None = None) -> None:
     from tqdm.auto import tqdm
 
     from escalation import __version__
-    from escalation.reference_backtest import markdown, run_reference_backtests, summary_table
+    from escalation.reference_backtest import (
+        DEFAULT_VARIANT,
+        VARIANTS,
+        comparison_markdown,
+        comparison_table,
+        markdown,
+        run_reference_backtests,
+        summary_table,
+    )
     from escalation.specs import EnsembleSpec
 
+    variant = args.variant or DEFAULT_VARIANT
+    if variant not in VARIANTS:
+        refuse(f"--variant: unknown {variant!r}; allowed: {', '.join(VARIANTS)}")
     records = [r.strip() for r in args.records.split(",") if r.strip()] if args.records else None
-    bars = []
+    # The default variant last, so that its run is the one whose tables the folder keeps.
+    variants = [v for v in VARIANTS if v != variant] + [variant] if args.compare else [variant]
+    tables, all_scores = {}, []
+    for name in variants:
+        bars = []
 
-    def progress(done: int, total: int) -> None:
-        if not bars:
-            bars.append(
-                tqdm(total=total, desc="reference backtest", unit="origin", file=sys.stderr, leave=False)
+        def progress(done: int, total: int, bars=bars, name=name) -> None:
+            if not bars:
+                bars.append(
+                    tqdm(
+                        total=total,
+                        desc=f"reference backtest ({name})",
+                        unit="origin",
+                        file=sys.stderr,
+                        leave=False,
+                    )
+                )
+            bars[0].update(done - bars[0].n)
+
+        try:
+            backtest = run_reference_backtests(
+                EnsembleSpec(replications=args.replications, seed=args.seed, workers=1),
+                records=records,
+                calibration_draws=args.draws,
+                variant=name,
+                progress=progress,
             )
-        bars[0].update(done - bars[0].n)
-
-    try:
-        backtest = run_reference_backtests(
-            EnsembleSpec(replications=args.replications, seed=args.seed, workers=1),
-            records=records,
-            calibration_draws=args.draws,
-            progress=progress,
-        )
-    except ValueError as err:
-        refuse(str(err))
-    finally:
-        for bar in bars:
-            bar.close()
+        except ValueError as err:
+            refuse(str(err))
+        finally:
+            for bar in bars:
+                bar.close()
+        tables[name] = summary_table(backtest.scores)
+        all_scores.append(backtest.scores.assign(variant=name))
     scores, results = backtest.scores, backtest.origins
-    table = summary_table(scores)
+    table = tables[variant]
     text = markdown(table)
     run = {
         "escalation_version": __version__,
+        "variant": variant,
+        "variant_means": VARIANTS[variant],
+        "compared": variants if args.compare else [],
         "replications": args.replications,
         "calibration_draws": args.draws,
         "seed": args.seed,
@@ -96,14 +136,28 @@ def main(argv: list[str] | None = None) -> None:
         ],
         "targets_left_out": list(backtest.left_out),
     }
-    for name, frame in (("scores.parquet", scores), ("summary.parquet", table)):
+    frames = [("scores.parquet", scores), ("summary.parquet", table)]
+    texts = [("table.md", text)]
+    if args.compare:
+        import pandas as pd
+
+        comparison = comparison_table({name: tables[name] for name in VARIANTS if name in tables})
+        frames += [("comparison.parquet", comparison), ("comparison_scores.parquet", pd.concat(all_scores))]
+        texts.append(("comparison.md", comparison_markdown(comparison)))
+    for name, frame in frames:
         buffer = io.BytesIO()
         frame.to_parquet(buffer, index=False)
         with atomic_file(args.out / name) as stream:
             stream.write(buffer.getvalue())
-    with atomic_file(args.out / "table.md") as stream:
-        stream.write(text.encode("utf-8"))
+    for name, content in texts:
+        with atomic_file(args.out / name) as stream:
+            stream.write(content.encode("utf-8"))
     with atomic_file(args.out / "run.json") as stream:
         stream.write((json.dumps(run, indent=1) + "\n").encode("utf-8"))
-    print(text, end="")
-    print(f"written: {args.out}/ (scores.parquet, summary.parquet, table.md, run.json)")
+    if args.compare:
+        print(texts[-1][1], end="")
+        print(f"default variant: {variant} ({VARIANTS[variant]})")
+    else:
+        print(text, end="")
+    written = [name for name, _ in frames] + [name for name, _ in texts] + ["run.json"]
+    print(f"written: {args.out}/ ({', '.join(written)})")
