@@ -170,6 +170,31 @@ class EnsembleResult:
                 )  # fmt: skip
         return pd.DataFrame(rows)
 
+    def stop_table(
+        self, horizons: tuple[int, ...] | None = None, level: float = 0.90, method: str = "wilson"
+    ) -> pd.DataFrame:
+        """When the campaigns against each tracked target stop (a spell of 30 days without an attack begins).
+
+        Per target and horizon: the probability that they have stopped by then, with its interval, and the
+        5%, 50% and 95% points of the stop day among the replications in which they did.
+        """
+        horizons = horizons or (self.scenario.horizon_days,)
+        rows = []
+        for k, target in enumerate(self.scenario.tracked_targets):
+            days = self.outcomes.stop_day[:, k]
+            for horizon in horizons:
+                stopped = (days >= 0) & (days < horizon)
+                hits = int(stopped.sum())
+                low, high = metrics.proportion_interval(hits, self.replications, level=level, method=method)
+                q05, q50, q95 = np.quantile(days[stopped], [0.05, 0.5, 0.95]) if hits else (np.nan,) * 3
+                rows.append(
+                    {"target": target, "horizon_days": horizon, "probability": hits / self.replications,
+                     "lower": float(low), "upper": float(high), "stop_day_q05": float(q05),
+                     "stop_day_q50": float(q50), "stop_day_q95": float(q95),
+                     "replications": self.replications}
+                )  # fmt: skip
+        return pd.DataFrame(rows)
+
     def cumulative_attacks(
         self, target: str, qs: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)
     ) -> pd.DataFrame:
@@ -337,6 +362,7 @@ def run_ensemble(
         parameter_names=ordered[0].parameter_names,
         cumulative_at=np.concatenate([p.cumulative_at for p in ordered]) if cumulative_days else None,
         longest_quiet=np.concatenate([p.longest_quiet for p in ordered]),
+        stop_day=np.concatenate([p.stop_day for p in ordered]),
     )
     return EnsembleResult(
         scenario=scenario,

@@ -121,6 +121,12 @@ class ExperimentResult:
         """P(an attack-free spell of at least 14, 30 or 60 days) on each tracked target, every arm (tidy)."""
         return self._by_arm(lambda r: r.pause_table(level=self.spec.level, method=self.spec.method))
 
+    def stops(self) -> pd.DataFrame:
+        """When the campaigns against each tracked target stop, by every horizon, every arm (tidy)."""
+        return self._by_arm(
+            lambda r: r.stop_table(self.spec.horizons, level=self.spec.level, method=self.spec.method)
+        )
+
     def replications(self) -> pd.DataFrame:
         """One row per replication and arm."""
         return self._by_arm(lambda r: r.replications_frame())

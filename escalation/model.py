@@ -47,6 +47,8 @@ from escalation.streams import NamedStreams
 
 NEVER = -1
 N_RUNGS = len(Rung)
+# A campaign has stopped, for the outcomes, when its target goes this many days without an attack.
+STOP_SPELL_DAYS = 30
 
 
 def _set(value) -> bool:
@@ -71,6 +73,8 @@ class Outcomes:
             of each day count asked for (``cumulative_days`` of the model); None when none was asked.
         longest_quiet: (R, tracked targets) the longest run of consecutive days without an attack on each
             tracked target (the pauses of the campaigns against it); None in outcomes made without it.
+        stop_day: (R, tracked targets) the first day of the first spell of at least :data:`STOP_SPELL_DAYS`
+            days without an attack on the target (when the campaigns against it stopped); -1 if none.
     """
 
     first_passage: np.ndarray
@@ -84,6 +88,7 @@ class Outcomes:
     parameter_names: tuple[str, ...]
     cumulative_at: np.ndarray | None = None
     longest_quiet: np.ndarray | None = None
+    stop_day: np.ndarray | None = None
 
     @property
     def replications(self) -> int:
@@ -288,6 +293,7 @@ class EscalationModel(mesa.Model):
         self.cumulative = np.zeros((r, len(self.tracked)), dtype=np.int64)
         self.quiet_run = np.zeros((r, len(self.tracked)), dtype=np.int64)
         self.longest_quiet = np.zeros((r, len(self.tracked)), dtype=np.int64)
+        self.stop_day = np.full((r, len(self.tracked)), NEVER, dtype=np.int64)
         self._histograms: list[list[np.ndarray]] = [[] for _ in self.tracked]
         self._direct_window = np.zeros((self.scenario.ladder.war_window_days, r), dtype=np.int64)
         self._outcome_streams = [self.streams(f"outcome:{dyad.key}") for dyad in self.scenario.attacks]
@@ -440,6 +446,8 @@ class EscalationModel(mesa.Model):
         self.cumulative += today
         self.quiet_run = np.where(today == 0, self.quiet_run + 1, 0)
         np.maximum(self.longest_quiet, self.quiet_run, out=self.longest_quiet)
+        stopped = (self.quiet_run == STOP_SPELL_DAYS) & (self.stop_day == NEVER)
+        self.stop_day[stopped] = self.day - STOP_SPELL_DAYS + 1
         if self._cumulative_at is not None:
             for slot, h in enumerate(self.cumulative_days):
                 if h == self.day + 1:
@@ -489,4 +497,5 @@ class EscalationModel(mesa.Model):
             parameter_names=uncertain,
             cumulative_at=None if self._cumulative_at is None else self._cumulative_at.copy(),
             longest_quiet=self.longest_quiet.copy(),
+            stop_day=self.stop_day.copy(),
         )

@@ -56,7 +56,14 @@ def test_each_experiment_writes_a_complete_run_folder(tmp_path, experiment):
         assert 0 <= fatality["lower"] <= fatality["probability"] <= fatality["upper"] <= 1
     for name in ("config.yaml", "calibration.json", ".hydra/config.yaml"):
         assert (folder / name).is_file(), name
-    for table in ("thresholds", "ladder_curves", "cumulative_attacks", "pauses", "replications"):
+    for table in (
+        "thresholds",
+        "ladder_curves",
+        "cumulative_attacks",
+        "pauses",
+        "campaign_stops",
+        "replications",
+    ):
         assert (folder / "tables" / f"{table}.parquet").stat().st_size > 0
     figures = {p.name for p in (folder / "figures").iterdir()}
     suffixes = [""] if len(arms) == 1 else [f"_{name}" for name in arms]

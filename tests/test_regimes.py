@@ -201,3 +201,25 @@ def test_the_warm_start_carries_a_strike_on_the_patron_into_its_restraint(tmp_pa
     a, b = free.run(), tight.run()
     assert np.all(b.attacks[:, 0] <= a.attacks[:, 0])
     assert b.attacks[:, 0].sum() < 0.8 * a.attacks[:, 0].sum()
+
+
+def test_a_truce_that_holds_stops_the_campaign_on_its_first_day_and_the_tables_say_so():
+    # Rate 3 a day until a truce on day 5 that never breaks (no violations): in every replication the
+    # campaign's 30-day quiet spell begins on day 5; without the truce no replication has one (the chance of a
+    # quiet day is e^-3, of 30 in a row e^-90).
+    from escalation.ensemble import run_ensemble
+    from escalation.specs import EnsembleSpec
+
+    drivers = {"truce": {"date": "2024-01-06", "effect": "pause", "factor": 1.0}}
+    truce = one_dyad_scenario(base_rate=3.0, horizon_days=60, drivers=drivers)
+    plain = one_dyad_scenario(base_rate=3.0, horizon_days=60)
+    ensemble = EnsembleSpec(replications=500, seed=3)
+    stops = run_ensemble(truce, ensemble).stop_table(horizons=(30, 60))
+    by_horizon = stops.set_index("horizon_days")
+    assert by_horizon.loc[60, "probability"] == 1.0 and by_horizon.loc[60, "stop_day_q50"] == 5.0
+    assert by_horizon.loc[30, "probability"] == 1.0  # stopped on day 5, before day 30
+    pauses = run_ensemble(truce, ensemble).pause_table().set_index("spell_days")
+    assert pauses.loc[30, "probability"] == 1.0 and pauses.loc[60, "probability"] == 0.0  # 55 quiet days
+    never = run_ensemble(plain, ensemble)
+    assert never.stop_table().loc[0, "probability"] == 0.0
+    assert (never.pause_table()["probability"] == 0.0).all()

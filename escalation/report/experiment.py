@@ -20,6 +20,7 @@ def write_experiment(result: ExperimentResult, folder: RunFolder) -> RunSummary:
     atomic_write_parquet(folder.tables / "ladder_curves.parquet", result.ladder_curves())
     atomic_write_parquet(folder.tables / "cumulative_attacks.parquet", result.cumulative_attacks())
     atomic_write_parquet(folder.tables / "pauses.parquet", result.pauses())
+    atomic_write_parquet(folder.tables / "campaign_stops.parquet", result.stops())
     atomic_write_parquet(folder.tables / "replications.parquet", result.replications())
     atomic_write_parquet(folder.tables / "uncertainty_drivers.parquet", uncertainty_drivers(result))
     if len(spec.arms) > 1:
