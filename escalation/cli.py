@@ -457,6 +457,8 @@ def run(cfg: DictConfig) -> float | None:
 
         _report([*headline_lines(summary), f"Run folder: {output}"])
         return None
+    if cfg.experiment.brief:
+        _write_brief(output)
     if cfg.backtest.cutoff:
         _print_backtest(summary, output)
         return None
@@ -465,6 +467,18 @@ def run(cfg: DictConfig) -> float | None:
     else:
         _print_summary(summary, output)
     return objective_value(cfg.experiment.objective, summary)
+
+
+def _write_brief(output: Path) -> None:
+    """``experiment.brief: true``: the briefing pack of the finished run (a problem: one line, exit 2)."""
+    from escalation.report.brief import BriefError, write_brief
+
+    try:
+        pdf, page = write_brief(output)
+    except BriefError as err:
+        print(f"escalation: error: experiment.brief: {err}", file=sys.stderr)
+        sys.exit(USAGE_ERROR)
+    log.info("brief written: %s, %s", pdf, page)
 
 
 class Terminated(KeyboardInterrupt):

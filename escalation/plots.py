@@ -37,6 +37,7 @@ import matplotlib.pyplot as plt
 import matplotlib.text
 import numpy as np
 import pandas as pd
+import scipy.interpolate
 import scipy.stats
 from cycler import cycler
 from matplotlib.artist import Artist
@@ -94,6 +95,11 @@ _CAPTION_COLOUR = "#666666"
 _TITLE_CHARS_PER_INCH = 6.8
 _CAPTION_SIZE = 9.5
 _CAPTION_BAND_INCHES = 0.32
+_BAND_ALPHA = 0.38
+"""Opacity of the simulation-noise band around a line: light enough to see the line, dark enough to show."""
+_BAR_ALPHA = 0.9
+_RANGE_ALPHA = 0.22
+"""Opacity of a simulation-noise bar through a dot."""
 """Height kept free at the bottom of every figure for the caption line."""
 
 _STYLE: dict[str, object] = {
@@ -175,12 +181,16 @@ class Caption:
     def text(self) -> str:
         """The caption as one line.
 
-        For example ``baseline · october_2023 · 10,000 replications · seed 20231027 · 2026-11-24 ·
-        escalation 0.1.0``; an empty scenario is left out.
+        For example ``baseline · october_2023 · 10,000 replications · seed 20231027 · escalation 0.1.0 ·
+        run on 2026-11-24``; an empty scenario is left out. The run date comes last and says what it is, so it
+        is not read as a date of the scenario.
         """
         noun = "replication" if self.replications == 1 else "replications"
         parts = [self.experiment, self.scenario, f"{self.replications:,} {noun}", f"seed {self.seed}"]
-        parts += [str(self.run_date), f"escalation {self.version}"]
+        parts += [
+            f"escalation {self.version}",
+            f"run on {self.run_date}" if str(self.run_date).strip() else "",
+        ]
         return " · ".join(str(p) for p in parts if str(p).strip())
 
 
@@ -315,7 +325,7 @@ def _parameter_range(
     """The range over plausible parameter values as a wide pale bar behind an estimate's noise bar."""
     keep = np.isfinite(lower) & np.isfinite(upper)
     draw = ax.vlines if vertical else ax.hlines
-    draw(at[keep], lower[keep], upper[keep], color=colour, linewidth=11, alpha=0.18, zorder=1)
+    draw(at[keep], lower[keep], upper[keep], color=colour, linewidth=11, alpha=_RANGE_ALPHA, zorder=1)
 
 
 def _dodge(n: int, spread: float = 0.42) -> np.ndarray:
@@ -387,17 +397,22 @@ def _dots_and_intervals(
     Bars are horizontal at rows ``at`` (estimates on the x axis), or vertical at positions ``at`` when
     ``vertical`` (estimates on the y axis). Returns the line holding the dots.
     """
-    bars = {"color": colour, "linewidth": linewidth, "alpha": alpha}
+    bars = {"color": colour, "linewidth": linewidth, "alpha": max(alpha, _BAR_ALPHA), "zorder": 2}
     if interval_label is not None:
         bars["label"] = interval_label
-    dots: dict[str, object] = {"color": colour, "markersize": markersize, "zorder": 3}
+    # The dot is drawn unclipped so an estimate of exactly 0% or 100% shows whole at the axis edge.
+    dots: dict[str, object] = {"color": colour, "markersize": markersize, "zorder": 3, "clip_on": False}
     if label is not None:
         dots["label"] = label
+    # End caps mark where the interval stops even when the dot covers most of a narrow one.
+    caps = {"color": colour, "s": (markersize * 1.1) ** 2, "linewidths": 2.0, "zorder": 2}
     if vertical:
         ax.vlines(at, lower, upper, **bars)
+        ax.scatter(np.r_[at, at], np.r_[lower, upper], marker="_", **caps)
         (line,) = ax.plot(at, centre, linestyle="none", marker=marker, **dots)
     else:
         ax.hlines(at, lower, upper, **bars)
+        ax.scatter(np.r_[lower, upper], np.r_[at, at], marker="|", **caps)
         (line,) = ax.plot(centre, at, linestyle="none", marker=marker, **dots)
     return line
 
@@ -406,8 +421,15 @@ def _line_and_band(
     ax: Axes, x: object, centre: np.ndarray, lower: np.ndarray, upper: np.ndarray, colour: str,
     *, label: str, **line: object,
 ) -> Line2D:  # fmt: skip
-    """An estimate as a line with its confidence interval as a translucent band behind it."""
-    ax.fill_between(x, lower, upper, color=colour, alpha=0.22, linewidth=0)
+    """An estimate as a line with its confidence interval as an edged band behind it (visible on a slide)."""
+    ax.fill_between(
+        x,
+        lower,
+        upper,
+        facecolor=matplotlib.colors.to_rgba(colour, _BAND_ALPHA),
+        edgecolor=colour,
+        linewidth=0.8,
+    )
     (drawn,) = ax.plot(x, centre, color=colour, label=label, **line)
     return drawn
 
@@ -643,13 +665,20 @@ def ladder_chart(
         ends.sort(key=lambda end: -end[0])
         _end_labels(ax, last, [(p, _percent_text(p / 100), _INK, "bold") for p, _ in ends], min_gap=4.5)
         handles, _ = ax.get_legend_handles_labels()
-        handles.append(Patch(facecolor="#888888", alpha=0.3, label=_interval_note(level)))
+        handles.append(
+            Patch(facecolor="#888888", alpha=_BAND_ALPHA, edgecolor="#888888", label=_interval_note(level))
+        )
         if spread is not None:
             _ladder_side_panel(side, curves, sorted(set(chosen)), level)
             handles.append(
-                Line2D([], [], color="#888888", linewidth=11, alpha=0.18, label=_parameter_note(level))
+                Line2D(
+                    [], [], color="#888888", linewidth=11, alpha=_RANGE_ALPHA, label=_parameter_note(level)
+                )
             )
-        fig.legend(handles=handles, title="Highest rung reached", loc="outside right upper", alignment="left")
+        # Centred on the right: at the top it would share the band of the figure's title.
+        fig.legend(
+            handles=handles, title="Highest rung reached", loc="outside right center", alignment="left"
+        )
         return _finish(fig, title, caption)
 
 
@@ -740,7 +769,7 @@ def threshold_chart(
         if spread is not None:
             _parameter_range(ax, y, *spread, colour)
         _dots_and_intervals(
-            ax, y, probability, lower, upper, colour, markersize=10, linewidth=3.0, alpha=0.55,
+            ax, y, probability, lower, upper, colour, markersize=10, linewidth=3.0,
             label="Estimate", interval_label=_interval_note(level),
         )  # fmt: skip
         value_labels = [
@@ -758,7 +787,7 @@ def threshold_chart(
         handles, _ = ax.get_legend_handles_labels()
         if spread is not None:
             handles.append(
-                Line2D([], [], color=colour, linewidth=11, alpha=0.18, label=_parameter_note(level))
+                Line2D([], [], color=colour, linewidth=11, alpha=_RANGE_ALPHA, label=_parameter_note(level))
             )
         ax.legend(
             handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=min(len(handles), 3),
@@ -900,10 +929,16 @@ def arms_chart(
             )
             for a in arms
         ]
-        handles.append(Line2D([], [], color="#888888", linewidth=2.6, alpha=0.6, label=_interval_note(level)))
+        handles.append(
+            Line2D(
+                [], [], color="#888888", linewidth=2.6, marker="|", markersize=9, label=_interval_note(level)
+            )
+        )
         if spreads:
             handles.append(
-                Line2D([], [], color="#888888", linewidth=11, alpha=0.18, label=_parameter_note(level))
+                Line2D(
+                    [], [], color="#888888", linewidth=11, alpha=_RANGE_ALPHA, label=_parameter_note(level)
+                )
             )
         # The legend sits between each panel's title and its axes, in room kept by the title padding.
         legend = left.legend(
@@ -1077,7 +1112,9 @@ def sweep_chart(
                 label=name, marker=marker, markersize=7,
             )  # fmt: skip
             handles.append(line)
-        handles.append(Patch(facecolor="#888888", alpha=0.3, label=_interval_note(level)))
+        handles.append(
+            Patch(facecolor="#888888", alpha=_BAND_ALPHA, edgecolor="#888888", label=_interval_note(level))
+        )
         spread = _parameter_columns(table)
         tops = 100 * table["upper"].to_numpy(float)
         if spread is not None:
@@ -1178,6 +1215,49 @@ def _to_border(n: int) -> np.ndarray:
     return np.concatenate([[-0.5], np.arange(n, dtype=float), [n - 0.5]])
 
 
+_HEATMAP_STEP = 5.0
+"""The heatmap's colour scale starts and ends on a multiple of this many percent."""
+
+_SMOOTH_SAMPLES = 12
+"""Points per cell of the surface the heatmap's contour is traced on."""
+
+
+def _heatmap_norm(values: np.ndarray) -> matplotlib.colors.Normalize:
+    """A colour scale over the grid's own range (widened to whole steps of 5%), not a fixed 0-100%.
+
+    On a fixed 0-100% scale a grid whose probabilities lie between 5% and 11% comes out in one colour.
+    """
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return matplotlib.colors.Normalize(vmin=0.0, vmax=100.0)
+    low = _HEATMAP_STEP * np.floor(finite.min() / _HEATMAP_STEP)
+    high = _HEATMAP_STEP * np.ceil(finite.max() / _HEATMAP_STEP)
+    if high <= low:
+        low, high = max(0.0, low - _HEATMAP_STEP), min(100.0, high + _HEATMAP_STEP)
+    return matplotlib.colors.Normalize(vmin=float(low), vmax=float(high))
+
+
+def _smooth_surface(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ma.MaskedArray]:
+    """The grid as a smooth surface for its contour: x, y and the values on a fine grid.
+
+    The outer cells are repeated at the grid's border (so the line reaches the edge of the grid instead of
+    stopping half a cell short), then a bicubic spline (bilinear on a grid of two cells a side) through the
+    cell centres is evaluated on a fine grid, which gives a smooth line instead of the corners of straight
+    segments between cell centres. A grid with a blank cell is traced without smoothing.
+    """
+    padded = np.pad(values, 1, mode="edge")
+    rows, cols = values.shape
+    x, y = _to_border(cols), _to_border(rows)
+    if not np.isfinite(padded).all():
+        return x, y, np.ma.masked_invalid(padded)
+    spline = scipy.interpolate.RectBivariateSpline(
+        y, x, padded, kx=min(3, len(y) - 1), ky=min(3, len(x) - 1)
+    )  # fmt: skip
+    fine_x = np.linspace(x[0], x[-1], _SMOOTH_SAMPLES * cols + 1)
+    fine_y = np.linspace(y[0], y[-1], _SMOOTH_SAMPLES * rows + 1)
+    return fine_x, fine_y, np.ma.masked_invalid(spline(fine_y, fine_x))
+
+
 def _text_colour_on(rgba: Sequence[float]) -> str:
     """Dark or white text, whichever contrasts more with a fill colour (by its relative luminance)."""
 
@@ -1204,11 +1284,13 @@ def heatmap_chart(
 ) -> Figure:
     """Probability of one threshold event over a two-lever sweep, as a grid of coloured cells.
 
-    Each sweep point is a cell coloured by its probability on a fixed 0-100% scale (the colour-blind-safe
-    *viridis* colour map, dark blue for low and yellow for high) and labelled with its value. Cells are equal
+    Each sweep point is a cell coloured by its probability (the colour-blind-safe *viridis* colour map, dark
+    blue for low and yellow for high) on a scale over the grid's own range, widened to whole steps of 5%, so
+    5% and 11% differ in colour; every cell is also labelled with its value. Cells are equal
     in size whatever the spacing of the lever values, and ticks sit at the lever values. When the grid crosses
     ``contour``, a white line marks where the probability passes it (interpolated linearly between cell
-    centres, and carried flat across the outer half cells to the edge of the grid) and is labelled with it,
+    centres, smoothed by a spline, and carried flat across the outer half cells to the edge of the grid) and
+    is labelled with it,
     for example "50%"; the same level is marked on the colour bar.
 
     Args:
@@ -1242,7 +1324,7 @@ def heatmap_chart(
     values = 100 * cells.to_numpy(float)
     n_rows, n_cols = values.shape
     colours = matplotlib.colormaps["viridis"].with_extremes(bad="#EEEEEE")
-    norm = matplotlib.colors.Normalize(vmin=0.0, vmax=100.0)
+    norm = _heatmap_norm(values)
     fontsize = 12.0 if n_cols <= 8 and n_rows <= 10 else 9.0
 
     with house_style():
@@ -1261,15 +1343,15 @@ def heatmap_chart(
                     fontweight="bold", color=_text_colour_on(colours(norm(value))),
                 )  # fmt: skip
         bar = fig.colorbar(image, ax=ax, label=colorbar_label, fraction=0.05, pad=0.02)
-        _percent_axis(bar.ax.yaxis)
+        bar.ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
+        bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         bar.outline.set_visible(False)
         level = None if contour is None else 100.0 * contour
         if level is not None and min(n_rows, n_cols) >= 2 and np.nanmin(values) < level < np.nanmax(values):
             # Repeating the outer cells at the grid's border carries the line from the outer cell centres
             # to the edge of the grid instead of stopping half a cell short.
             lines = ax.contour(
-                _to_border(n_cols), _to_border(n_rows), np.ma.masked_invalid(np.pad(values, 1, mode="edge")),
-                levels=[level], colors="white", linewidths=2.4, linestyles="--",
+                *_smooth_surface(values), levels=[level], colors="white", linewidths=2.4, linestyles="--",
             )  # fmt: skip
             ax.clabel(lines, fmt=lambda v: _percent_text(v / 100), fontsize=11.5, inline_spacing=6)
             for text in lines.labelTexts:
@@ -1361,7 +1443,11 @@ def difference_chart(
             handles.append(
                 Line2D([], [], color=colour, marker=marker, markersize=7.5, linewidth=1.2, label=name)
             )
-        handles.append(Line2D([], [], color="#888888", linewidth=2.6, alpha=0.6, label=_interval_note(level)))
+        handles.append(
+            Line2D(
+                [], [], color="#888888", linewidth=2.6, marker="|", markersize=9, label=_interval_note(level)
+            )
+        )
         for at, colour, marker in reference_points:
             ax.plot(
                 [at], [0.0], linestyle="none", marker=marker, markersize=10, markerfacecolor="white",
@@ -1414,7 +1500,7 @@ def reliability_diagram(table: pd.DataFrame, *, title: str, caption: Caption) ->
     """Observed frequency against mean forecast probability per bin, with the diagonal of perfect calibration.
 
     ``table``: columns mean_forecast, observed_frequency, forecasts (escalation.backtest.reliability_table);
-    marker area grows with the number of forecasts in the bin.
+    marker area grows with the number of forecasts in the bin, and each bin is labelled with that number.
     """
     _require(table, ["mean_forecast", "observed_frequency", "forecasts"], "table")
     with house_style():
@@ -1427,6 +1513,13 @@ def reliability_diagram(table: pd.DataFrame, *, title: str, caption: Caption) ->
         ax.plot(
             100 * table["mean_forecast"], 100 * table["observed_frequency"], color=PALETTE[0], linewidth=1.5
         )
+        for x_value, y_value, count in zip(
+            table["mean_forecast"], table["observed_frequency"], table["forecasts"], strict=True
+        ):
+            ax.annotate(
+                f"n = {int(count)}", (100 * x_value, 100 * y_value), xytext=(9, -12),
+                textcoords="offset points", fontsize=10, color=_MUTED, annotation_clip=False,
+            )  # fmt: skip
         ax.set_xlim(0, 100)
         ax.set_ylim(0, 100)
         _percent_axis(ax.xaxis)

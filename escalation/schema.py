@@ -184,6 +184,7 @@ class ExperimentConfig:
     reference_arm: str | None = None
     figure_formats: list[str] = field(default_factory=lambda: ["png", "svg"])
     figures: bool = True  # per-run figures; sweeps turn them off and plot the aggregate instead
+    brief: bool = False  # write brief.pdf and brief.html at the end of the run (escalation-brief)
     sweep: SweepConfig = field(default_factory=SweepConfig)
     objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
 

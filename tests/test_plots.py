@@ -5,6 +5,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 
 from escalation.ladder import DEFAULT_RUNG_NAMES
@@ -175,10 +176,10 @@ def lines_with_marker(ax, marker: str = "o"):
 
 def test_caption_text_is_one_line_with_thousands_separator():
     assert CAPTION.text() == (
-        "baseline · october_2023 · 10,000 replications · seed 20231027 · 2026-11-24 · escalation 0.1.0"
+        "baseline · october_2023 · 10,000 replications · seed 20231027 · escalation 0.1.0 · run on 2026-11-24"
     )
     plain = Caption("sweep", 1, 7, "2026-01-02", "0.2.0")
-    assert plain.text() == "sweep · 1 replication · seed 7 · 2026-01-02 · escalation 0.2.0"
+    assert plain.text() == "sweep · 1 replication · seed 7 · escalation 0.2.0 · run on 2026-01-02"
 
 
 @pytest.mark.parametrize("name", ["fan", "ladder", "threshold", "arms"])
@@ -441,3 +442,48 @@ def test_long_titles_wrap_to_the_figure_width_and_keep_every_word():
     figure.canvas.draw()
     box = figure._suptitle.get_window_extent()
     assert box.x1 <= figure.bbox.x1
+
+
+# --------------------------------------------------------------------------------------------------------
+# Figure fixes of issue 13: legends clear of titles, whole dots at 0%, bin counts
+# --------------------------------------------------------------------------------------------------------
+
+
+def test_ladder_legend_does_not_overlap_the_title_with_a_parameter_panel():
+    curves = curves_table()
+    curves = curves.assign(parameter_lower=curves["lower"] / 2, parameter_upper=curves["upper"])
+    fig = ladder_chart(
+        curves, title="Escalation ladder: probability of reaching each rung (Hawkish)", caption=CAPTION
+    )
+    fig.draw_without_rendering()
+    title = fig._suptitle.get_window_extent()
+    legend = fig.legends[0].get_window_extent()
+    assert legend.y1 < title.y0 or legend.x0 > title.x1, (legend, title)
+
+
+def test_a_zero_percent_estimate_is_drawn_whole_at_the_axis_edge():
+    table = threshold_table()
+    table.loc[table["threshold"] == "regional_war", ["probability", "lower", "upper"]] = 0.0
+    fig = threshold_chart(table, title="t", caption=CAPTION)
+    dots = [line for line in fig.axes[0].get_lines() if line.get_marker() == "o"]
+    assert dots and all(not line.get_clip_on() for line in dots)
+
+
+def test_intervals_have_end_caps_at_their_bounds():
+    table = threshold_table()
+    fig = threshold_chart(table, title="t", caption=CAPTION)
+    (caps,) = [c for c in fig.axes[0].collections if isinstance(c, PathCollection)]
+    rows = table[table["horizon_days"] == 90]
+    expected = 100 * np.concatenate([rows["lower"].to_numpy(), rows["upper"].to_numpy()])
+    np.testing.assert_allclose(sorted(caps.get_offsets()[:, 0]), sorted(expected))
+
+
+def test_reliability_diagram_labels_every_bin_with_its_count():
+    from escalation.plots import reliability_diagram
+
+    table = pd.DataFrame(
+        {"mean_forecast": [0.1, 0.4, 0.8], "observed_frequency": [0.0, 0.5, 0.75], "forecasts": [12, 3, 40]}
+    )
+    fig = reliability_diagram(table, title="t", caption=CAPTION)
+    texts = sorted(t.get_text() for t in fig.axes[0].texts)
+    assert texts == ["n = 12", "n = 3", "n = 40"]

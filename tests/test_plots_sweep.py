@@ -4,6 +4,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.collections import LineCollection
 from matplotlib.contour import ContourSet
 from matplotlib.figure import Figure
 
@@ -307,7 +308,9 @@ def test_difference_chart_marks_the_reference_point_with_a_hollow_marker():
         if line.get_linestyle() == "None" and line.get_markerfacecolor() != "white"
     ]  # fmt: skip
     assert sum(len(line.get_ydata()) for line in filled) == len(table) - 2
-    bars = np.concatenate([segment for c in ax.collections for segment in c.get_segments()])
+    bars = np.concatenate(
+        [segment for c in ax.collections if isinstance(c, LineCollection) for segment in c.get_segments()]
+    )
     shown = table[table["retaliation"] != 0.1]
     assert bars[:, 1].min() == pytest.approx(100 * shown["lower"].min())
     assert bars[:, 1].max() == pytest.approx(100 * shown["upper"].max())
@@ -335,3 +338,27 @@ def test_qq_uniform_plots_sorted_residuals_against_uniform_quantiles():
     assert np.allclose(points.get_xdata(), [0.125, 0.375, 0.625, 0.875])
     assert np.allclose(points.get_ydata(), [0.1, 0.3, 0.5, 0.9])
     assert figure._suptitle.get_text() == "Fit check"
+
+
+def test_heatmap_colour_scale_follows_the_grid_so_small_probabilities_differ():
+    # On a fixed 0-100% scale 5% and 11% were nearly one colour; on the grid's own range they are the ends.
+    fig = heatmap_chart(
+        heatmap_grid([[0.05, 0.07, 0.11], [0.06, 0.08, 0.10]]), x="x", y="y", x_label="x", y_label="y",
+        title="t", caption=CAPTION, contour=None,
+    )  # fmt: skip
+    image = fig.axes[0].images[0]
+    assert image.norm.vmin == 5.0 and image.norm.vmax == 15.0
+    low, high = image.cmap(image.norm(5.0)), image.cmap(image.norm(11.0))
+    assert np.abs(np.subtract(low[:3], high[:3])).max() > 0.3
+
+
+def test_heatmap_contour_is_smooth_and_still_crosses_between_the_right_cells():
+    fig = heatmap_chart(
+        heatmap_grid([[0.2, 0.45, 0.7], [0.1, 0.35, 0.6]]), x="x", y="y", x_label="x", y_label="y",
+        title="t", caption=CAPTION, contour=0.5,
+    )  # fmt: skip
+    (lines,) = contours(fig.axes[0])
+    vertices = np.concatenate([path.vertices for path in lines.get_paths() if len(path.vertices)])
+    # A spline surface gives many short segments, not the few corners of a linear trace between 2x3 cells.
+    assert len(vertices) > 20
+    assert vertices[:, 0].min() > 1.0 and vertices[:, 0].max() < 2.0

@@ -116,16 +116,16 @@ def _write_figures(result: ExperimentResult, folder: RunFolder) -> None:
         )
         plots.save_figure(fig, folder.figures, f"thresholds{suffix}", formats=formats)
     if len(spec.arms) > 1:
-        horizon = max(spec.horizons)
-        table = thresholds[thresholds["horizon_days"] == horizon]
-        differences = result.paired_differences()
-        differences = differences[differences["horizon_days"] == horizon]
+        # One chart per horizon: an arm's effect can be largest early. The last horizon keeps the plain name.
+        all_differences = result.paired_differences()
         reference = next(a for a in spec.arms if a.name == spec.reference)
-        fig = plots.arms_chart(
-            table,
-            differences,
-            title=spec.question,
-            caption=_caption(result, reference, all_arms=True),
-            reference=reference.name,
-        )
-        plots.save_figure(fig, folder.figures, "arms_comparison", formats=formats)
+        for horizon in spec.horizons:
+            fig = plots.arms_chart(
+                thresholds[thresholds["horizon_days"] == horizon],
+                all_differences[all_differences["horizon_days"] == horizon],
+                title=f"{spec.question} (by day {horizon})",
+                caption=_caption(result, reference, all_arms=True),
+                reference=reference.name,
+            )
+            stem = "arms_comparison" if horizon == max(spec.horizons) else f"arms_comparison_day{horizon}"
+            plots.save_figure(fig, folder.figures, stem, formats=formats)
