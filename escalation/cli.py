@@ -322,7 +322,9 @@ def _print_summary(summary, folder: Path) -> None:
         for threshold in arm.thresholds.values():
             value = threshold.by_day[horizon]
             spread = "not estimated (ensemble.replications_per_draw = 1)"
-            if value.parameter_lower is not None and value.parameter_upper is not None:
+            if value.parameter_sd == 0:
+                spread = "none detected above the simulation noise"
+            elif value.parameter_lower is not None and value.parameter_upper is not None:
                 spread = f"{100 * value.parameter_lower:.1f}-{100 * value.parameter_upper:.1f}"
             lines.append(
                 f"    {threshold.label:<45} {100 * value.probability:5.1f}%  "
@@ -416,7 +418,7 @@ def run(cfg: DictConfig) -> float | None:
     from hydra.types import RunMode
 
     from escalation.report.folder import mark_if_dead, read_manifest
-    from escalation.report.summary import RunSummary, SummaryError
+    from escalation.report.summary import RunSummary
 
     logging.getLogger("MESA").setLevel(logging.WARNING)
     hydra_cfg = HydraConfig.get()
@@ -434,18 +436,12 @@ def run(cfg: DictConfig) -> float | None:
             ]
         )
     done = read_manifest(output) or {}
-    complete = False
-    if done.get("status") == "ok":
-        try:
-            RunSummary.load(output / "summary.json")
-            complete = True
-        except SummaryError:
-            complete = False  # an ok manifest with a truncated or missing summary: run the point again
+    complete = done.get("status") == "ok" and _summary_readable(cfg, output)
     if sweeping and complete and done.get("config_hash") == config_hash:
         _report([f"{point}: already complete, skipped"])
         return (
             None
-            if cfg.backtest.cutoff
+            if _mode(cfg) != "experiment"
             else objective_value(cfg.experiment.objective, RunSummary.load(output / "summary.json"))
         )
     task = backtest_task if cfg.backtest.cutoff else experiment_task
@@ -483,6 +479,27 @@ def _write_brief(output: Path) -> None:
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread by :func:`main`'s handler and handled like Ctrl-C."""
+
+
+def _summary_readable(cfg: DictConfig, output: Path) -> bool:
+    """Whether a finished run's summary (the file its mode writes last) is complete and readable."""
+    import json
+
+    from escalation.report.summary import RunSummary, SummaryError
+
+    if _mode(cfg) == "sensitivity":
+        from escalation.report.sensitivity import SUMMARY_FILE
+
+        try:
+            summary = json.loads((output / SUMMARY_FILE).read_text(encoding="utf-8"))
+            return summary.get("kind") == "sensitivity"
+        except (OSError, ValueError, AttributeError):
+            return False  # truncated or missing: run the point again
+    try:
+        RunSummary.load(output / "summary.json")
+    except SummaryError:
+        return False  # an ok manifest with a truncated or missing summary: run the point again
+    return True
 
 
 def _interruption(err: KeyboardInterrupt) -> str:
@@ -890,7 +907,40 @@ def check_command_line(args: list[str]) -> list[str]:
     _check_no_code(cfg)
     _check_experiment_name(cfg)
     _check_point_folders(cfg, overrides, parser, multirun, groups)
+    _check_optimising_sweeper(cfg, multirun)
     return with_nulls(args)
+
+
+# Hydra sweepers that search for the value a run returns (their ``_target_`` contains one of these names).
+OPTIMISING_SWEEPERS = ("optuna", "nevergrad", "ax_sweeper")
+
+
+def _check_optimising_sweeper(cfg: DictConfig, multirun: bool) -> None:
+    """An optimising sweeper needs a number from every trial: an experiment run with an objective named.
+
+    Such a sweeper turns each trial's return value into a float, so a run that returns None (no
+    ``experiment.objective.threshold``, a backtest or a sensitivity run) would end the search with a
+    traceback.
+    """
+    target = str(cfg.hydra.sweeper.get("_target_", "") or "").lower()
+    sweeper = next((name for name in OPTIMISING_SWEEPERS if name in target), None)
+    if not multirun or sweeper is None:
+        return
+    if cfg.backtest.cutoff:
+        raise UserError(
+            f"backtest.cutoff: the {sweeper} sweeper optimises an experiment's objective, but this is a "
+            "backtest; allowed: backtest.cutoff=null, or the basic sweeper (hydra/sweeper=basic)"
+        )
+    if cfg.sensitivity.method:
+        raise UserError(
+            f"sensitivity.method: the {sweeper} sweeper optimises an experiment's objective, but this is a "
+            "sensitivity run; allowed: sensitivity.method=null, or the basic sweeper (hydra/sweeper=basic)"
+        )
+    if not cfg.experiment.objective.threshold:
+        raise UserError(
+            f"experiment.objective.threshold: the {sweeper} sweeper needs a probability to optimise; "
+            "allowed: a named threshold of the scenario (e.g. experiment.objective.threshold=regional_war)"
+        )
 
 
 def _hydra_arguments(args: list[str]):

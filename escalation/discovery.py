@@ -9,7 +9,10 @@ yes/no outcome):
   in the box. PRIM peels the box from the whole space, trading coverage for density; each box reported here
   is the point of that trajectory with the largest coverage x density among those whose coverage is at least
   ``min_coverage`` (the densest points tend to add restrictions that only trim noise). Further boxes are
-  searched among the runs the earlier boxes leave out.
+  searched among the runs the earlier boxes leave out, and there coverage is measured against the runs with
+  the outcome that remain (``coverage_of_remaining``; EMA's own coverage, kept in ``coverage``, counts all of
+  them, so after a first box took ``min_coverage`` of them no second box could reach it). Every box must
+  also be denser in the outcome than the runs are overall.
 - **A shallow classification tree** (scikit-learn): a few yes/no splits on the parameters; each leaf has a
   density (the outcome's rate in the leaf) and a coverage like a box's.
 
@@ -33,9 +36,18 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-BOX_COLUMNS = ["box", "coverage", "density", "mass", "restricted_dimensions"]
+BOX_COLUMNS = ["box", "coverage", "coverage_of_remaining", "density", "mass", "restricted_dimensions"]
 LIMIT_COLUMNS = ["box", "parameter", "low", "high"]
-TRAJECTORY_COLUMNS = ["box", "step", "coverage", "density", "mass", "restricted_dimensions", "selected"]
+TRAJECTORY_COLUMNS = [
+    "box",
+    "step",
+    "coverage",
+    "coverage_of_remaining",
+    "density",
+    "mass",
+    "restricted_dimensions",
+    "selected",
+]
 LEAF_COLUMNS = ["leaf", "rule", "runs", "positives", "density", "coverage"]
 
 
@@ -47,11 +59,13 @@ class Discovery:
         outcome: the outcome's name (e.g. ``regional_war@180``).
         runs: runs analysed.
         positives: runs with the outcome.
-        boxes: one row per PRIM box: ``box, coverage, density, mass, restricted_dimensions``.
+        boxes: one row per PRIM box: ``box, coverage, coverage_of_remaining, density, mass,
+            restricted_dimensions`` (coverage of all the runs with the outcome, and of those the earlier
+            boxes left; equal for the first box).
         limits: one row per box and restricted parameter: ``box, parameter, low, high`` (the box's range;
             the other parameters are unrestricted).
-        trajectory: PRIM's peeling trajectory of every box: ``box, step, coverage, density, mass,
-            restricted_dimensions, selected``.
+        trajectory: PRIM's peeling trajectory of every box: ``box, step, coverage, coverage_of_remaining,
+            density, mass, restricted_dimensions, selected``.
         leaves: one row per leaf of the tree: ``leaf, rule, runs, positives, density, coverage``.
         tree_text: the tree as indented text (scikit-learn's ``export_text``).
         note: why a part is empty (no run, or every run, with the outcome), else empty.
@@ -92,7 +106,8 @@ def prim_boxes(
         x: one row per run, one numeric column per parameter.
         y: (runs,) whether the outcome happened.
         min_coverage: each box is the point of its peeling trajectory with the largest coverage x density
-            among those with at least this coverage.
+            among those with at least this coverage of the runs with the outcome that the earlier boxes
+            left, and a density above the outcome's rate over all runs.
         max_boxes: boxes to search at most (each among the runs the earlier boxes leave out).
         peel_alpha: share of the runs peeled off at each step.
         mass_min: the smallest share of all runs a box may hold.
@@ -111,6 +126,7 @@ def prim_boxes(
     with warnings.catch_warnings():  # EMA's own use of a deprecated pandas keyword
         warnings.simplefilter("ignore")
         finder = prim.Prim(x, y.astype(float), threshold=1e-9, peel_alpha=peel_alpha, mass_min=mass_min)
+    base_rate = float(y.mean())
     boxes, limits, trajectory = [], [], []
     for number in range(1, max_boxes + 1):
         with warnings.catch_warnings():
@@ -118,13 +134,17 @@ def prim_boxes(
             box = finder.find_box()
         if box is None:
             break
-        steps = box.peeling_trajectory
-        eligible = steps[steps["coverage"] >= min_coverage]
+        remaining = float(finder.determine_coi(finder.yi_remaining))  # positives the earlier boxes left
+        steps = box.peeling_trajectory.copy()
+        steps["coverage_of_remaining"] = steps["k"] / remaining if remaining > 0 else 0.0
+        # A box must also hold the outcome more often than the runs do overall: among what the earlier boxes
+        # left, a wide box over the remaining positives can reach the coverage below the base rate.
+        eligible = steps[(steps["coverage_of_remaining"] >= min_coverage) & (steps["density"] > base_rate)]
         if eligible.empty or int(eligible["res_dim"].max()) == 0:
             break
-        chosen = int((eligible["coverage"] * eligible["density"]).idxmax())
+        chosen = int((eligible["coverage_of_remaining"] * eligible["density"]).idxmax())
         box.select(chosen)
-        table = steps[["coverage", "density", "mass", "res_dim"]].rename(
+        table = steps[["coverage", "coverage_of_remaining", "density", "mass", "res_dim"]].rename(
             columns={"res_dim": "restricted_dimensions"}
         )
         table.insert(0, "step", np.arange(len(table)))
@@ -147,12 +167,13 @@ def prim_boxes(
             {
                 "box": number,
                 "coverage": float(row["coverage"]),
+                "coverage_of_remaining": float(row["coverage_of_remaining"]),
                 "density": float(row["density"]),
                 "mass": float(row["mass"]),
                 "restricted_dimensions": len(restricted),
             }
         )
-        if float(row["coverage"]) >= 1.0:
+        if float(row["coverage_of_remaining"]) >= 1.0:
             break
     return (
         pd.DataFrame(boxes, columns=BOX_COLUMNS),

@@ -36,9 +36,10 @@ __all__ = [
     "histogram_quantiles",
     "mc_standard_error",
     "paired_difference",
+    "parameter_range",
     "parameter_variance",
     "proportion_interval",
-    "shrunk_draw_probabilities",
+    "spread_statistic",
     "threshold_probabilities",
     "uncertainty_split",
     "variance_drivers",
@@ -706,7 +707,9 @@ def uncertainty_split(
     effects analysis of variance (unbalanced groups; Searle, Casella & McCulloch 1992, ch. 3): the within
     mean square ``MSW`` is unbiased for the within part, and ``(MSB - MSW) / n0`` for the parameter part,
     where the binomial noise of each group's share (``MSW / n``) is subtracted from the spread between
-    groups; it is truncated at zero.
+    groups. A spread is reported only when the groups' shares vary more than binomial noise would make them
+    (:func:`spread_statistic` above :data:`SPREAD_TEST_LEVEL`'s normal quantile); otherwise the parameter
+    part is taken as zero, so pure simulation noise is never read as parameter uncertainty.
 
     * **Simulation noise** (``lower``, ``upper``, ``mcse``): how far the estimate of P could move with another
       seed. Its standard error is the cluster (between-group) one, which counts the finite number of draws;
@@ -715,10 +718,12 @@ def uncertainty_split(
       intra-class correlation cannot be negative); with groups of one replication, or fixed parameters, it
       is 1 and the interval is exactly :func:`proportion_interval` on the counts.
     * **Parameter uncertainty** (``parameter_sd``, ``parameter_lower``, ``parameter_upper``): the spread of
-      ``p(theta)`` across plausible parameter values. The bounds are the ``level`` quantiles of the groups'
-      shares shrunk towards P so that their spread matches the estimated parameter variance (the constrained
-      estimator of Louis 1984), which removes the binomial noise of each group's share. ``parameter_share``
-      is the parameter part's fraction of ``P (1 - P)``.
+      ``p(theta)`` across plausible parameter values. ``parameter_sd`` is the square root of the variance
+      component. The bounds are the ``level`` interval of the beta distribution with mean P and that
+      variance (:func:`parameter_range`: a beta-binomial fitted by the method of moments), an assumption
+      about the shape of the spread that keeps the bounds inside [0, 1] and unbiased for a rare event, where
+      most groups see no success at all. ``parameter_share`` is the parameter part's fraction of
+      ``P (1 - P)``.
 
     Args:
         successes: (M,) or (M, J) numbers of replications of each group that saw each outcome.
@@ -732,7 +737,8 @@ def uncertainty_split(
         Arrays of shape (J,): ``probability``, ``lower``, ``upper``, ``mcse``, ``design_effect``,
         ``parameter_sd``, ``parameter_lower``, ``parameter_upper``, ``parameter_share``, and ``draws`` (M).
         Without at least two groups and one group of two or more replications the parameter part cannot
-        be estimated: its entries are NaN (unless ``fixed``).
+        be estimated: its entries are NaN (unless ``fixed``). A spread not distinguishable from simulation
+        noise gives ``parameter_sd`` and ``parameter_share`` 0 and both bounds P.
 
     References:
         Searle, S. R., Casella, G., & McCulloch, C. E. (1992). Variance Components. Wiley.
@@ -740,8 +746,8 @@ def uncertainty_split(
         Korn, E. L., & Graubard, B. I. (1998). Confidence intervals for proportions with small expected number
         of positive counts estimated from survey data. Survey Methodology, 24(2), 193-201.
 
-        Louis, T. A. (1984). Estimating a population of parameter values using Bayes and empirical Bayes
-        methods. Journal of the American Statistical Association, 79(386), 393-398.
+        Tarone, R. E. (1979). Testing the goodness of fit of the binomial distribution. Biometrika, 66(3),
+        585-590.
     """
     level = _check_level(level)
     method = _check_method(method)
@@ -786,12 +792,7 @@ def uncertainty_split(
     out["parameter_sd"] = np.sqrt(variance)
     with np.errstate(divide="ignore", invalid="ignore"):
         out["parameter_share"] = np.where(p * (1 - p) > 0, variance / (p * (1 - p)), 0.0)
-    shrunk = shrunk_draw_probabilities(counts, n_m)
-    tails = ((1 - level) / 2, (1 + level) / 2)
-    if np.all(np.isnan(variance)):
-        out["parameter_lower"] = out["parameter_upper"] = np.full_like(p, np.nan)
-    else:
-        out["parameter_lower"], out["parameter_upper"] = np.quantile(shrunk, tails, axis=0)
+    out["parameter_lower"], out["parameter_upper"] = parameter_range(p, variance, level)
     return out
 
 
@@ -810,38 +811,97 @@ def _mean_squares(counts: np.ndarray, n_m: np.ndarray) -> tuple[np.ndarray, np.n
     return within, between, n0
 
 
-def parameter_variance(successes: ArrayLike, sizes: ArrayLike) -> np.ndarray:
-    """``Var[p(theta)]`` across parameter draws, from grouped 0/1 outcomes (ANOVA estimator, at least 0).
+SPREAD_TEST_LEVEL: float = 0.99
+"""A parameter spread is reported when :func:`spread_statistic` exceeds this level's normal quantile
+(one-sided: with no spread at all, about 1% of headlines report one)."""
 
-    See :func:`uncertainty_split`; NaN where it cannot be estimated (fewer than two groups, or no group of
-    two or more replications).
+
+def spread_statistic(successes: ArrayLike, sizes: ArrayLike) -> np.ndarray:
+    """Tarone's z statistic: do the groups' shares vary more than binomial noise alone would make them?
+
+    ``z = (sum_m (x_m - n_m P)^2 / (P (1 - P)) - N) / sqrt(2 sum_m n_m (n_m - 1))`` for ``x_m`` successes in
+    group ``m`` of ``n_m`` replications (N in all, overall share P). It is the score test of a beta-binomial
+    spread against none, and its null variance is exact for binomial counts, however rare the outcome (the
+    F ratio ``MSB / MSW`` is not: with ten replications per group and P = 0.07 its spread under no parameter
+    uncertainty is about 1.5 times the F distribution's). Under no spread it is close to standard normal.
+
+    Returns:
+        (J,) the statistic; NaN where it is undefined (P of 0 or 1, or no group of two or more).
+
+    References:
+        Tarone, R. E. (1979). Testing the goodness of fit of the binomial distribution. Biometrika, 66(3),
+        585-590.
     """
     counts = np.asarray(successes, dtype=np.int64)
     counts = counts.reshape(counts.shape[0], -1)
     n_m = np.asarray(sizes, dtype=np.int64)
-    within, between, n0 = _mean_squares(counts, n_m)
-    return np.maximum((between - within) / n0, 0.0)
+    n_f = n_m[:, None].astype(np.float64)
+    total = float(n_m.sum())
+    p = counts.sum(axis=0) / total
+    pairs = 2.0 * float(np.sum(n_f * (n_f - 1.0)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (np.sum((counts - n_f * p) ** 2, axis=0) / (p * (1.0 - p)) - total) / np.sqrt(pairs)
+    return np.where((p > 0) & (p < 1) & (pairs > 0), z, np.nan)
 
 
-def shrunk_draw_probabilities(successes: ArrayLike, sizes: ArrayLike) -> np.ndarray:
-    """Each group's share of the outcome, shrunk towards the overall share to remove its binomial noise.
+def parameter_variance(successes: ArrayLike, sizes: ArrayLike) -> np.ndarray:
+    """``Var[p(theta)]`` across parameter draws, from grouped 0/1 outcomes (ANOVA estimator, at least 0).
 
-    A group of ``n`` replications has a share whose variance is the parameter variance plus ``MSW / n``; the
-    share's distance from the overall share is scaled by ``sqrt(var / (var + MSW / n))`` so that the shrunk
-    shares have the estimated parameter variance (Louis 1984; see :func:`uncertainty_split`). Returns (M, J)
-    values in [0, 1]; NaN where the parameter variance cannot be estimated.
+    See :func:`uncertainty_split`. Zero where the spread between groups is not distinguishable from binomial
+    noise (:func:`spread_statistic` at most the normal quantile of :data:`SPREAD_TEST_LEVEL`); NaN where it
+    cannot be estimated (fewer than two groups, or no group of two or more replications).
     """
     counts = np.asarray(successes, dtype=np.int64)
     counts = counts.reshape(counts.shape[0], -1)
     n_m = np.asarray(sizes, dtype=np.int64)
     within, between, n0 = _mean_squares(counts, n_m)
     variance = np.maximum((between - within) / n0, 0.0)
-    p = counts.sum(axis=0) / n_m.sum()
-    n_f = n_m[:, None].astype(np.float64)
+    detected = spread_statistic(counts, n_m) > stats.norm.ppf(SPREAD_TEST_LEVEL)
+    return np.where(np.isnan(variance), np.nan, np.where(detected, variance, 0.0))
+
+
+def parameter_range(
+    probability: ArrayLike, variance: ArrayLike, level: float = 0.90
+) -> tuple[np.ndarray, ...]:
+    """The central ``level`` interval of a beta distribution with the given mean and variance.
+
+    The per-draw probability ``p(theta)`` is taken as beta distributed with mean P and the variance component
+    (the beta-binomial model fitted by the method of moments): ``a + b = P (1 - P) / var - 1``, ``a = P (a +
+    b)``. The shape is an assumption; it keeps the bounds in [0, 1] and, unlike quantiles of the groups' own
+    shares, does not put the lower bound of a rare event where most groups saw no success. A variance of 0
+    gives both bounds P; a variance of ``P (1 - P)`` or more (all of the spread between draws) gives 0 and 1.
+
+    Args:
+        probability: P, in [0, 1].
+        variance: ``Var[p(theta)]`` (NaN gives NaN bounds).
+        level: the interval's level.
+
+    Returns:
+        ``(lower, upper)``.
+
+    References:
+        Skellam, J. G. (1948). A probability distribution derived from the binomial distribution by regarding
+        the probability of success as variable between the sets of trials. Journal of the Royal Statistical
+        Society B, 10(2), 257-261.
+    """
+    level = _check_level(level)
+    p = np.asarray(probability, dtype=np.float64)
+    var = np.asarray(variance, dtype=np.float64)
+    p, var = np.broadcast_arrays(p, var)
+    spread = p * (1.0 - p)
     with np.errstate(divide="ignore", invalid="ignore"):
-        factor = np.where(variance > 0, np.sqrt(variance / (variance + within / n_f)), 0.0)
-    factor = np.where(np.isnan(variance), np.nan, factor)
-    return np.clip(p + factor * (counts / n_f - p), 0.0, 1.0)
+        # a + b, kept above a tiny floor: a variance at (or above) P (1 - P) is the two-point limit.
+        strength = np.maximum(spread / var - 1.0, 1e-9)
+        a, b = p * strength, (1.0 - p) * strength
+        tails = ((1 - level) / 2, (1 + level) / 2)
+        lower, upper = (
+            stats.beta.ppf(t, np.where(var > 0, a, 1.0), np.where(var > 0, b, 1.0)) for t in tails
+        )
+    degenerate = (var <= 0) | (spread <= 0)
+    lower = np.where(degenerate, p, lower)
+    upper = np.where(degenerate, p, upper)
+    missing = np.isnan(var) | np.isnan(p)
+    return np.where(missing, np.nan, lower), np.where(missing, np.nan, upper)
 
 
 def variance_drivers(

@@ -9,22 +9,30 @@ parameter values are given rather than drawn. The *factors* are
   design keeps each posterior marginal but loses the correlations between calibrated parameters that the
   joint posterior rows carry in an ordinary run (interception and injury probability, say);
 - optionally, levers given a range: uniform on it, whatever the scenario sets;
-- the replication's randomness (:data:`RANDOMNESS`). Equal values of this factor mean the same random
-  numbers, distinct values independent ones: the design runner puts runs that share the value at the same
-  position of chunks that share a seed (:func:`noise_layout`). Without it the chance variation of a
+- in a Sobol design, the replication's randomness (:data:`RANDOMNESS`). Equal values of this factor mean the
+  same random numbers, distinct values independent ones: the design runner puts runs that share the value at
+  the same position of chunks that share a seed (:func:`noise_layout`). Without it the chance variation of a
   replication would be counted as influence in every factor's total index.
+
+A Morris design has no randomness column (SALib's grid would give it only ``morris_levels`` values, so the
+whole design would share a handful of sets of random numbers). Instead each trajectory has its own random
+numbers, shared by all its points (common random numbers along a trajectory): an elementary effect compares
+two runs that differ in one factor only, and the trajectories are independent of one another.
 
 Each unit value is first squeezed into ``[TAIL, 1 - TAIL]`` so that a Morris grid level of 0 or 1 gives a
 finite value (the design ignores the outer 0.1% of each distribution).
 
 The outputs (*headlines*) are, per replication: whether each named threshold happened by each horizon (0 or 1,
 so its variance is p(1 - p)), and the cumulative attacks on each tracked target by each horizon. The indices
-come from SALib (Saltelli's sampling with Sobol' sequences, Jansen's estimators, bootstrap intervals; Morris'
-trajectories with mu*, sigma and a bootstrap interval on mu*).
+come from SALib (Saltelli's sampling with Sobol' sequences; the first-order estimator of Saltelli et al.
+2010 and the total-order estimator of Jansen 1999, with bootstrap intervals; Morris' trajectories with mu*,
+sigma and a bootstrap interval on mu*).
 
 References:
     Saltelli, A. et al. (2010). Variance based sensitivity analysis of model output. Design and estimator for
         the total sensitivity index. Computer Physics Communications 181(2), 259-270.
+    Jansen, M. J. W. (1999). Analysis of variance designs for model output. Computer Physics Communications
+        117(1-2), 35-43.
     Morris, M. D. (1991). Factorial sampling plans for preliminary computational experiments.
         Technometrics 33(2), 161-174.
     Campolongo, F., Cariboni, J., Saltelli, A. (2007). An effective screening design for sensitivity analysis
@@ -100,7 +108,8 @@ class SensitivitySpec:
         thresholds: named thresholds analysed (empty: every one of the scenario).
         cumulative: also analyse the cumulative attacks on each tracked target.
         levers: parameter path -> ``(low, high)``: levers varied uniformly on a range as factors.
-        randomness: include the replication's randomness as a factor.
+        randomness: Sobol: include the replication's randomness as a factor; Morris: share the random
+            numbers along each trajectory (each trajectory its own). False: every run its own.
         seed: seed of the design's sampler and of the bootstrap.
         resamples: bootstrap resamples of the intervals.
         level: confidence level of the intervals.
@@ -166,6 +175,9 @@ def design_factors(
 ) -> tuple[Factor, ...]:
     """The factors of a design: every uncertain parameter, the levers with ranges, the randomness.
 
+    ``randomness`` adds the :data:`RANDOMNESS` column (Sobol designs; a Morris design has none, see
+    :func:`design_noise`).
+
     Raises:
         SpecError: a lever that is not a parameter path of the scenario, or whose range is empty or outside
             the parameter's bounds.
@@ -221,6 +233,21 @@ def sample_design(spec: SensitivitySpec, names: list[str] | tuple[str, ...]) -> 
     from SALib.sample import morris
 
     return morris.sample(problem, spec.base_samples, num_levels=spec.morris_levels, seed=spec.seed)
+
+
+def design_noise(spec: SensitivitySpec, factors: tuple[Factor, ...], unit: np.ndarray) -> np.ndarray:
+    """The randomness value of every run: runs with equal values get the same random numbers.
+
+    The :data:`RANDOMNESS` column when the design has one; for Morris with ``spec.randomness``, the run's
+    trajectory (each trajectory its own random numbers, shared by its ``factors + 1`` points); otherwise
+    every run its own.
+    """
+    names = [f.name for f in factors]
+    if RANDOMNESS in names:
+        return np.asarray(unit[:, names.index(RANDOMNESS)], dtype=float)
+    if spec.method == "morris" and spec.randomness:
+        return (np.arange(len(unit)) // (len(factors) + 1)).astype(float)
+    return np.arange(len(unit), dtype=float)
 
 
 def noise_layout(noise: np.ndarray, chunk_size: int) -> tuple[list[tuple[int, int]], np.ndarray]:
@@ -318,9 +345,13 @@ class DesignRun:
         return table
 
     def independent_rows(self) -> np.ndarray:
-        """Runs that are independent draws of the factors: Sobol's A and B rows; every Morris point."""
+        """Runs that are independent draws of the factors and of the random numbers.
+
+        Sobol: the A and B rows. Morris: the first point of each trajectory (the other points of a
+        trajectory each move one factor from the one before and share its random numbers).
+        """
         if self.spec.method != "sobol":
-            return np.arange(len(self.unit))
+            return np.arange(0, len(self.unit), len(self.factors) + 1)
         block = len(self.factors) + 2
         starts = np.arange(0, len(self.unit), block)
         return np.sort(np.concatenate([starts, starts + block - 1]))
@@ -332,14 +363,28 @@ def headline_name(kind: str, subject: str, horizon: int) -> str:
 
 
 def check_design_size(
-    spec: SensitivitySpec, scenario: ScenarioSpec, factors: int, chunk_size: int, workers: int
+    spec: SensitivitySpec,
+    scenario: ScenarioSpec,
+    factors: int,
+    chunk_size: int,
+    workers: int,
+    simulated: int | None = None,
 ) -> None:
     """Refuse a design whose run count or memory is out of reach, naming the largest that fits.
+
+    Args:
+        spec: the analysis.
+        scenario: its scenario.
+        factors: the design's number of factors.
+        chunk_size: the ensemble's chunk size.
+        workers: the ensemble's worker processes.
+        simulated: the replications the design's chunk layout simulates (:func:`noise_layout`: spare places
+            included); the design's run count when None.
 
     Raises:
         SpecError: naming ``sensitivity.base_samples``.
     """
-    runs = spec.runs(factors)
+    runs = max(spec.runs(factors), simulated or 0)
     need = estimate_memory(
         scenario, runs, chunk_size=min(chunk_size, spec.base_samples), workers=workers
     ).total
@@ -349,7 +394,7 @@ def check_design_size(
         return
     largest = spec.base_samples
     while largest > 2 and (
-        spec.runs(factors) * largest / spec.base_samples > MAX_RUNS
+        runs * largest / spec.base_samples > MAX_RUNS
         or (available is not None and need * largest / spec.base_samples > available)
     ):
         largest //= 2
@@ -391,9 +436,7 @@ def run_design(
     names = [f.name for f in factors]
     unit = sample_design(spec, names) if unit is None else np.asarray(unit, dtype=float)
     values = np.column_stack([f.values(unit[:, j]) for j, f in enumerate(factors)])
-    # Without the randomness factor every run has its own random numbers.
-    noise = unit[:, names.index(RANDOMNESS)] if RANDOMNESS in names else np.arange(len(unit), dtype=float)
-    layout, place = noise_layout(noise, ensemble.chunk_size)
+    layout, place = noise_layout(design_noise(spec, factors, unit), ensemble.chunk_size)
     parameter_values = {f.name: values[place, j] for j, f in enumerate(factors) if f.kind != RANDOMNESS}
     horizons = tuple(sorted(set(spec.horizons)))
     cumulative_days = horizons if spec.cumulative and scenario.tracked_targets else ()
@@ -602,7 +645,12 @@ def run_sensitivity(
     calibration_hash: str | None = None,
 ) -> SensitivityResult:
     """Build the factors, refuse an out-of-reach design, run it in one ensemble and compute the indices."""
-    factors = design_factors(scenario, calibration_draws, spec.levers, spec.randomness)
+    randomness_column = spec.randomness and spec.method == "sobol"
+    factors = design_factors(scenario, calibration_draws, spec.levers, randomness_column)
+    # Refused before the design is sampled (an absurd one would not fit in memory), then with its layout.
     check_design_size(spec, scenario, len(factors), ensemble.chunk_size, ensemble.workers)
-    design = run_design(spec, scenario, factors, ensemble, history)
+    unit = sample_design(spec, [f.name for f in factors])
+    _, place = noise_layout(design_noise(spec, factors, unit), ensemble.chunk_size)
+    check_design_size(spec, scenario, len(factors), ensemble.chunk_size, ensemble.workers, len(place))
+    design = run_design(spec, scenario, factors, ensemble, history, unit)
     return analyse_design(design, calibration_hash)

@@ -13,11 +13,12 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
+from escalation import cli
 from escalation.cli import UserError, _check_objective, objective_value
 from escalation.ensemble import run_ensemble
 from escalation.experiment import Arm, ExperimentSpec
 from escalation.report.summary import ArmSummary, Estimate, RunSummary, ThresholdSummary
-from escalation.report.sweep import SweepPoint, robustness
+from escalation.report.sweep import SweepError, SweepPoint, robustness
 from escalation.specs import EnsembleSpec
 
 TINY = [
@@ -71,6 +72,7 @@ def test_robustness_counts_draws_that_lower_the_risk_and_the_regret_against_the_
     table = robustness([reference, other], reference, ["lever"], {"ref": ref_table, "b": other_table})
     b = table[table["point"] == "b"].iloc[0]
     assert b["share_lower"] == 0.5 and b["share_higher"] == 0.25  # lower in draws 0 and 2, higher in 1
+    assert b["share_tied"] == 0.25  # draw 3: 0 at both points
     # Best per draw: (0, 0.5, 0.5, 0); b's regret (0, 0.5, 0, 0), the reference's (0.5, 0, 0.5, 0).
     assert b["regret_mean"] == pytest.approx(0.125)
     ref = table[table["point"] == "ref"].iloc[0]
@@ -121,3 +123,65 @@ def test_an_optimising_sweeper_searches_the_levers_end_to_end(tmp_path):
     assert result.best_value == min(values)  # the sweeper read each run's objective
     assert set(result.best_params) == {"policy.us.retaliation_probability", "policy.us.proportionality"}
     assert (sweep / "sweep_robustness.parquet").is_file()
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            "experiment.objective.threshold=",
+            r"^experiment.objective.threshold: the optuna sweeper needs a prob",
+        ),
+        (
+            "sensitivity.method=sobol",
+            r"^sensitivity.method: the optuna sweeper optimises .* allowed: sensitiv",
+        ),
+        (
+            "backtest.cutoff=2023-10-20",
+            r"^backtest.cutoff: the optuna sweeper optimises .* allowed: backtest",
+        ),
+    ],
+)
+def test_an_optimising_sweeper_without_an_objective_is_refused_in_one_line(override, message):
+    # The Optuna sweeper takes float() of every trial's return value: a run returning None (no objective, a
+    # backtest, a sensitivity run) must be refused before the first trial, in one line naming the key.
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    cli._register_schema()
+    cli.check_command_line(["experiment=optimise_us_posture"])  # the file itself is accepted
+    with pytest.raises(UserError, match=message) as err:
+        cli.check_command_line(["experiment=optimise_us_posture", override])
+    assert "\n" not in str(err.value)
+    # The basic sweeper returns nothing to anyone: a sweep without an objective stays allowed.
+    cli.check_command_line(["-m", "experiment.objective.threshold=", "policy.us.proportionality=0.1,0.2"])
+
+
+def test_a_finished_sensitivity_point_counts_as_complete(tmp_path):
+    # A sweep's rerun skips a point whose manifest is ok and whose summary is readable; a sensitivity run
+    # writes sensitivity_summary.json, not summary.json, so it was never found complete and ran again.
+    from escalation.report.sensitivity import SUMMARY_FILE
+
+    cfg = OmegaConf.create({"backtest": {"cutoff": None}, "sensitivity": {"method": "morris"}})
+    assert not cli._summary_readable(cfg, tmp_path)
+    (tmp_path / SUMMARY_FILE).write_text('{"kind": "sensitivity", "headlines": {}}\n')
+    assert cli._summary_readable(cfg, tmp_path)
+    (tmp_path / SUMMARY_FILE).write_text('{"kind": "sensitiv')  # truncated
+    assert not cli._summary_readable(cfg, tmp_path)
+    experiment = OmegaConf.create({"backtest": {"cutoff": None}, "sensitivity": {"method": None}})
+    (tmp_path / SUMMARY_FILE).write_text('{"kind": "sensitivity"}\n')
+    assert not cli._summary_readable(experiment, tmp_path)  # an experiment needs its summary.json
+
+
+def test_robustness_reports_ties_and_refuses_points_whose_draws_cannot_pair():
+    # A rare event: draws of two replications, the event once in 8 replications at the reference, never at b.
+    draws = np.repeat(np.arange(4), 2)
+    reference, ref_table = _point("ref", 0.0, np.array([-1, -1, -1, -1, 2, -1, -1, -1]), draws)
+    other, other_table = _point("b", 1.0, np.full(8, -1), draws)
+    b = robustness([reference, other], reference, ["lever"], {"ref": ref_table, "b": other_table})
+    b = b[b["point"] == "b"].iloc[0]
+    # Lower in one draw only: the other three tie at 0, which share_lower alone would hide.
+    assert (b["share_lower"], b["share_higher"], b["share_tied"]) == (0.25, 0.0, 0.75)
+    # Points run with different replications per draw (4 draws against 2) cannot be paired draw by draw:
+    # one line naming the cause, not numpy's shape error.
+    coarse, coarse_table = _point("c", 2.0, np.full(8, -1), np.repeat(np.arange(2), 4))
+    with pytest.raises(SweepError, match=r"^arm a: the points have different numbers of parameter draws "):
+        robustness([reference, coarse], reference, ["lever"], {"ref": ref_table, "c": coarse_table})

@@ -6,6 +6,7 @@ about 1.96 bootstrap standard errors.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import numpy as np
@@ -61,11 +62,19 @@ def test_on_one_dyad_the_rate_dominates_and_an_inert_parameter_has_no_total_inde
     result = _one_dyad_design()
     assert [f.name for f in result.design.factors] == [RATE, INERT, sa.RANDOMNESS]
     rows = result.indices[result.indices["headline"] == "cumulative:state@30"].set_index("factor")
-    assert rows.loc[RATE, "ST"] - rows.loc[RATE, "ST_conf"] > 0.85
-    # The inert factor's runs share the randomness and the rate of their base run, so their outputs are equal
-    # and ST is zero; its bootstrap interval must hold zero and be tiny.
-    assert abs(rows.loc[INERT, "ST"]) <= rows.loc[INERT, "ST_conf"] + 1e-12
-    assert abs(rows.loc[INERT, "ST"]) < 0.01
+    # Y = attacks in 30 days, Var(Y) = 30 E[rate] + 900 Var(rate) = 82.5 + 1518.75. The rate's first-order
+    # index is 1518.75 / 1601.25 = 0.948. Its total index adds its interaction with the random numbers
+    # (the Poisson noise's size, sqrt(rate) a day, moves with the rate): ST = 1 - Var(E[Y | noise]) / Var(Y),
+    # with Var(E[Y | noise]) = 30 E[sqrt(rate)]^2 = 77.2, so 0.952. Tolerance: two 95% half-widths (~4 SE).
+    variance = 82.5 + 1518.75
+    mean_root = (2 / 3) * (5**1.5 - 0.5**1.5) / 4.5  # E[sqrt(rate)], rate ~ U(0.5, 5)
+    assert rows.loc[RATE, "S1"] == pytest.approx(1518.75 / variance, abs=2 * rows.loc[RATE, "S1_conf"])
+    assert rows.loc[RATE, "ST"] == pytest.approx(
+        1 - 30 * mean_root**2 / variance, abs=2 * rows.loc[RATE, "ST_conf"]
+    )
+    # The inert factor's runs share the randomness and the rate of their base run, so their outputs are equal:
+    # Jansen's total-order numerator, the sum of (f(A) - f(AB))^2, is exactly zero, and so is the index.
+    assert rows.loc[INERT, "ST"] == 0.0 and rows.loc[INERT, "ST_conf"] == 0.0
     # The randomness factor's total index is E[Var(Y | rate)] / Var(Y) = 30 E[rate] / Var(Y), with
     # Var(Y) = 30 E[rate] + 900 Var(rate) = 82.5 + 1518.75: 0.0515. Tolerance: two 95% half-widths (~4 SE).
     expected = 82.5 / (82.5 + 1518.75)
@@ -82,17 +91,44 @@ def test_without_the_randomness_factor_noise_shows_as_influence_of_an_inert_para
     rows = _one_dyad_design(randomness=False).indices
     rows = rows[rows["headline"] == "cumulative:state@30"].set_index("factor")
     assert sa.RANDOMNESS not in rows.index
-    # Each run has its own random numbers: Jansen's ST of the inert factor picks up the noise share (~0.05).
-    assert rows.loc[INERT, "ST"] - rows.loc[INERT, "ST_conf"] > 0.02
+    # Each run has its own random numbers: Jansen's ST of the inert factor picks up the noise share (0.0515,
+    # as the randomness factor's above); its 95% interval must exclude zero.
+    assert rows.loc[INERT, "ST"] - rows.loc[INERT, "ST_conf"] > 0
 
 
 def test_morris_screening_ranks_the_rate_first_and_gives_the_inert_parameter_no_effect():
     result = _one_dyad_design(method="morris", base_samples=40)
+    design = result.design
+    # No randomness column (SALib's grid would give it 4 values: 4 sets of random numbers for the whole
+    # design); each trajectory has its own random numbers instead, shared by its 3 points, so the layout
+    # needs no spare runs and only the trajectories' first points are independent.
+    assert design.names == [RATE, INERT]
+    assert design.ensemble.replications == len(design.unit) == 40 * 3
+    assert design.independent_rows().tolist() == list(range(0, 120, 3))
     rows = result.indices[result.indices["headline"] == "cumulative:state@30"].set_index("factor")
-    # Elementary effects per unit of quantile level: the rate's ~30 x 4.5 = 135; the randomness's, a jump to
-    # independent Poisson noise, ~ E|N(0, 2 x 82.5)| / (2/3) ~ 15. Five times is well inside that gap.
-    assert rows.loc[RATE, "mu_star"] > 5 * rows.loc[sa.RANDOMNESS, "mu_star"]
+    # Elementary effects per unit of quantile level: the rate's is 30 days x 4.5 x (1 - 2 TAIL) = 134.7 on
+    # average (common random numbers keep most of the Poisson noise out of the difference, so each effect is
+    # positive and mu = mu*). Tolerance: two 95% bootstrap half-widths of mu* (~4 SE). The inert factor's step
+    # changes nothing with the same random numbers: exactly zero.
+    expected = 30 * 4.5 * (1 - 2 * sa.TAIL)
+    assert rows.loc[RATE, "mu_star"] == pytest.approx(expected, abs=2 * rows.loc[RATE, "mu_star_conf"])
+    assert rows.loc[RATE, "mu"] == rows.loc[RATE, "mu_star"]
     assert rows.loc[INERT, "mu_star"] == 0.0 and rows.loc[INERT, "sigma"] == 0.0
+
+
+def test_morris_trajectories_share_random_numbers_within_and_not_across():
+    spec = sa.SensitivitySpec(method="morris", base_samples=10, horizons=(5,), seed=1)
+    factors = sa.design_factors(one_dyad_scenario(base_rate={"dist": "uniform", "loc": 0.5, "scale": 1}),
+                                randomness=False)  # fmt: skip
+    unit = sa.sample_design(spec, [f.name for f in factors])
+    noise = sa.design_noise(spec, factors, unit)
+    assert noise.tolist() == [float(t) for t in range(10) for _ in range(len(factors) + 1)]
+    layout, place = sa.noise_layout(noise, chunk_size=4)
+    # One position per trajectory in chunks of one seed key, one chunk per point of the trajectories: 3
+    # groups of at most 4 trajectories x 2 points.
+    assert len(layout) == 3 * 2 and len(place) == len(unit)
+    independent = sa.design_noise(dataclasses.replace(spec, randomness=False), factors, unit)
+    assert len(np.unique(independent)) == len(unit)
 
 
 def test_noise_layout_gives_equal_values_one_position_in_chunks_of_one_seed():

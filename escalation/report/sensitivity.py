@@ -22,8 +22,9 @@ TOP_FACTORS = 5  # factors per headline in the summary
 def discover_in_design(result: SensitivityResult, outcome: str, min_coverage: float = 0.5) -> Discovery:
     """Scenario discovery of one threshold headline (``regional_war@180``) over the design's independent runs.
 
-    Only the runs that are independent draws of the factors are used (Sobol's A and B rows), and the
-    randomness factor is left out: it is not a condition anyone could name.
+    Only the runs that are independent draws of the factors are used (Sobol's A and B rows; the first point
+    of each Morris trajectory), and the randomness factor is left out: it is not a condition anyone could
+    name.
     """
     design = result.design
     if outcome not in design.outputs:
@@ -206,8 +207,10 @@ def headline_lines(summary: dict) -> list[str]:
             ranges = "; ".join(
                 f"{lim['parameter']} in [{lim['low']:.3g}, {lim['high']:.3g}]" for lim in box["limits"]
             )
+            remaining = box.get("coverage_of_remaining", box["coverage"])
+            of_rest = f" ({remaining:.2f} of those left)" if box["box"] > 1 else ""
             lines.append(
-                f"  PRIM box {box['box']} for {found['outcome']}: coverage {box['coverage']:.2f}, "
+                f"  PRIM box {box['box']} for {found['outcome']}: coverage {box['coverage']:.2f}{of_rest}, "
                 f"density {box['density']:.2f}: {ranges}"
             )
         if found["note"]:

@@ -42,7 +42,9 @@ class Estimate:
         mcse: the simulation-noise (Monte Carlo) standard error.
         parameter_lower, parameter_upper: the range of the probability over plausible parameter values
             (None: not estimated, as with one replication per parameter draw).
-        parameter_sd: the standard deviation of the probability over plausible parameter values.
+        parameter_sd: the standard deviation of the probability over plausible parameter values (0 when the
+            spread between parameter draws is not distinguishable from simulation noise, or the parameters
+            are fixed).
         parameter_share: the part of the outcome's variance that comes from the parameters (0 to 1).
     """
 
@@ -329,7 +331,9 @@ def _optional(value: Any) -> float | None:
 def describe(value: Estimate) -> str:
     """A probability with both its uncertainties, in words a briefer reads (percentages)."""
     text = f"{100 * value.probability:.1f}% (simulation noise {100 * value.lower:.1f}-{100 * value.upper:.1f}"
-    if value.parameter_lower is not None and value.parameter_upper is not None:
+    if value.parameter_sd == 0:
+        text += "; no spread over parameter values detected above the simulation noise"
+    elif value.parameter_lower is not None and value.parameter_upper is not None:
         low, high = 100 * value.parameter_lower, 100 * value.parameter_upper
         text += f"; over plausible parameter values {low:.1f}-{high:.1f}"
     return text + ")"

@@ -239,8 +239,10 @@ def robustness(
     of the parameters its levers do not set, and the points' per-draw probabilities pair up draw by draw.
     Per point, arm, named threshold and horizon:
 
-    - ``share_lower`` / ``share_higher``: the share of parameter draws in which the point's probability is
-      below / above the reference point's (the rest are ties);
+    - ``share_lower`` / ``share_higher`` / ``share_tied``: the share of parameter draws in which the point's
+      probability is below / above / equal to the reference point's. With few replications per draw and a
+      rare event most draws see no event at either point and tie at 0, so ``share_lower`` is small whatever
+      the lever does: read it next to ``share_tied``;
     - ``regret_mean`` / ``regret_p90``: per draw, the point's probability minus the lowest of all points in
       that draw; its mean and 90th percentile (0 for a point that is best in every draw).
 
@@ -252,6 +254,9 @@ def robustness(
         reference: the point the shares are taken against.
         levers: the swept keys (columns of the table).
         tables: point name -> its replications table (read from the folders when None).
+
+    Raises:
+        SweepError: the points' arms have different numbers of parameter draws (draws cannot pair up).
     """
     tables = tables if tables is not None else {}
     for point in points:
@@ -271,6 +276,13 @@ def robustness(
                     happened = _happened(mine[f"first_day_{threshold}"].to_numpy(), h)
                     successes, sizes = metrics.draw_counts(happened, mine["draw"].to_numpy())
                     by_point[point.name] = successes[:, 0] / sizes
+                counts = {name: len(values) for name, values in by_point.items()}
+                if len(set(counts.values())) > 1:
+                    raise SweepError(
+                        f"arm {arm_name}: the points have different numbers of parameter draws "
+                        f"({', '.join(f'{n}: {c}' for n, c in counts.items())}), so draws cannot be paired; "
+                        "run every point with the same ensemble.replications_per_draw"
+                    )
                 stacked = np.vstack(list(by_point.values()))
                 best = stacked.min(axis=0)
                 base = by_point[reference.name]
@@ -289,6 +301,7 @@ def robustness(
                             "draws": int(mine.size),
                             "share_lower": float(np.mean(mine < base)),
                             "share_higher": float(np.mean(mine > base)),
+                            "share_tied": float(np.mean(mine == base)),
                             "regret_mean": float(regret.mean()),
                             "regret_p90": float(np.quantile(regret, 0.9)),
                         }
@@ -351,7 +364,12 @@ def aggregate_sweep(sweep_dir: str | Path, *, formats: tuple[str, ...] = ("png",
     level = points[0].summary.level
     table = sweep_table(points, levers)
     differences = paired_differences(points, reference, levers, level)
-    robust = robustness(points, reference, levers)
+    try:
+        robust, robustness_note = robustness(points, reference, levers), "written"
+    except SweepError as err:  # the rest of the sweep still aggregates; say why this part is missing
+        robust, robustness_note = pd.DataFrame(), f"left out: {err}"
+    if robust.empty and robustness_note == "written":
+        robustness_note = "left out: the points' replications tables have no draw column"
     if not robust.empty:
         atomic_write_parquet(sweep_dir / "sweep_robustness.parquet", robust)
         atomic_write_text(sweep_dir / "sweep_robustness.csv", spreadsheet_csv(robust))
@@ -380,6 +398,7 @@ def aggregate_sweep(sweep_dir: str | Path, *, formats: tuple[str, ...] = ("png",
         "seed": first.seed,
         "interval": {"level": first.level, "method": first.method},
         "figures": figures,
+        "robustness": robustness_note,
         "aggregated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "escalation_version": __version__,
     }
