@@ -482,6 +482,8 @@ def fan_chart(
     observed: pd.DataFrame | None = None,
     offset: float = 0.0,
     ylabel: str = "Cumulative attacks",
+    counting: str = "",
+    markers: Sequence[tuple[object, str]] = (),
 ) -> Figure:
     """Fan chart of a simulated cumulative count, continuing the observed record.
 
@@ -501,6 +503,10 @@ def fan_chart(
         offset: count observed before the forecast start, added to every simulated quantile so the fan
             continues the record.
         ylabel: label of the count axis.
+        counting: one line under the title saying what the count counts (which attackers, whether a
+            background war is in it); empty: none.
+        markers: ``(date, label)`` of dated changes to mark (the scenario's drivers): a dotted vertical line
+            and its label at the top of the plot, for the dates inside the simulated days.
 
     Returns:
         The figure.
@@ -566,6 +572,26 @@ def fan_chart(
         ax.grid(axis="x", visible=False)
         _date_axis(ax)
         ax.set_ylabel(ylabel)
+        if counting:
+            ax.set_title(counting, loc="left", fontsize=_CAPTION_SIZE + 1, color=_MUTED)
+        for when, text in markers:
+            moment = pd.Timestamp(when).to_datetime64()
+            if not dates[0] <= moment <= dates[-1]:
+                continue
+            ax.axvline(moment, color=_MUTED, linestyle=":", linewidth=1.2, zorder=1)
+            ax.annotate(
+                text,
+                (moment, 0.0),
+                xycoords=("data", "axes fraction"),
+                xytext=(3, 4),
+                textcoords="offset points",
+                ha="left",
+                va="bottom",
+                rotation=90,
+                fontsize=_CAPTION_SIZE,
+                color=_MUTED,
+                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.75, "pad": 1.0},
+            )
         ax.legend(handles=handles, loc="upper left")
         _end_labels(
             ax,

@@ -487,3 +487,22 @@ def test_reliability_diagram_labels_every_bin_with_its_count():
     fig = reliability_diagram(table, title="t", caption=CAPTION)
     texts = sorted(t.get_text() for t in fig.axes[0].texts)
     assert texts == ["n = 12", "n = 3", "n = 40"]
+
+
+def test_fan_chart_says_what_it_counts_and_marks_the_drivers_inside_its_days():
+    # The table runs 27 Oct - 5 Nov 2023: a driver on 28 Oct is marked (a dotted line and its label), one
+    # on 26 Nov is outside the simulated days and is not.
+    fig = fan_chart(
+        cumulative_table(),
+        title="t",
+        caption=CAPTION,
+        counting="Counts the attacks by A and B (the background war)",
+        markers=[("2023-10-28", "ground invasion"), ("2023-11-26", "air defence")],
+    )
+    ax = fig.axes[0]
+    assert ax.get_title(loc="left") == "Counts the attacks by A and B (the background war)"
+    dotted = [line for line in ax.get_lines() if line.get_linestyle() == ":"]
+    assert len(dotted) == 1
+    assert pd.Timestamp(dotted[0].get_xdata()[0]) == pd.Timestamp("2023-10-28")
+    labels = [text.get_text() for text in ax.texts]
+    assert "ground invasion" in labels and "air defence" not in labels

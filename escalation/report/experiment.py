@@ -82,6 +82,20 @@ def _caption(result: ExperimentResult, arm: Arm, *, all_arms: bool = False) -> p
     )
 
 
+def _what_the_fan_counts(scenario, target: str) -> str:
+    """One line: whose attacks on ``target`` the fan counts, the background war's named as such."""
+    own = [
+        scenario.actor(d.attacker).label for d in scenario.attacks if d.target == target and not d.background
+    ]
+    background = [
+        scenario.actor(d.attacker).label for d in scenario.attacks if d.target == target and d.background
+    ]
+    text = "Counts the attacks by " + ", ".join(own) if own else "Counts"
+    if background:
+        text += (" and " if own else " the attacks by ") + ", ".join(background) + " (the background war)"
+    return text
+
+
 def _write_figures(result: ExperimentResult, folder: RunFolder) -> None:
     spec = result.spec
     formats = spec.figure_formats
@@ -103,6 +117,8 @@ def _write_figures(result: ExperimentResult, folder: RunFolder) -> None:
                 observed=observed,
                 offset=offset,
                 ylabel=f"Attacks on {label} (cumulative count)",
+                counting=_what_the_fan_counts(arm.scenario, target),
+                markers=[(d.date, d.name.replace("_", " ")) for d in arm.scenario.drivers],
             )
             plots.save_figure(fig, folder.figures, f"fan_attacks_{target}{suffix}", formats=formats)
         fig = plots.ladder_chart(
