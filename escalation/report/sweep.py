@@ -428,14 +428,7 @@ def _write_sweep_figures(
     formats: tuple[str, ...],
 ) -> None:
     summary = points[0].summary
-    caption = plots.Caption(
-        experiment=f"{summary.experiment} sweep ({len(points)} points)",
-        replications=summary.replications,
-        seed=summary.seed,
-        run_date=dt.date.today().isoformat(),
-        version=__version__,
-        scenario=summary.scenario,
-    )
+    caption = _sweep_caption(points)
     x = levers[0]
     series = levers[1] if len(levers) > 1 else None
     horizon = int(table["horizon_days"].max())
@@ -474,6 +467,19 @@ def _write_sweep_figures(
         plots.save_figure(fig, figures, f"difference_{name}", formats=formats)
 
 
+def _sweep_caption(points: list[SweepPoint]) -> plots.Caption:
+    """The provenance line of a sweep's figures."""
+    summary = points[0].summary
+    return plots.Caption(
+        experiment=f"{summary.experiment} sweep ({len(points)} points)",
+        replications=summary.replications,
+        seed=summary.seed,
+        run_date=dt.date.today().isoformat(),
+        version=__version__,
+        scenario=summary.scenario,
+    )
+
+
 def _write_robustness_figures(
     sweep_dir: Path,
     robust: pd.DataFrame,
@@ -484,14 +490,7 @@ def _write_robustness_figures(
     formats: tuple[str, ...],
 ) -> None:
     summary = points[0].summary
-    caption = plots.Caption(
-        experiment=f"{summary.experiment} sweep ({len(points)} points)",
-        replications=summary.replications,
-        seed=summary.seed,
-        run_date=dt.date.today().isoformat(),
-        version=__version__,
-        scenario=summary.scenario,
-    )
+    caption = _sweep_caption(points)
     x = levers[0]
     series = levers[1] if len(levers) > 1 else None
     horizon = int(robust["horizon_days"].max())
