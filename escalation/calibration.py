@@ -51,7 +51,7 @@ from escalation.history import ObservedHistory, observed_history, observed_inflo
 from escalation.pooling import PRIOR_SOURCES, PooledPrior, reference_priors, with_priors
 from escalation.rules import decay_factor
 from escalation.semantics import Memories, Retention, channels_of
-from escalation.specs import Dist, Param, ScenarioSpec, param_mean
+from escalation.specs import Dist, Param, ScenarioSpec, can_be_nonzero, param_mean
 
 METHOD = (
     "grid posteriors (censored Poisson base rates, binomial casualty totals, first-strike timing); "
@@ -815,10 +815,6 @@ def _movement(summary: dict[str, Any], pooled: PooledPrior | None) -> dict[str, 
     }
 
 
-def _can_pause(dyad) -> bool:
-    return isinstance(dyad.pause_hazard, Dist) or dyad.pause_hazard != 0
-
-
 def _standing_notes(scenario: ScenarioSpec, summaries: dict[str, dict]) -> list[str]:
     """What the calibration leaves to priors, said in the artefact so that no reader mistakes it for data."""
     notes = [
@@ -831,7 +827,7 @@ def _standing_notes(scenario: ScenarioSpec, summaries: dict[str, dict]) -> list[
         "threshold and daily strike probability trade off: the timing of strikes constrains them jointly, "
         "not each one",
     ]
-    if any(_can_pause(dyad) for dyad in scenario.attacks):
+    if any(can_be_nonzero(dyad.pause_hazard) for dyad in scenario.attacks):
         notes.append(
             "campaign regimes: exactly dated days go through the regimes' forward algorithm; interval counts "
             "and tallies are read with the campaign active, so a pause inside an interval lowers the fitted "

@@ -43,7 +43,7 @@ import scipy.stats
 
 from escalation.counts import CountObservation
 from escalation.counts import log_likelihood as counts_log_likelihood
-from escalation.specs import AttackSpec, Dist, Param, parameter_fields
+from escalation.specs import AttackSpec, Dist, Param, can_be_nonzero, parameter_fields
 
 # The attack-dyad parameters this likelihood fits, in declaration order: base_rate, excitation, deterrence,
 # provocation_memory_days, punishment_memory_days (the active intensity; intensity() unpacks them in this
@@ -275,7 +275,7 @@ def fit_dyad(
         out = log_likelihoods(values, data) + log_prior
         return np.where(np.isfinite(out), out, -np.inf)
 
-    regimes = isinstance(priors["pause_hazard"], Dist) or fixed.get("pause_hazard", 0.0) > 0
+    regimes = can_be_nonzero(priors["pause_hazard"])
     samples, ess = _importance_resample(
         objective, mode, covariance, draws, rng, batch=log_posteriors if regimes else None
     )

@@ -42,18 +42,13 @@ from escalation.semantics import (
     threshold_matches,
     update_memories,
 )
-from escalation.specs import ScenarioSpec
+from escalation.specs import ScenarioSpec, can_be_nonzero
 from escalation.streams import NamedStreams
 
 NEVER = -1
 N_RUNGS = len(Rung)
 # A campaign has stopped, for the outcomes, when its target goes this many days without an attack.
 STOP_SPELL_DAYS = 30
-
-
-def _set(value) -> bool:
-    """Whether a parameter can be non-zero: a distribution, or a number other than 0."""
-    return not isinstance(value, int | float) or value != 0
 
 
 @dataclass(frozen=True)
@@ -212,9 +207,9 @@ class EscalationModel(mesa.Model):
         # truce that applies to them; the rest are always active and draw nothing for it.
         truce_applies = self.driver_applies[self.driver_is_pause].any(axis=0)
         self.regime_dyads = np.flatnonzero(
-            [_set(dyad.pause_hazard) or truce_applies[d] for d, dyad in enumerate(s.attacks)]
+            [can_be_nonzero(dyad.pause_hazard) or truce_applies[d] for d, dyad in enumerate(s.attacks)]
         )
-        self.frailty_dyads = np.flatnonzero([_set(dyad.rate_frailty) for dyad in s.attacks])
+        self.frailty_dyads = np.flatnonzero([can_be_nonzero(dyad.rate_frailty) for dyad in s.attacks])
 
     def _bind_parameters(self, params: Parameters) -> None:
         """Per-replication parameter arrays in the shapes the rules use.
@@ -241,7 +236,7 @@ class EscalationModel(mesa.Model):
         reined = [
             i
             for i, a in enumerate(self.scenario.actors)
-            if a.patron and _set(self.scenario.actor(a.patron).restraint_sensitivity)
+            if a.patron and can_be_nonzero(self.scenario.actor(a.patron).restraint_sensitivity)
         ]
         self.reined_actors = np.array(reined, dtype=np.int64)
         self.retention = Retention(
@@ -274,7 +269,7 @@ class EscalationModel(mesa.Model):
         for d, dyad in zip(
             self.regime_dyads, (self.scenario.attacks[d] for d in self.regime_dyads), strict=True
         ):
-            if _set(dyad.start_paused):  # the campaign may be paused on the first day
+            if can_be_nonzero(dyad.start_paused):  # the campaign may be paused on the first day
                 uniform = self.streams(f"regime-start:{dyad.key}").random(r)
                 self.active[:, d] = uniform >= self.start_paused[:, d]
         self.frailty = np.ones((r, n_a))

@@ -176,6 +176,15 @@ def parameter_fields(spec_class: type) -> tuple[tuple[str, ParameterInfo], ...]:
     return tuple((f.name, f.metadata["parameter"]) for f in fields(spec_class) if "parameter" in f.metadata)
 
 
+def can_be_nonzero(value: Param) -> bool:
+    """Whether a parameter can take a value other than 0: a distribution, or a number other than 0.
+
+    A mechanism whose parameter cannot (a pause hazard, a frailty, a patron's restraint sensitivity of 0)
+    is off: the model draws nothing for it and the fits leave it out.
+    """
+    return isinstance(value, Dist) or value != 0
+
+
 def _parse_parameters(spec_class: type, key: str, raw: Mapping) -> dict[str, Param]:
     """The model parameters given in a config mapping, each checked against its declared bounds."""
     return {
