@@ -1,89 +1,144 @@
-"""Engine benchmark: ensemble vs R = 1 loop on the default scenario, and peak memory at R = 100,000.
+"""Engine benchmark: ns per replication-dyad-day of the default scenario, side by side in one run.
 
-Prints, from one run on this machine:
-- replication-days per second of one R = 10,000 ensemble over 365 days (one core, one process);
-- replication-days per second of the same model run as R = 1 models in a loop (enough loops to
-  extrapolate), and the ratio of the two;
-- peak resident memory of a child process that runs R = 100,000 over 365 days in chunks.
+Prints, for 10,000 replications x 365 days of the default scenario on one core (each figure the min and the
+median of ``--repeats`` child processes, run interleaved so that the machine's load falls on all alike):
 
-Usage: python benchmarks/bench_engine.py [--loops 40] [--skip-memory]
+- the engine at its default chunk size, and at a chunk size of 2,500;
+- the plain NumPy kernel of the same day (``numpy_kernel.py``), and the engine's ratio to it;
+- with ``--against REV``: the engine at git revision REV (extracted with ``git archive``), at its own default
+  chunk size, and the speed-up;
+- each engine both with BLAS pinned to one thread in the environment and as the command runs it (no
+  environment setting), which is where the routing products' BLAS threads cost.
+
+Usage: python benchmarks/bench_engine.py [--repeats 3] [--against 96c4b4b] [--days 365] [--loops 0]
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import resource
+import os
+import shutil
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
-from escalation.calibration import calibrate
-from escalation.ensemble import run_ensemble
-from escalation.events import load_builtin_events
-from escalation.history import observed_history
-from escalation.specs import EnsembleSpec, default_scenario
-
-DAYS = 365
+HERE = Path(__file__).resolve().parent
+PINNED = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
-def _setup():
+def _child(kind: str, replications: int, days: int, chunk_size: int) -> None:
+    """Time one run in this process (pinned to one core) and print the seconds."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    from escalation.calibration import calibrate
+    from escalation.ensemble import run_ensemble
+    from escalation.events import load_builtin_events
+    from escalation.history import observed_history
+    from escalation.specs import EnsembleSpec, default_scenario
+
     events = load_builtin_events()
-    scenario = dataclasses.replace(default_scenario(), horizon_days=DAYS)
-    return scenario, calibrate(events, scenario).draws, observed_history(events, scenario)
+    scenario = dataclasses.replace(default_scenario(), horizon_days=days)
+    draws, history = calibrate(events, scenario).draws, observed_history(events, scenario)
+    if kind == "kernel":
+        sys.path.insert(0, str(HERE))
+        from numpy_kernel import run_kernel
+
+        from escalation.model import EscalationModel
+
+        model = EscalationModel(scenario, replications, seed=1, calibration_draws=draws, history=history)
+        started = time.perf_counter()
+        run_kernel(model)
+    else:
+        spec = EnsembleSpec(replications=500, chunk_size=500, workers=1, seed=1)
+        run_ensemble(scenario, spec, calibration_draws=draws, history=history)  # warm-up
+        chunk = chunk_size or EnsembleSpec().chunk_size
+        spec = EnsembleSpec(replications=replications, chunk_size=chunk, workers=1, seed=1)
+        started = time.perf_counter()
+        run_ensemble(scenario, spec, calibration_draws=draws, history=history)
+    print(f"{time.perf_counter() - started:.4f} {len(scenario.attacks)}")
 
 
-def _time(scenario, draws, history, replications: int, chunk_size: int) -> float:
-    spec = EnsembleSpec(replications=replications, chunk_size=chunk_size, workers=1, seed=1)
-    started = time.perf_counter()
-    run_ensemble(scenario, spec, calibration_draws=draws, history=history)
-    return time.perf_counter() - started
-
-
-def _memory_child(replications: int) -> None:
-    scenario, draws, history = _setup()
-    spec = EnsembleSpec(replications=replications, chunk_size=2_500, workers=1, seed=1)
-    started = time.perf_counter()
-    result = run_ensemble(scenario, spec, calibration_draws=draws, history=history)
-    elapsed = time.perf_counter() - started
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{result.replications} {elapsed:.2f} {peak_mb:.0f}")
+def _run(path: Path, env: dict, kind: str, args, chunk_size: int) -> tuple[float, int]:
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        kind,
+        str(args.replications),
+        str(args.days),
+        str(chunk_size),
+    ]
+    environment = dict(env, PYTHONPATH=str(path))
+    done = subprocess.run(command, env=environment, capture_output=True, text=True, cwd=tempfile.gettempdir())
+    if done.returncode:
+        sys.exit(f"bench_engine: a child run failed:\n{done.stderr[-2000:]}")
+    seconds, dyads = done.stdout.split()[-2:]
+    return float(seconds), int(dyads)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--loops", type=int, default=40, help="R = 1 models to time (default 40)")
-    parser.add_argument("--skip-memory", action="store_true", help="skip the R = 100,000 memory run")
-    parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--repeats", type=int, default=3, help="child runs per variant (default 3)")
+    parser.add_argument("--against", help="a git revision to compare with, e.g. 96c4b4b")
+    parser.add_argument("--replications", type=int, default=10_000)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.memory_child:
-        _memory_child(args.memory_child)
+    if args.child:
+        kind, replications, days, chunk = args.child
+        _child(kind, int(replications), int(days), int(chunk))
         return
 
-    scenario, draws, history = _setup()
-    _time(scenario, draws, history, 500, 500)  # warm-up: imports, caches
-    ensemble_seconds = _time(scenario, draws, history, 10_000, 10_000)
-    loop_seconds = _time(scenario, draws, history, args.loops, 1)
-    ensemble_rate = 10_000 * DAYS / ensemble_seconds
-    loop_rate = args.loops * DAYS / loop_seconds
-    print(f"default scenario, {DAYS} days, {len(scenario.actors)} actors, one core")
-    print(f"ensemble  R = 10,000 in one model : {ensemble_seconds:7.2f} s  {ensemble_rate:12,.0f} rep-days/s")
+    tree = HERE.parent
+    plain = {k: v for k, v in os.environ.items() if k not in PINNED}
+    pinned = dict(plain, **PINNED)
+    variants = [
+        ("engine, default chunk", tree, "engine", 0, pinned, "pinned"),
+        ("engine, default chunk", tree, "engine", 0, plain, "as run"),
+        ("engine, chunk 2,500", tree, "engine", 2_500, pinned, "pinned"),
+        ("plain NumPy kernel", tree, "kernel", 0, pinned, "pinned"),
+    ]
+    scratch = None
+    if args.against:
+        scratch = Path(tempfile.mkdtemp(prefix="bench_engine_"))
+        archive = subprocess.run(
+            ["git", "-C", str(tree), "archive", args.against, "escalation"], capture_output=True, check=True
+        )
+        subprocess.run(["tar", "-x", "-C", str(scratch)], input=archive.stdout, check=True)
+        variants += [
+            (f"engine at {args.against}, its default chunk", scratch, "engine", 0, pinned, "pinned"),
+            (f"engine at {args.against}, its default chunk", scratch, "engine", 0, plain, "as run"),
+        ]
+    times: dict[int, list[float]] = {i: [] for i in range(len(variants))}
+    dyads = 0
+    try:
+        for _ in range(args.repeats):
+            for i, (_, path, kind, chunk, env, _) in enumerate(variants):
+                seconds, dyads = _run(path, env, kind, args, chunk)
+                times[i].append(seconds)
+    finally:
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+    cells = args.replications * args.days * dyads
     print(
-        f"loop      R = 1 x {args.loops:<5}          : {loop_seconds:7.2f} s  {loop_rate:12,.0f} rep-days/s"
-        f"  (10,000 would take {loop_seconds / args.loops * 10_000:,.0f} s)"
+        f"default scenario, {args.replications:,} replications x {args.days} days x {dyads} attack dyads, "
+        f"one core, {args.repeats} runs each (min / median)"
     )
-    print(f"speed-up per replication: {ensemble_rate / loop_rate:,.0f}x")
-    if not args.skip_memory:
-        child = subprocess.run(
-            [sys.executable, __file__, "--memory-child", "100000"], capture_output=True, text=True, check=True
-        )
-        replications, seconds, peak_mb = child.stdout.split()
-        print(
-            f"R = {int(replications):,} x {DAYS} days in chunks of 2,500: {float(seconds):.1f} s, "
-            f"peak resident memory {float(peak_mb):,.0f} MB"
-        )
+    kernel = min(times[3])
+    for i, (label, _, _, _, _, blas) in enumerate(variants):
+        best, middle = min(times[i]), statistics.median(times[i])
+        line = f"{label:<44} BLAS {blas:<7} {best:6.2f} / {middle:6.2f} s  {best / cells * 1e9:6.0f} ns"
+        line += f"  {best / kernel:4.2f}x kernel"
+        if args.against:
+            line += f"  speed-up over {args.against} (same BLAS): "
+            line += f"{min(times[4 if blas == 'pinned' else 5]) / best:4.2f}x"
+        print(line)
 
 
 if __name__ == "__main__":

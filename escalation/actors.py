@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from escalation import rules, sampling
+from escalation import rules
+from escalation.streams import DailyUniforms
 
 if TYPE_CHECKING:
     from escalation.model import EscalationModel
@@ -40,19 +41,25 @@ class ActorAgent(mesa.Agent):
         self.retaliation_dyads = [
             e for e, dyad in enumerate(scenario.retaliations) if dyad.state == self.name
         ]
-        self._attack_streams = [
-            model.streams(f"attacks:{scenario.attacks[d].key}") for d in self.attack_dyads
-        ]
+
+        # Every decision stream gives one uniform per replication a day, whatever happened (common random
+        # numbers), so each is drawn ahead a block of days at a time.
+        def daily(name: str) -> DailyUniforms:
+            return DailyUniforms(model.streams(name), (model.replications,), scenario.horizon_days)
+
+        self._attack_streams = [daily(f"attacks:{scenario.attacks[d].key}") for d in self.attack_dyads]
         self._fire_streams = [
-            model.streams(f"retaliate:{scenario.retaliations[e].key}") for e in self.retaliation_dyads
+            daily(f"retaliate:{scenario.retaliations[e].key}") for e in self.retaliation_dyads
         ]
-        self._level_streams = [
-            model.streams(f"level:{scenario.retaliations[e].key}") for e in self.retaliation_dyads
-        ]
+        self._level_streams = [daily(f"level:{scenario.retaliations[e].key}") for e in self.retaliation_dyads]
         self._retaliation_columns = np.array(self.retaliation_dyads, dtype=np.int64)
 
     def decide(self) -> None:
-        """Choose today's attacks and strikes from yesterday's state, for every replication."""
+        """Choose today's attack intensities and strikes from yesterday's state, for every replication.
+
+        The attack counts are drawn from the intensities and this actor's uniforms by the model, for all dyads
+        in one sampler call (:meth:`EscalationModel._draw_attacks`).
+        """
         self._decide_attacks()
         self._decide_strikes()
 
@@ -72,17 +79,16 @@ class ActorAgent(mesa.Agent):
                 intensity = intensity * m.frailty[:, d]
             if m.regime_enabled[d]:
                 intensity = rules.regime_intensity(intensity, m.paused_rate[:, d], m.active[:, d])
-            m.attacks[:, d] = np.minimum(
-                sampling.poisson(stream.random(m.replications), intensity), m.max_attacks[d]
-            )
+            m.attack_intensity[:, d] = intensity
+            m.attack_uniform[:, d] = stream.today()
 
     def _decide_strikes(self) -> None:
         if not self.retaliation_dyads:
             return
         m = self.model
         e = self._retaliation_columns
-        fire_draws = np.column_stack([stream.random(m.replications) for stream in self._fire_streams])
-        level_draws = np.column_stack([stream.random(m.replications) for stream in self._level_streams])
+        fire_draws = np.column_stack([stream.today() for stream in self._fire_streams])
+        level_draws = np.column_stack([stream.today() for stream in self._level_streams])
         memories = m.memories
         ready = rules.retaliation_triggered(
             memories.unanswered[:, e], m.threshold[:, e], memories.lethal_pending[:, e]

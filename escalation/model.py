@@ -43,7 +43,7 @@ from escalation.semantics import (
     update_memories,
 )
 from escalation.specs import ScenarioSpec, can_be_nonzero
-from escalation.streams import NamedStreams
+from escalation.streams import DailyUniforms, NamedStreams
 
 NEVER = -1
 N_RUNGS = len(Rung)
@@ -251,6 +251,8 @@ class EscalationModel(mesa.Model):
         self.memories = Memories.empty(r, self.channels)
         # Today's intentions, written by the agents.
         self.attacks = np.zeros((r, n_a), dtype=np.int64)
+        self.attack_intensity = np.zeros((r, n_a))
+        self.attack_uniform = np.zeros((r, n_a))
         self.strike_size = np.zeros((r, n_e), dtype=np.int64)
         self.strike_level = np.zeros((r, n_e), dtype=np.int64)
         self.base_rate_multiplier = np.ones((r, n_a))
@@ -259,8 +261,10 @@ class EscalationModel(mesa.Model):
         self.active = np.ones((r, n_a), dtype=bool)
         self.regime_enabled = np.zeros(n_a, dtype=bool)
         self.regime_enabled[self.regime_dyads] = True
+        days = self.scenario.horizon_days
         self._regime_streams = [
-            self.streams(f"regime:{self.scenario.attacks[d].key}") for d in self.regime_dyads
+            DailyUniforms(self.streams(f"regime:{self.scenario.attacks[d].key}"), (r,), days)
+            for d in self.regime_dyads
         ]
         self._truce_streams = {
             k: self.streams(f"truce:{self.scenario.drivers[k].name}")
@@ -291,11 +295,15 @@ class EscalationModel(mesa.Model):
         self.stop_day = np.full((r, len(self.tracked)), NEVER, dtype=np.int64)
         self._histograms: list[list[np.ndarray]] = [[] for _ in self.tracked]
         self._direct_window = np.zeros((self.scenario.ladder.war_window_days, r), dtype=np.int64)
-        self._outcome_streams = [self.streams(f"outcome:{dyad.key}") for dyad in self.scenario.attacks]
+        self._outcome_streams = [
+            DailyUniforms(self.streams(f"outcome:{dyad.key}"), (r, 4), days) for dyad in self.scenario.attacks
+        ]
         self.highest = np.full(r, -1, dtype=np.int64)
         # Work arrays reused every day.
         self._channel_work = (np.zeros((r, self.n_channels)), np.zeros((r, self.n_channels)))
         self._strikes = np.zeros((r, len(self.channels.strike_slots)), dtype=np.int64)
+        self._outcome_probability = np.zeros((r, n_a, 2))
+        self._outcome_extra = np.zeros((r, n_a, 2))
         self._channel_rung_today = np.zeros((self.n_channels, r), dtype=np.int8)
 
     def _init_cumulative_days(self, days: tuple[int, ...]) -> None:
@@ -319,14 +327,23 @@ class EscalationModel(mesa.Model):
         self._apply_drivers()
         self._switch_regimes()
         self.agents.do("decide")
+        self._draw_attacks()
         attacks, injured, killed = self._resolve_attacks()
         self._record(attacks, injured, killed)
         self.day += 1
 
     def run(self) -> Outcomes:
-        """Simulate the remaining days of the horizon and return the outcomes."""
-        while self.day < self.scenario.horizon_days:
-            self.step()
+        """Simulate the remaining days of the horizon and return the outcomes.
+
+        The day's routing products are small matrix products; on more than one BLAS thread they cost more in
+        thread start-up than they gain, and an ensemble's worker processes would each start as many threads
+        as there are cores. So the simulation runs with the BLAS pools limited to one thread (restored after).
+        """
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1, user_api="blas"):
+            while self.day < self.scenario.horizon_days:
+                self.step()
         return self.outcomes()
 
     def _apply_drivers(self) -> None:
@@ -360,7 +377,7 @@ class EscalationModel(mesa.Model):
         for d, stream in zip(self.regime_dyads, self._regime_streams, strict=True):
             self.active[:, d] = rules.switch_regime(
                 self.active[:, d],
-                stream.random(self.replications),
+                stream.today(),
                 self.pause_hazard[:, d],
                 self.resume_hazard[:, d],
             )
@@ -371,6 +388,12 @@ class EscalationModel(mesa.Model):
                 self.active[:, columns] &= ~holds[:, None]
             elif self.day == self.pause_end[k]:
                 self.active[:, columns] = True
+
+    def _draw_attacks(self) -> None:
+        """Today's attacks on every dyad from the intensities and uniforms the attackers chose: one draw."""
+        np.minimum(
+            sampling.poisson(self.attack_uniform, self.attack_intensity), self.max_attacks, out=self.attacks
+        )
 
     def _resolve_attacks(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Draw injuries and deaths for today's attacks on every dyad.
@@ -385,14 +408,19 @@ class EscalationModel(mesa.Model):
         through = np.clip(
             (1.0 - self.interception[:, self.attack_target]) * self.through_multiplier, 0.0, 1.0
         )
-        uniforms = np.stack(
-            [stream.random((self.replications, 4)) for stream in self._outcome_streams], axis=1
-        )
-        injuring = sampling.binomial(uniforms[..., 0], attacks, through * self.injury_probability)
-        lethal = sampling.binomial(uniforms[..., 1], attacks, through * self.kill_probability)
-        injured = injuring + sampling.poisson(uniforms[..., 2], injuring * self.injured_extra)
-        killed = lethal + sampling.poisson(uniforms[..., 3], lethal * self.killed_extra)
-        return attacks, injured.reshape(attacks.shape), killed.reshape(attacks.shape)
+        # (R, dyads, 4): the uniforms of the injuring and lethal thinnings, then of the extra casualties.
+        uniforms = np.stack([stream.today() for stream in self._outcome_streams], axis=1)
+        # Injury and death in one draw each for both (the last axis: injuring, lethal).
+        probability = self._outcome_probability
+        np.multiply(through, self.injury_probability, out=probability[..., 0])
+        np.multiply(through, self.kill_probability, out=probability[..., 1])
+        harmed = sampling.binomial(uniforms[..., :2], attacks[..., None], probability)
+        extra = self._outcome_extra
+        np.multiply(harmed[..., 0], self.injured_extra, out=extra[..., 0])
+        np.multiply(harmed[..., 1], self.killed_extra, out=extra[..., 1])
+        casualties = harmed + sampling.poisson(uniforms[..., 2:], extra)
+        injured, killed = casualties[..., 0], casualties[..., 1]
+        return attacks, injured, killed
 
     def _strike_channels(self) -> np.ndarray:
         """Today's strikes laid out on the strike channels (one column per dyad and level)."""

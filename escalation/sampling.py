@@ -7,8 +7,16 @@ distribution, with one uniform per replication, keeps replication ``i`` on its o
 happens in the others: common random numbers hold replication by replication, which is what makes paired
 differences between experiment arms and sweep points precise.
 
-The search runs upwards from zero over the replications still unresolved, so the work is proportional to the
-sum of the drawn values, and each Python-level iteration works on a shrinking set.
+The search runs upwards from zero, so the work is proportional to the sum of the drawn values. Every element
+goes through the same recursion of probabilities and cumulative sums in the same floating-point operations,
+however the elements are grouped, so a draw depends on its own uniform and parameters only; the grouping
+only decides how many NumPy calls the search costs:
+
+- while many elements are unresolved, one step at a time over contiguous arrays of them, compacted whenever
+  half have resolved;
+- for the few left (the tail of high counts), :data:`TAIL_BLOCK` steps at a time, as a running product and a
+  running sum along each row (``np.multiply.accumulate`` and ``np.add.accumulate`` are the same sequential
+  operations as the step-by-step recursion).
 
 References:
     Devroye, L. (1986). Non-Uniform Random Variate Generation. Springer. Chapter X.3 (sequential search by
@@ -17,9 +25,10 @@ References:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import scipy.special
-import scipy.stats
 
 # Below this log-probability the upward search from zero loses precision (exp underflows near -745).
 UNDERFLOW_LOG = -600.0
@@ -27,6 +36,11 @@ UNDERFLOW_LOG = -600.0
 # Above this rate exp(-rate) nears the underflow limit; the normal approximation (error of order 1/sqrt(rate)
 # in the CDF, continuity-corrected) is used instead, still one uniform per value.
 LARGE_RATE = 500.0
+
+# The searches step one at a time while more than TAIL_SIZE elements are unresolved, then TAIL_BLOCK steps
+# at a time for the rest.
+TAIL_SIZE = 512
+TAIL_BLOCK = 16
 
 
 def poisson(uniform: np.ndarray, rate: np.ndarray) -> np.ndarray:
@@ -40,24 +54,24 @@ def poisson(uniform: np.ndarray, rate: np.ndarray) -> np.ndarray:
         count = poisson(uniform, np.where(large, 0.0, rate))
         approx = np.floor(rate + np.sqrt(rate) * scipy.special.ndtri(uniform) + 0.5)
         return np.where(large, np.maximum(approx, 0).astype(np.int64), count)
-    count = np.zeros(uniform.shape, dtype=np.int64)
-    probability = np.exp(-rate)
-    cumulative = probability.copy()
+    u, lam = uniform.reshape(-1), rate.reshape(-1)
+    count = np.zeros(u.size, dtype=np.int64)
+    # A zero rate draws zero: where most are zero (a day's extra casualties), search only the others.
+    where = np.flatnonzero(lam) if np.count_nonzero(lam) < lam.size // 4 else np.arange(lam.size)
+    u, lam = u[where], lam[where]
+    mass = np.exp(-lam)  # P(K = 0)
+    cumulative = mass.copy()
     # Stop where the remaining tail is below double precision (u within 1e-15 of 1 still ends).
-    active = np.flatnonzero((uniform > cumulative) & (cumulative < 1.0 - 1e-15))
-    flat_count, flat_probability, flat_cumulative = (
-        count.reshape(-1),
-        probability.reshape(-1),
-        cumulative.reshape(-1),
-    )
-    flat_uniform, flat_rate = uniform.reshape(-1), rate.reshape(-1)
-    while active.size:
-        flat_count[active] += 1
-        flat_probability[active] *= flat_rate[active] / flat_count[active]
-        flat_cumulative[active] += flat_probability[active]
-        keep = (flat_uniform[active] > flat_cumulative[active]) & (flat_probability[active] > 0)
-        active = active[keep]
-    return count
+    started = (u > cumulative) & (cumulative < 1.0 - 1e-15)
+
+    def factors(steps: np.ndarray, lam: np.ndarray) -> np.ndarray:  # P(k) / P(k - 1) = rate / k
+        return lam / steps
+
+    def going(steps: np.ndarray, masses: np.ndarray, lam: np.ndarray) -> np.ndarray:
+        return masses > 0
+
+    _search(count, where, u, mass, cumulative, started, (lam,), factors, going)
+    return count.reshape(uniform.shape)
 
 
 def binomial(uniform: np.ndarray, trials: np.ndarray, probability: np.ndarray) -> np.ndarray:
@@ -80,6 +94,8 @@ def binomial(uniform: np.ndarray, trials: np.ndarray, probability: np.ndarray) -
     log_zero = trials[candidates] * np.log1p(-p[candidates])
     far = log_zero < UNDERFLOW_LOG
     if far.any():
+        import scipy.stats  # only for these rare draws; importing it costs a second
+
         rows = candidates[far]
         count[rows] = scipy.stats.binom.ppf(uniform[rows], trials[rows], p[rows]).astype(np.int64)
         candidates = candidates[~far]
@@ -89,13 +105,76 @@ def binomial(uniform: np.ndarray, trials: np.ndarray, probability: np.ndarray) -
     mass = np.exp(log_zero)  # P(K = 0)
     cumulative = mass.copy()
     u = uniform[candidates]
-    k = np.zeros(candidates.size, dtype=np.int64)
-    active = np.flatnonzero(u > cumulative)
-    while active.size:
-        mass[active] *= (n[active] - k[active]) * ratio[active] / (k[active] + 1)
-        k[active] += 1
-        cumulative[active] += mass[active]
-        keep = (u[active] > cumulative[active]) & (k[active] < n[active])
-        active = active[keep]
-    count[candidates] = k
+
+    def factors(steps: np.ndarray, n: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+        return (n - (steps - 1)) * ratio / steps  # P(k) / P(k - 1) = (n - k + 1) / k * q / (1 - q)
+
+    def going(steps: np.ndarray, masses: np.ndarray, n: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+        return steps < n
+
+    _search(count, candidates, u, mass, cumulative, u > cumulative, (n, ratio), factors, going)
     return count.reshape(shape)
+
+
+def _search(
+    count: np.ndarray,
+    where: np.ndarray,
+    uniform: np.ndarray,
+    mass: np.ndarray,
+    cumulative: np.ndarray,
+    started: np.ndarray,
+    params: tuple[np.ndarray, ...],
+    factors: Callable[..., np.ndarray],
+    going: Callable[..., np.ndarray],
+) -> None:
+    """The upward search from ``P(K = 0)``: write into ``count[where]`` the smallest k with CDF(k) >= u.
+
+    Args:
+        count: the draws, written at ``where`` (elements that do not start stay 0).
+        where: the positions in ``count`` of the elements searched.
+        uniform: per element, its uniform.
+        mass: per element, ``P(K = 0)``.
+        cumulative: per element, ``CDF(0)`` (equal to ``mass``).
+        started: the elements whose search goes past 0.
+        params: per element, the distribution's parameters (1-D arrays).
+        factors: ``(steps, *params) -> P(K = k) / P(K = k - 1)``, for a (1, B) row of steps k and the
+            parameters as (rows, 1) columns: (rows, B).
+        going: ``(steps, masses, *params) ->`` whether the search may go on past step k, besides
+            ``u > CDF(k)``: (rows, B).
+    """
+    rows = np.flatnonzero(started)
+    u, p, f = uniform[rows], mass[rows], cumulative[rows]
+    columns = [x[rows, None] for x in params]
+    k, steps, unresolved = 0, np.zeros(rows.size, dtype=np.int64), np.ones(rows.size, dtype=bool)
+    while rows.size > TAIL_SIZE:
+        k += 1
+        steps += unresolved
+        step = np.array([[k]])
+        p *= factors(step, *columns)[:, 0]
+        f += p
+        unresolved &= (u > f) & going(step, p[:, None], *columns)[:, 0]
+        left = np.count_nonzero(unresolved)
+        if left <= rows.size // 2:
+            count[where[rows]] = steps
+            rows, u, p, f, steps = (x[unresolved] for x in (rows, u, p, f, steps))
+            columns = [x[unresolved] for x in columns]
+            unresolved = np.ones(left, dtype=bool)
+    if rows.size:
+        count[where[rows]] = steps
+        rows, u, p, f = (x[unresolved] for x in (rows, u, p, f))
+        columns = [x[unresolved] for x in columns]
+    while rows.size:
+        block = k + np.arange(1, TAIL_BLOCK + 1)[None, :]
+        chain = np.empty((rows.size, TAIL_BLOCK + 1))
+        chain[:, 0] = p
+        chain[:, 1:] = factors(block, *columns)
+        masses = np.multiply.accumulate(chain, axis=1)
+        masses[:, 0] = f
+        sums = np.add.accumulate(masses, axis=1)
+        on = (u[:, None] > sums[:, 1:]) & going(block, masses[:, 1:], *columns)
+        stops = ~on.all(axis=1)
+        count[where[rows[stops]]] = k + 1 + on[stops].argmin(axis=1)
+        k += TAIL_BLOCK
+        keep = ~stops
+        rows, u, p, f = rows[keep], u[keep], masses[keep, -1], sums[keep, -1]
+        columns = [x[keep] for x in columns]

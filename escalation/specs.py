@@ -998,7 +998,7 @@ class EnsembleSpec:
     """
 
     replications: int = 10_000
-    chunk_size: int = 2_500
+    chunk_size: int = 10_000
     workers: int = 1
     seed: int = 20231027
     progress: bool = False

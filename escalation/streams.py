@@ -40,3 +40,43 @@ class NamedStreams:
             stream = np.random.Generator(np.random.PCG64(child))
             self._streams[name] = stream
         return stream
+
+
+class DailyUniforms:
+    """A stream's uniforms of one fixed shape per day, drawn from its generator a block of days at a time.
+
+    A generator's doubles come in sequence, so ``generator.random((days, *shape))`` gives, day by day, exactly
+    the arrays that ``days`` calls of ``generator.random(shape)`` would: drawing ahead changes no number, only
+    the count of calls (one per block instead of one per day). For streams that draw on every day, whatever
+    happened (common random numbers).
+
+    Args:
+        generator: the decision's stream.
+        shape: the shape of one day's uniforms.
+        days: the days the stream will be asked for, at most (the draws stop there).
+        block_bytes: the largest block drawn at once, in bytes (at least one day is drawn). The block is one
+            buffer refilled in place, small enough to stay in the processor's cache.
+    """
+
+    def __init__(
+        self, generator: np.random.Generator, shape: tuple[int, ...], days: int, block_bytes: int = 1 << 18
+    ) -> None:
+        self._generator = generator
+        per_day = 8 * int(np.prod(shape, dtype=np.int64))
+        self._buffer = np.empty((max(1, min(int(days), block_bytes // max(per_day, 1))), *shape))
+        self._days_left = int(days)
+        self._block = self._buffer[:0]
+        self._next = 0
+
+    def today(self) -> np.ndarray:
+        """The next day's uniforms: a view valid until the next block is drawn (use it the same day)."""
+        if self._next == len(self._block):
+            if self._days_left <= 0:
+                raise RuntimeError("DailyUniforms: more days asked for than the stream was made for")
+            self._block = self._buffer[: min(len(self._buffer), self._days_left)]
+            self._generator.random(out=self._block)
+            self._days_left -= len(self._block)
+            self._next = 0
+        day = self._block[self._next]
+        self._next += 1
+        return day

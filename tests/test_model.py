@@ -198,3 +198,27 @@ def test_common_random_numbers_hold_replication_by_replication(scenario):
     for field in ("first_passage", "threshold_days", "attacks", "injured", "killed", "strikes"):
         assert np.array_equal(getattr(a, field)[1:], getattr(b, field)[1:]), field
     assert not np.array_equal(a.strikes[0], b.strikes[0])
+
+
+def test_the_simulation_runs_on_one_blas_thread_and_restores_the_pool(scenario, monkeypatch):
+    # The day's routing products must not start BLAS threads (two ensemble workers would otherwise start
+    # as many threads each as there are cores); the caller's setting comes back after the run.
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas_threads() -> set[int]:
+        return {pool["num_threads"] for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas"}
+
+    seen: list[set[int]] = []
+    step = EscalationModel.step
+
+    def recording_step(self):
+        seen.append(blas_threads())
+        step(self)
+
+    monkeypatch.setattr(EscalationModel, "step", recording_step)
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        EscalationModel(dataclasses.replace(scenario, horizon_days=3), 5, seed=1).run()
+        after = blas_threads()
+    assert seen and all(threads == {1} for threads in seen)
+    assert after == before

@@ -58,3 +58,37 @@ def test_invalid_rates_and_probabilities_are_errors():
         sampling.poisson(np.array([0.5]), np.array([np.inf]))
     with pytest.raises(ValueError, match="probability"):
         sampling.binomial(np.array([0.5]), np.array([3]), np.array([np.nan]))
+
+
+def test_a_draw_depends_on_its_own_uniform_and_rate_only_whatever_the_grouping():
+    # The search runs whole-array steps, compactions and blocks of steps in the tail: whichever elements share
+    # a call, each element's draw must be the one it gets alone (common random numbers, replication by
+    # replication). Rates from 0 to 400 reach the tail blocks; sizes above and below the step phase's limit.
+    rng = np.random.default_rng(7)
+    rate = np.concatenate([rng.gamma(1.0, 3.0, 3_000), rng.uniform(50, 400, 200), np.zeros(500)])
+    u = rng.random(rate.size)
+    together = sampling.poisson(u, rate)
+    alone = np.array([sampling.poisson(u[i : i + 1], rate[i : i + 1])[0] for i in range(0, rate.size, 37)])
+    assert np.array_equal(together[::37], alone)
+    split = np.concatenate([sampling.poisson(u[:100], rate[:100]), sampling.poisson(u[100:], rate[100:])])
+    assert np.array_equal(together, split)
+    trials = rng.integers(0, 300, rate.size)
+    p = rng.random(rate.size) * 0.3
+    together = sampling.binomial(u, trials, p)
+    alone = np.array(
+        [sampling.binomial(u[i : i + 1], trials[i : i + 1], p[i : i + 1])[0] for i in range(0, rate.size, 37)]
+    )
+    assert np.array_equal(together[::37], alone)
+
+
+def test_high_rates_in_the_tail_blocks_equal_the_quantile_function():
+    rng = np.random.default_rng(8)
+    u = rng.random(2_000)
+    rate = rng.uniform(20.0, 450.0, 2_000)
+    expected = scipy.stats.poisson.ppf(u, rate).astype(np.int64)
+    assert np.array_equal(sampling.poisson(u, rate), expected)
+    trials = rng.integers(100, 2_000, 2_000)
+    p = rng.uniform(0.05, 0.2, 2_000)
+    assert np.array_equal(
+        sampling.binomial(u, trials, p), scipy.stats.binom.ppf(u, trials, p).astype(np.int64)
+    )
