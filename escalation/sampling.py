@@ -39,8 +39,10 @@ LARGE_RATE = 500.0
 
 # The searches step one at a time while more than TAIL_SIZE elements are unresolved, then TAIL_BLOCK steps
 # at a time for the rest.
-TAIL_SIZE = 512
+TAIL_SIZE = 256
 TAIL_BLOCK = 16
+# The step phase compacts its arrays to the unresolved elements when at most 1/COMPACT_SHARE of them are left.
+COMPACT_SHARE = 4
 
 
 def poisson(uniform: np.ndarray, rate: np.ndarray) -> np.ndarray:
@@ -57,17 +59,19 @@ def poisson(uniform: np.ndarray, rate: np.ndarray) -> np.ndarray:
     u, lam = uniform.reshape(-1), rate.reshape(-1)
     count = np.zeros(u.size, dtype=np.int64)
     # A zero rate draws zero: where most are zero (a day's extra casualties), search only the others.
-    where = np.flatnonzero(lam) if np.count_nonzero(lam) < lam.size // 4 else np.arange(lam.size)
-    u, lam = u[where], lam[where]
+    where = None
+    if np.count_nonzero(lam) < lam.size // 4:
+        where = np.flatnonzero(lam)
+        u, lam = u.take(where), lam.take(where)
     mass = np.exp(-lam)  # P(K = 0)
     cumulative = mass.copy()
     # Stop where the remaining tail is below double precision (u within 1e-15 of 1 still ends).
     started = (u > cumulative) & (cumulative < 1.0 - 1e-15)
 
-    def factors(steps: np.ndarray, lam: np.ndarray) -> np.ndarray:  # P(k) / P(k - 1) = rate / k
-        return lam / steps
+    def factors(k: int | np.ndarray, lam: np.ndarray) -> np.ndarray:  # P(k) / P(k - 1) = rate / k
+        return lam / k
 
-    def going(steps: np.ndarray, masses: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    def going(k: int | np.ndarray, masses: np.ndarray, lam: np.ndarray) -> np.ndarray:
         return masses > 0
 
     _search(count, where, u, mass, cumulative, started, (lam,), factors, going)
@@ -106,11 +110,11 @@ def binomial(uniform: np.ndarray, trials: np.ndarray, probability: np.ndarray) -
     cumulative = mass.copy()
     u = uniform[candidates]
 
-    def factors(steps: np.ndarray, n: np.ndarray, ratio: np.ndarray) -> np.ndarray:
-        return (n - (steps - 1)) * ratio / steps  # P(k) / P(k - 1) = (n - k + 1) / k * q / (1 - q)
+    def factors(k: int | np.ndarray, n: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+        return (n - (k - 1)) * ratio / k  # P(k) / P(k - 1) = (n - k + 1) / k * q / (1 - q)
 
-    def going(steps: np.ndarray, masses: np.ndarray, n: np.ndarray, ratio: np.ndarray) -> np.ndarray:
-        return steps < n
+    def going(k: int | np.ndarray, masses: np.ndarray, n: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+        return k < n
 
     _search(count, candidates, u, mass, cumulative, u > cumulative, (n, ratio), factors, going)
     return count.reshape(shape)
@@ -118,7 +122,7 @@ def binomial(uniform: np.ndarray, trials: np.ndarray, probability: np.ndarray) -
 
 def _search(
     count: np.ndarray,
-    where: np.ndarray,
+    where: np.ndarray | None,
     uniform: np.ndarray,
     mass: np.ndarray,
     cumulative: np.ndarray,
@@ -131,50 +135,55 @@ def _search(
 
     Args:
         count: the draws, written at ``where`` (elements that do not start stay 0).
-        where: the positions in ``count`` of the elements searched.
+        where: the positions in ``count`` of the elements searched; None: all, in order.
         uniform: per element, its uniform.
         mass: per element, ``P(K = 0)``.
         cumulative: per element, ``CDF(0)`` (equal to ``mass``).
         started: the elements whose search goes past 0.
         params: per element, the distribution's parameters (1-D arrays).
-        factors: ``(steps, *params) -> P(K = k) / P(K = k - 1)``, for a (1, B) row of steps k and the
-            parameters as (rows, 1) columns: (rows, B).
-        going: ``(steps, masses, *params) ->`` whether the search may go on past step k, besides
-            ``u > CDF(k)``: (rows, B).
+        factors: ``(k, *params) -> P(K = k) / P(K = k - 1)``, element-wise: for one step k (an integer) and
+            the parameters as 1-D arrays, or for a (1, B) row of steps and the parameters as (rows, 1)
+            columns.
+        going: ``(k, masses, *params) ->`` whether the search may go on past step k, besides
+            ``u > CDF(k)``, element-wise in the same shapes.
     """
     rows = np.flatnonzero(started)
-    u, p, f = uniform[rows], mass[rows], cumulative[rows]
-    columns = [x[rows, None] for x in params]
+    if where is None:
+        where = np.arange(count.size)
+    u, p, f = uniform.take(rows), mass.take(rows), cumulative.take(rows)
+    params = tuple(x.take(rows) for x in params)
     k, steps, unresolved = 0, np.zeros(rows.size, dtype=np.int64), np.ones(rows.size, dtype=bool)
     while rows.size > TAIL_SIZE:
         k += 1
         steps += unresolved
-        step = np.array([[k]])
-        p *= factors(step, *columns)[:, 0]
+        p *= factors(k, *params)
         f += p
-        unresolved &= (u > f) & going(step, p[:, None], *columns)[:, 0]
+        unresolved &= (u > f) & going(k, p, *params)
         left = np.count_nonzero(unresolved)
-        if left <= rows.size // 2:
-            count[where[rows]] = steps
-            rows, u, p, f, steps = (x[unresolved] for x in (rows, u, p, f, steps))
-            columns = [x[unresolved] for x in columns]
+        if left <= rows.size // COMPACT_SHARE:
+            count[where.take(rows)] = steps
+            keep = np.flatnonzero(unresolved)
+            rows, u, p, f, steps = (x.take(keep) for x in (rows, u, p, f, steps))
+            params = tuple(x.take(keep) for x in params)
             unresolved = np.ones(left, dtype=bool)
     if rows.size:
-        count[where[rows]] = steps
-        rows, u, p, f = (x[unresolved] for x in (rows, u, p, f))
-        columns = [x[unresolved] for x in columns]
+        count[where.take(rows)] = steps
+        keep = np.flatnonzero(unresolved)
+        rows, u, p, f = (x.take(keep) for x in (rows, u, p, f))
+        params = tuple(x.take(keep) for x in params)
+    block = np.arange(1, TAIL_BLOCK + 1)[None, :]
     while rows.size:
-        block = k + np.arange(1, TAIL_BLOCK + 1)[None, :]
+        columns = [x[:, None] for x in params]
         chain = np.empty((rows.size, TAIL_BLOCK + 1))
         chain[:, 0] = p
-        chain[:, 1:] = factors(block, *columns)
+        chain[:, 1:] = factors(k + block, *columns)
         masses = np.multiply.accumulate(chain, axis=1)
         masses[:, 0] = f
         sums = np.add.accumulate(masses, axis=1)
-        on = (u[:, None] > sums[:, 1:]) & going(block, masses[:, 1:], *columns)
+        on = (u[:, None] > sums[:, 1:]) & going(k + block, masses[:, 1:], *columns)
         stops = ~on.all(axis=1)
-        count[where[rows[stops]]] = k + 1 + on[stops].argmin(axis=1)
+        count[where.take(rows[stops])] = k + 1 + on[stops].argmin(axis=1)
         k += TAIL_BLOCK
-        keep = ~stops
-        rows, u, p, f = rows[keep], u[keep], masses[keep, -1], sums[keep, -1]
-        columns = [x[keep] for x in columns]
+        keep = np.flatnonzero(~stops)
+        rows, u, p, f = rows.take(keep), u.take(keep), masses[keep, -1], sums[keep, -1]
+        params = tuple(x.take(keep) for x in params)
