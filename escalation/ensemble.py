@@ -2,9 +2,11 @@
 
 Chunk k of a run simulates its replications in one :class:`~escalation.model.EscalationModel` seeded by
 ``SeedSequence(seed, spawn_key=(k,))``. Results therefore depend on the root seed and the chunk size, never
-on the number of workers or the order in which chunks finish. Chunks are merged as they arrive: the
-per-replication outcomes are kept (a few hundred bytes per replication) and the daily count histograms are
-summed, so memory stays bounded whatever the number of replications.
+on the number of workers or the order in which chunks finish. Chunks are merged as they arrive: each
+chunk's per-replication outcomes are copied into arrays allocated once for the whole run, in compact dtypes
+(days in int16, counts in int32: about 0.5 KB per replication of the packaged scenario), its daily count
+histograms are summed, and the chunk and its model are freed at once. What is kept across chunks therefore
+grows only with those compact outcomes; see ``docs/architecture.md``, "Memory".
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
+import mesa
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
@@ -59,7 +62,27 @@ def _simulate_chunk(task: _ChunkTask) -> tuple[int, Outcomes]:
         parameter_values=task.parameter_values,
         cumulative_days=task.cumulative_days,
     )
-    return task.chunk, model.run()
+    try:
+        return task.chunk, model.run()
+    finally:
+        _discard(model)
+
+
+def _discard(model: EscalationModel) -> None:
+    """Free a chunk's model now, not at some later garbage collection (its outcomes are copies).
+
+    Mesa 3.3's ``Agent`` keeps every model that ever had an agent as a key of a class-level id counter
+    (mesa issue 3179), so without this every chunk's working arrays stayed alive until the process ended:
+    about 10 KB per replication of the packaged scenario. The model also sits in reference cycles (its
+    agents, Mesa's wrapped ``step``), which only a full garbage collection would break; emptying its
+    ``__dict__`` frees its arrays and agents at once, without paying for a collection per chunk.
+    """
+    ids = getattr(mesa.Agent, "_ids", None)
+    if isinstance(ids, dict):
+        ids.pop(model, None)
+    with contextlib.suppress(Exception):  # a model that failed half-built may lack what this needs
+        model.remove_all_agents()
+    model.__dict__.clear()
 
 
 def _add_histogram(total: np.ndarray | None, part: np.ndarray) -> np.ndarray:
@@ -72,6 +95,103 @@ def _add_histogram(total: np.ndarray | None, part: np.ndarray) -> np.ndarray:
     return total
 
 
+# Outcomes fields holding days (-1 for never, else 0 .. horizon) and counts; other arrays keep their dtype.
+_DAY_FIELDS = frozenset({"first_passage", "threshold_days", "longest_quiet", "stop_day"})
+_COUNT_FIELDS = frozenset({"attacks", "injured", "killed", "strikes", "cumulative_at"})
+_NOT_PER_REPLICATION = frozenset({"count_histograms", "parameter_names"})
+
+
+def compact_dtype(field: str, horizon_days: int, given: np.dtype) -> np.dtype:
+    """The dtype an ensemble keeps an :class:`~escalation.model.Outcomes` field in, across all its chunks.
+
+    Days take the smallest integer type that holds -1 .. ``horizon_days`` (int16 up to 32,767 days), counts
+    int32; anything else keeps its own dtype (``given``; the drawn parameters stay float64, exactly as
+    drawn). A chunk whose counts do not fit widens the merged array (:class:`_Merger`), so no value is lost.
+    """
+    if field in _DAY_FIELDS and np.issubdtype(given, np.integer):
+        return _smallest_integer(-1, horizon_days)
+    if field in _COUNT_FIELDS and np.issubdtype(given, np.integer):
+        return np.dtype(np.int32)
+    return np.dtype(given)
+
+
+def _smallest_integer(low: int, high: int) -> np.dtype:
+    for dtype in (np.int16, np.int32):
+        info = np.iinfo(dtype)
+        if info.min <= low and high <= info.max:
+            return np.dtype(dtype)
+    return np.dtype(np.int64)
+
+
+class _Merger:
+    """Chunks' outcomes copied, as they arrive in any order, into arrays allocated once for the whole run.
+
+    Each per-replication field is allocated at the first chunk that has it (R rows, :func:`compact_dtype`)
+    and filled at the chunk's rows (chunks in the order given); the daily histograms are summed. Nothing of a
+    chunk is kept after :meth:`add`, so the run holds one set of compact outcomes and the chunks in flight.
+    """
+
+    def __init__(self, chunks: Iterable[tuple[int, int]], horizon_days: int) -> None:
+        """``chunks``: ``(chunk, replications)`` in the order of their rows in the merged outcomes."""
+        self._rows: dict[int, tuple[int, int]] = {}
+        self._total = 0
+        for chunk, size in chunks:
+            self._rows[chunk] = (self._total, self._total + size)
+            self._total += size
+        self._horizon = horizon_days
+        self._arrays: dict[str, np.ndarray | None] = {}
+        self._histograms: dict[str, np.ndarray] = {}
+        self._parameter_names: tuple[str, ...] | None = None
+        self._merged = 0
+
+    def add(self, chunk: int, part: Outcomes) -> None:
+        start, stop = self._rows[chunk]
+        if part.replications != stop - start:
+            raise ValueError(f"chunk {chunk}: {part.replications} replications, expected {stop - start}")
+        for field in dataclasses.fields(Outcomes):
+            if field.name in _NOT_PER_REPLICATION:
+                continue
+            values = getattr(part, field.name)
+            if self._merged and (values is None) != (self._arrays.get(field.name) is None):
+                raise ValueError(f"chunk {chunk}: {field.name} is given in some chunks and not in others")
+            if values is None:
+                self._arrays[field.name] = None
+                continue
+            target = self._arrays.get(field.name)
+            if target is None:
+                dtype = compact_dtype(field.name, self._horizon, values.dtype)
+                target = np.empty((self._total, *values.shape[1:]), dtype=dtype)
+            target = _widened(target, values)
+            target[start:stop] = values
+            self._arrays[field.name] = target
+        for name, table in part.count_histograms.items():
+            self._histograms[name] = _add_histogram(self._histograms.get(name), table)
+        if self._parameter_names is None:
+            self._parameter_names = part.parameter_names
+        self._merged += 1
+
+    def outcomes(self) -> Outcomes:
+        arrays = self._arrays
+        return Outcomes(
+            **{name: arrays.get(name) for name in arrays},
+            count_histograms=dict(self._histograms),
+            parameter_names=self._parameter_names or (),
+        )
+
+
+def _widened(target: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``target``, copied to a wider integer type if ``values`` do not fit in its own (rare: huge counts)."""
+    if not np.issubdtype(target.dtype, np.integer) or not values.size:
+        return target
+    if np.can_cast(values.dtype, target.dtype):
+        return target
+    info = np.iinfo(target.dtype)
+    low, high = int(values.min()), int(values.max())
+    if info.min <= low and high <= info.max:
+        return target
+    return target.astype(_smallest_integer(min(low, info.min), max(high, info.max)))
+
+
 @dataclass(frozen=True)
 class EnsembleResult:
     """The merged outcomes of an ensemble, with the statistics analysts report.
@@ -79,7 +199,8 @@ class EnsembleResult:
     Attributes:
         scenario: the simulated scenario.
         ensemble: how the ensemble was run.
-        outcomes: per-replication outcomes (in chunk order) and summed daily histograms.
+        outcomes: per-replication outcomes (in chunk order; days in int16, counts in int32, see
+            :func:`compact_dtype`) and summed daily histograms.
         elapsed_seconds: wall time of the simulation.
         calibration_hash: hash of the calibration the parameters were drawn from, if any.
         data_hash: hash of the event data of the warm start, if any.
@@ -206,27 +327,39 @@ class EnsembleResult:
         table.insert(1, "date", pd.to_datetime(self.scenario.start) + pd.to_timedelta(table["day"], unit="D"))
         return table
 
-    def replications_frame(self) -> pd.DataFrame:
-        """One row per replication: first-passage days, threshold days, totals and drawn parameters."""
+    def replications_frame(self, rows: slice | None = None) -> pd.DataFrame:
+        """One row per replication: first-passage days, threshold days, totals and drawn parameters.
+
+        Days and counts keep the outcomes' compact dtypes (``highest_rung`` int8). ``rows``: only these
+        replications (a slice; all when None), so that a writer can go through a large ensemble in batches
+        without building the whole table (:meth:`escalation.experiment.ExperimentResult.replication_batches`).
+        """
         o, s = self.outcomes, self.scenario
+        rows = slice(None) if rows is None else rows
+        start, stop, step = rows.indices(o.replications)
+        first = o.first_passage[rows]
         columns: dict[str, np.ndarray] = {
-            "replication": np.arange(o.replications),
-            "draw": self.draws,
-            "highest_rung": o.highest_rung,
+            "replication": np.arange(start, stop, step),
+            "draw": self.draws[rows],
+            "highest_rung": ((first >= 0).sum(axis=1) - 1).astype(np.int8),
         }
-        for k in range(1, o.first_passage.shape[1]):
-            columns[f"first_day_rung_{k}"] = o.first_passage[:, k]
+        for k in range(1, first.shape[1]):
+            columns[f"first_day_rung_{k}"] = first[:, k]
+        threshold_days = o.threshold_days[rows]
         for m, t in enumerate(s.thresholds):
-            columns[f"first_day_{t.name}"] = o.threshold_days[:, m]
+            columns[f"first_day_{t.name}"] = threshold_days[:, m]
+        attacks, injured, killed = o.attacks[rows], o.injured[rows], o.killed[rows]
         for d, dyad in enumerate(s.attacks):
-            columns[f"attacks[{dyad.key}]"] = o.attacks[:, d]
-            columns[f"injured[{dyad.key}]"] = o.injured[:, d]
-            columns[f"killed[{dyad.key}]"] = o.killed[:, d]
+            columns[f"attacks[{dyad.key}]"] = attacks[:, d]
+            columns[f"injured[{dyad.key}]"] = injured[:, d]
+            columns[f"killed[{dyad.key}]"] = killed[:, d]
+        strikes = o.strikes[rows]
         for e, dyad in enumerate(s.retaliations):
             for level, name in enumerate(("target", "patron_assets", "patron_territory")):
-                columns[f"strikes[{dyad.key}:{name}]"] = o.strikes[:, e, level]
+                columns[f"strikes[{dyad.key}:{name}]"] = strikes[:, e, level]
+        parameters = o.parameters[rows]
         for p, name in enumerate(o.parameter_names):
-            columns[f"param[{name}]"] = o.parameters[:, p]
+            columns[f"param[{name}]"] = parameters[:, p]
         return pd.DataFrame(columns)
 
     def draw_parameter_values(self) -> pd.DataFrame:
@@ -330,8 +463,7 @@ def run_ensemble(
         )
         for chunk, size, key in chunks
     ]
-    parts: dict[int, Outcomes] = {}
-    histograms: dict[str, np.ndarray | None] = dict.fromkeys(scenario.tracked_targets)
+    merger = _Merger([(task.chunk, task.replications) for task in tasks], scenario.horizon_days)
     started = time.perf_counter()
     with (
         tqdm(
@@ -344,26 +476,11 @@ def run_ensemble(
         contextlib.closing(_execute(tasks, ensemble.workers)) as chunks,  # stops the workers on an exception
     ):
         for chunk, part in chunks:
-            for name, table in part.count_histograms.items():
-                histograms[name] = _add_histogram(histograms[name], table)
-            parts[chunk] = dataclasses.replace(part, count_histograms={})  # summed above; keep memory bounded
+            merger.add(chunk, part)
             bar.update(part.replications)
+            del part  # merged: the chunk's own arrays are freed before the next one arrives
     elapsed = time.perf_counter() - started
-    ordered = [parts[k] for k in sorted(parts)]
-    merged = Outcomes(
-        first_passage=np.concatenate([p.first_passage for p in ordered]),
-        threshold_days=np.concatenate([p.threshold_days for p in ordered]),
-        attacks=np.concatenate([p.attacks for p in ordered]),
-        injured=np.concatenate([p.injured for p in ordered]),
-        killed=np.concatenate([p.killed for p in ordered]),
-        strikes=np.concatenate([p.strikes for p in ordered]),
-        count_histograms={k: v for k, v in histograms.items() if v is not None},
-        parameters=np.concatenate([p.parameters for p in ordered]),
-        parameter_names=ordered[0].parameter_names,
-        cumulative_at=np.concatenate([p.cumulative_at for p in ordered]) if cumulative_days else None,
-        longest_quiet=np.concatenate([p.longest_quiet for p in ordered]),
-        stop_day=np.concatenate([p.stop_day for p in ordered]),
-    )
+    merged = merger.outcomes()
     return EnsembleResult(
         scenario=scenario,
         ensemble=ensemble,
@@ -456,16 +573,20 @@ def _execute(tasks: list[_ChunkTask], workers: int):
 #
 # A rough model of the memory a run needs, so that the command can refuse a size that cannot fit before it
 # computes anything (``escalation.cli.prepare_inputs``). It counts the structures whose size grows with the
-# run's size, with factors fitted to the peak resident memory of the packaged scenario (measured for 2,000 to
-# 300,000 replications, horizons of 180 and 2,000 days, and 300 to 400,000 calibration draws); it is meant to
-# be within a factor of about two, and on the low side rather than the high side, so that what fits runs:
+# run's size, with factors fitted to the peak resident memory of the baseline command (measured for 10,000 to
+# 1,000,000 replications, benchmarks/bench_memory.py); it is meant to be within a factor of about 1.5 either
+# way (tests/test_memory.py checks it), and on the low side rather than the high side, so that what fits runs:
 #
-# - outcomes: per replication and arm, the outcome arrays of 8-byte values (first-passage day of each rung,
-#   day of each named threshold, totals of each attack dyad, strikes of each retaliation dyad and level, the
-#   drawn parameters), held about OUTCOME_COPIES times at once: the chunks' parts and their concatenation,
-#   the replications table and its Parquet copy (about 6 KB per replication of the packaged scenario);
+# - outcomes: per replication and arm, the merged outcome arrays in their compact dtypes (first-passage day
+#   of each rung, day of each named threshold, the longest pause and stop day of each tracked target: int16;
+#   totals of each attack dyad, strikes of each retaliation dyad and level: int32; the drawn parameters:
+#   float64; the draw index), OUTCOME_OVERHEAD times for the allocator's slack; plus, for one arm at a time,
+#   the statistics' working copies: about ANALYSIS_VALUES 8-byte values per named threshold (the threshold
+#   table's int64 days and per-horizon counts), and one batch of the replications table being written
+#   (at most REPLICATION_BATCH_ROWS rows of 8-byte values, twice: the frame and its Arrow copy). About 0.7 KB
+#   per replication of the packaged scenario;
 # - chunks: per replication of the chunks simulated at the same time (one per worker), the model's working
-#   arrays, about CHUNK_STATE_VALUES 8-byte values per dyad;
+#   arrays, about CHUNK_STATE_VALUES 8-byte values per dyad. A chunk's model is freed when it is merged;
 # - histograms: the daily histograms of the cumulative attacks on each tracked target, days x counts. The
 #   widest count is taken as twice the expected cumulative count on the last day (the dyads' mean base rates
 #   times the attacker's restraint, at most max_per_day, no excitation or drivers). Each cell costs
@@ -476,14 +597,18 @@ def _execute(tasks: list[_ChunkTask], workers: int):
 #   packaged scenario);
 # - the interpreter and its libraries, PROCESS_BYTES.
 #
-# Measured on the packaged scenario, against this estimate: 6.3 KB per replication (5.9 estimated); 3.4 GB
-# for 2,000 days of 300 replications (2.9 GB); 1.25 KB per calibration draw (1.36 KB).
+# The escalation curves' per-draw tables are built a block of days at a time (metrics.BLOCK_CELLS), so they
+# add a constant, not a term that grows with draws x days. Measured on the packaged scenario (180 days, 4,000
+# calibration draws), peak resident memory against this estimate: see benchmarks/bench_memory.py and the
+# figures in docs/architecture.md, "Memory".
 
-OUTCOME_COPIES = 9
+OUTCOME_OVERHEAD = 1.1
+ANALYSIS_VALUES = 4
 CHUNK_STATE_VALUES = 16
 HISTOGRAM_CELL_BYTES = 24
 CALIBRATION_DRAW_BYTES = 40
 PROCESS_BYTES = 300e6
+REPLICATION_BATCH_ROWS = 65_536  # rows of the replications table built (and written) at once
 
 
 @dataclass(frozen=True)
@@ -491,7 +616,8 @@ class MemoryEstimate:
     """A rough estimate of a run's memory in bytes, by what needs it (see the comment above it in the source).
 
     Attributes:
-        outcomes: the per-replication outcome arrays of every arm, with their copies in the tables.
+        outcomes: the per-replication outcome arrays of every arm (compact dtypes), the statistics' working
+            copies of one arm's, and one batch of the replications table being written.
         chunks: the working arrays of the chunks simulated at the same time.
         histograms: the daily histograms of the cumulative attacks on the tracked targets.
         calibration: the calibration's posterior draws.
@@ -533,12 +659,19 @@ def estimate_memory(
     """
     from escalation.model import N_RUNGS
     from escalation.parameters import scenario_parameters
+    from escalation.semantics import N_LEVELS
     from escalation.specs import Dist, param_mean
 
     days = scenario.horizon_days if horizon_days is None else horizon_days
     uncertain = [path for path, value in scenario_parameters(scenario) if isinstance(value, Dist)]
     dyads = len(scenario.attacks) + len(scenario.retaliations)
     columns = N_RUNGS + len(scenario.thresholds) + 3 * dyads + len(uncertain)
+    tracked = len(scenario.tracked_targets)
+    day_bytes = _smallest_integer(-1, days).itemsize * (N_RUNGS + len(scenario.thresholds) + 2 * tracked)
+    count_bytes = 4 * (3 * len(scenario.attacks) + N_LEVELS * len(scenario.retaliations))
+    per_replication = OUTCOME_OVERHEAD * (day_bytes + count_bytes + 8 * len(uncertain) + 8)
+    analysis = 8 * ANALYSIS_VALUES * len(scenario.thresholds)
+    batch = min(replications, REPLICATION_BATCH_ROWS) * (columns + 3) * 8 * 2
     chunk = min(chunk_size, replications)
     concurrent = max(1, min(workers, -(-replications // chunk)))
     restraint = {actor.name: param_mean(actor.restraint) for actor in scenario.actors}
@@ -551,7 +684,7 @@ def estimate_memory(
         )
         width += 2 * daily * days + 1
     return MemoryEstimate(
-        outcomes=float(arms) * replications * columns * 8 * OUTCOME_COPIES,
+        outcomes=float(replications) * (arms * per_replication + analysis) + batch,
         chunks=float(concurrent) * chunk * 8 * (CHUNK_STATE_VALUES * dyads + columns),
         histograms=float(days) * width * (HISTOGRAM_CELL_BYTES + 8 * (arms - 1) + 6 * concurrent),
         calibration=float(calibration_draws) * max(1, len(uncertain)) * CALIBRATION_DRAW_BYTES,

@@ -15,6 +15,7 @@ calibrated US policy while the restrained and hawkish arms fix theirs.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +24,7 @@ import pandas as pd
 from escalation import metrics
 from escalation.calibration import Calibration
 from escalation.counts import resolved
-from escalation.ensemble import EnsembleResult, run_ensemble
+from escalation.ensemble import REPLICATION_BATCH_ROWS, EnsembleResult, run_ensemble
 from escalation.events import EventKind, EventLog
 from escalation.history import observed_history
 from escalation.parameters import scenario_parameters
@@ -128,8 +129,34 @@ class ExperimentResult:
         )
 
     def replications(self) -> pd.DataFrame:
-        """One row per replication and arm."""
-        return self._by_arm(lambda r: r.replications_frame())
+        """One row per replication and arm (the rows of :meth:`replication_batches`, in one table)."""
+        return pd.concat(list(self.replication_batches()), ignore_index=True)
+
+    def replication_batches(self, rows: int = REPLICATION_BATCH_ROWS) -> Iterator[pd.DataFrame]:
+        """The replications table, arm after arm, in batches of at most ``rows`` rows.
+
+        Every batch has the same columns and dtypes: those of all arms together (``arm``, ``arm_label``,
+        then each arm's columns in order of first appearance), a column that an arm lacks (a parameter it
+        fixes) being NaN in that arm's rows, as in one concatenated table. So the table can be written one
+        batch at a time (one Parquet row group each) without ever being held whole.
+        """
+        if rows < 1:
+            raise ValueError(f"rows: must be >= 1, got {rows}")
+        found: dict[str, list[np.dtype]] = {}
+        for arm in self.spec.arms:
+            for name, dtype in self._arm_rows(arm, slice(0, 0)).dtypes.items():
+                found.setdefault(name, []).append(dtype)
+        dtypes = {name: _concatenated_dtype(kinds, len(self.spec.arms)) for name, kinds in found.items()}
+        for arm in self.spec.arms:
+            for start in range(0, self.results[arm.name].replications, rows):
+                frame = self._arm_rows(arm, slice(start, start + rows))
+                yield frame.reindex(columns=list(dtypes)).astype(dtypes)
+
+    def _arm_rows(self, arm: Arm, rows: slice) -> pd.DataFrame:
+        frame = self.results[arm.name].replications_frame(rows)
+        frame.insert(0, "arm", arm.name)
+        frame.insert(1, "arm_label", arm.label)
+        return frame
 
     def paired_differences(self) -> pd.DataFrame:
         """Each arm minus the reference arm, per named threshold and horizon, from paired replications."""
@@ -170,6 +197,17 @@ class ExperimentResult:
             frame.insert(1, "arm_label", arm.label)
             frames.append(frame)
         return pd.concat(frames, ignore_index=True)
+
+
+def _concatenated_dtype(kinds: list, arms: int):
+    """A column's dtype in the arms' tables concatenated: found in ``len(kinds)`` of ``arms`` arms' tables.
+
+    A column missing from some arm's rows holds NaN there, so an integer column becomes float64, as
+    ``pandas.concat`` makes it; differing integer widths take the wider.
+    """
+    if len(kinds) == arms and all(kind == kinds[0] for kind in kinds):
+        return kinds[0]
+    return np.result_type(*kinds, *([np.float64] if len(kinds) < arms else []))
 
 
 def _by_horizon(first_days: np.ndarray, horizon: int) -> np.ndarray:

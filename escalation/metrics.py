@@ -18,6 +18,7 @@ common random numbers. Tables are returned as tidy :class:`pandas.DataFrame` obj
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -316,10 +317,12 @@ def escalation_curves(
         raise ValueError(
             f"first_passage: has {n_rungs} rung columns but the ladder names only {len(ladder.names)} rungs"
         )
-    if n_rungs > 1:
-        # Replace NEVER by a day after any real one so that "reached later or never" compares as larger.
-        ordered = np.where(passage == NEVER, np.iinfo(np.int64).max, passage)
-        if np.any(np.diff(ordered, axis=1) < 0):
+    # Replace NEVER by a day after any real one so that "reached later or never" compares as larger; one
+    # pair of columns at a time, so that no (R, K) temporaries are made.
+    later = np.iinfo(np.int64).max
+    for k in range(1, n_rungs):
+        below = np.where(passage[:, k - 1] == NEVER, later, passage[:, k - 1])
+        if np.any(np.where(passage[:, k] == NEVER, later, passage[:, k]) < below):
             raise ValueError(
                 "first_passage: a replication reaches a rung before the rung below it; "
                 "columns must be rungs 0..K-1 and first-passage days non-decreasing across them"
@@ -356,14 +359,52 @@ def escalation_curves(
     groups = _check_draws(draws, n_reps)
     n_groups = int(groups.max()) + 1
     sizes = np.bincount(groups, minlength=n_groups)
+    # The (draws, days) tables of successes are built a block of days at a time (about BLOCK_CELLS cells),
+    # so their memory does not grow with draws x horizon; each block's numbers are those of the whole table
+    # (the interval rule shared by all days is decided over all of them first). Blocks have two days or
+    # more: NumPy sums one column pairwise but several row by row, which would round one-day blocks apart.
+    blocks_of = max(1, horizon // max(2, BLOCK_CELLS // n_groups))
+    bounds = [horizon * b // blocks_of for b in range(blocks_of + 1)]
     parts = []
     for rung in rungs:
         days = passage[:, rung]
         kept = (days >= 0) & (days < horizon)
-        cells = np.bincount(groups[kept] * horizon + days[kept], minlength=n_groups * horizon)
-        successes = np.cumsum(cells.reshape(n_groups, horizon), axis=1)
-        parts.append(uncertainty_split(successes, sizes, level, method, fixed=fixed_parameters))
+        rung_groups, rung_days = groups[kept], days[kept]
+
+        def blocks(rung_groups=rung_groups, rung_days=rung_days):
+            before = np.zeros(n_groups, dtype=np.int64)
+            for start, stop in itertools.pairwise(bounds):
+                block = _cumulative_by_draw(rung_groups, rung_days, n_groups, start, stop, before)
+                before = block[:, -1]
+                yield block
+
+        effects = np.concatenate([design_effects(block, sizes, fixed=fixed_parameters) for block in blocks()])
+        by_counts = bool(np.all(effects == 1.0))
+        split = [
+            uncertainty_split(block, sizes, level, method, fixed=fixed_parameters, count_intervals=by_counts)
+            for block in blocks()
+        ]
+        parts.append({k: np.concatenate([part[k] for part in split]) for k in split[0]})
     return _with_split(frame, {k: np.concatenate([part[k] for part in parts]) for k in parts[0]})
+
+
+BLOCK_CELLS: int = 2**21
+"""Cells (draws x days) of the per-draw success tables :func:`escalation_curves` builds at once (16 MB)."""
+
+
+def _cumulative_by_draw(
+    groups: np.ndarray, days: np.ndarray, n_groups: int, start: int, stop: int, before: np.ndarray
+) -> np.ndarray:
+    """(draws, stop - start) replications of each draw with an event on or before each day of start..stop-1.
+
+    ``groups``/``days``: the draw and day of each event; ``before``: each draw's events before ``start``.
+    """
+    inside = (days >= start) & (days < stop)
+    span = stop - start
+    cells = np.bincount(groups[inside] * span + (days[inside] - start), minlength=n_groups * span)
+    table = np.cumsum(cells.reshape(n_groups, span), axis=1)
+    table += before[:, None]
+    return table
 
 
 def _check_draws(draws: ArrayLike, replications: int) -> np.ndarray:
@@ -696,6 +737,7 @@ def uncertainty_split(
     method: str = "wilson",
     *,
     fixed: bool = False,
+    count_intervals: bool | None = None,
 ) -> dict[str, np.ndarray]:
     """Split the uncertainty of probabilities estimated by a nested design: simulation noise and parameters.
 
@@ -732,6 +774,11 @@ def uncertainty_split(
         method: ``"wilson"`` or ``"jeffreys"`` (the simulation-noise interval).
         fixed: every replication has the same parameter values: the parameter spread is exactly zero and the
             replications are independent whatever the groups.
+        count_intervals: take the simulation-noise intervals from the counts (:func:`proportion_interval`),
+            as is done when every column's design effect is 1, or at the effective numbers of replications.
+            None: decided from these columns. Every other output is column by column, so a caller that
+            passes a table's columns in blocks, with this decided over the whole table, gets exactly the
+            numbers of one call (:func:`escalation_curves` does, to bound its memory).
 
     Returns:
         Arrays of shape (J,): ``probability``, ``lower``, ``upper``, ``mcse``, ``design_effect``,
@@ -759,16 +806,12 @@ def uncertainty_split(
     if counts.min(initial=0) < 0 or np.any(counts > n_m[:, None]):
         raise ValueError("successes: must satisfy 0 <= successes <= sizes")
     n_groups, total = n_m.size, int(n_m.sum())
-    n_f = n_m[:, None].astype(np.float64)
     p = counts.sum(axis=0) / total
     binomial = p * (1.0 - p) / total
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if fixed or n_groups < 2 or n_m.max() == 1:
-            design_effect = np.ones_like(p)
-        else:
-            cluster = n_groups / (n_groups - 1) * np.sum((counts - p * n_f) ** 2, axis=0) / total**2
-            design_effect = np.where(binomial > 0, np.maximum(cluster / binomial, 1.0), 1.0)
-    if np.all(design_effect == 1.0):
+    design_effect = _design_effect(counts, n_m, p, binomial, fixed)
+    if count_intervals is None:
+        count_intervals = bool(np.all(design_effect == 1.0))
+    if count_intervals:
         lower, upper = proportion_interval(counts.sum(axis=0), total, level=level, method=method)
     else:
         lower, upper = _interval_of(p, total / design_effect, level, method)
@@ -794,6 +837,29 @@ def uncertainty_split(
         out["parameter_share"] = np.where(p * (1 - p) > 0, variance / (p * (1 - p)), 0.0)
     out["parameter_lower"], out["parameter_upper"] = parameter_range(p, variance, level)
     return out
+
+
+def design_effects(successes: ArrayLike, sizes: ArrayLike, *, fixed: bool = False) -> np.ndarray:
+    """(J,) each column's design effect (at least 1) of grouped outcomes, as in :func:`uncertainty_split`."""
+    counts = _whole_numbers(successes, "successes")
+    counts = counts.reshape(counts.shape[0], -1)
+    n_m = _whole_numbers(sizes, "sizes")
+    total = int(n_m.sum())
+    p = counts.sum(axis=0) / total
+    return _design_effect(counts, n_m, p, p * (1.0 - p) / total, fixed)
+
+
+def _design_effect(
+    counts: np.ndarray, n_m: np.ndarray, p: np.ndarray, binomial: np.ndarray, fixed: bool
+) -> np.ndarray:
+    """The cluster variance of the shares over their binomial variance, at least 1 (1 when undefined)."""
+    n_groups, total = n_m.size, int(n_m.sum())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if fixed or n_groups < 2 or n_m.max() == 1:
+            return np.ones_like(p)
+        n_f = n_m[:, None].astype(np.float64)
+        cluster = n_groups / (n_groups - 1) * np.sum((counts - p * n_f) ** 2, axis=0) / total**2
+        return np.where(binomial > 0, np.maximum(cluster / binomial, 1.0), 1.0)
 
 
 def _mean_squares(counts: np.ndarray, n_m: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
 
 from escalation import cli
 from escalation.experiment import arm_calibration_draws, run_experiment
@@ -50,3 +53,45 @@ def test_an_arm_takes_the_draws_of_the_parameters_it_leaves_alone():
     assert arm_calibration_draws(inputs.spec.scenario, arms["proportional"], calibration.draws) == (
         calibration.draws
     )
+
+
+def test_the_replications_table_written_in_batches_is_the_arms_tables_concatenated(tmp_path):
+    # us_posture's restrained arm fixes US parameters: its rows have NaN in those columns, as in one
+    # concatenated table. Written batch by batch (one Parquet row group each), the file must read back as
+    # exactly that table, and every batch must share one set of columns and dtypes.
+    from escalation.report.experiment import write_parquet_batches
+
+    posture, _ = _run("us_posture")
+    arms = []
+    for arm in posture.spec.arms:
+        frame = posture.results[arm.name].replications_frame()
+        frame.insert(0, "arm", arm.name)
+        frame.insert(1, "arm_label", arm.label)
+        arms.append(frame)
+    expected = pd.concat(arms, ignore_index=True)
+    batches = list(posture.replication_batches(rows=150))
+    assert [len(b) for b in batches] == [150, 150, 100] * len(posture.spec.arms)
+    assert all(list(b.dtypes.items()) == list(batches[0].dtypes.items()) for b in batches)
+    table = posture.replications()
+    assert list(table.columns) == list(expected.columns)
+    pd.testing.assert_frame_equal(table, expected, check_dtype=False, check_exact=True)
+    assert table["param[policy.us.threshold]"].isna().sum() == 2 * SMALL.replications  # two arms fix it
+    assert table["first_day_regional_war"].dtype == np.int16
+    path = write_parquet_batches(tmp_path / "replications.parquet", posture.replication_batches(rows=150))
+    assert pq.ParquetFile(path).num_row_groups == len(batches)
+    pd.testing.assert_frame_equal(pd.read_parquet(path), table, check_exact=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["replications.parquet"]  # no temporary left behind
+
+
+def test_a_failed_batch_write_leaves_no_file(tmp_path):
+    from escalation.report.experiment import write_parquet_batches
+
+    baseline, _ = _run("baseline")
+
+    def interrupted():
+        yield from baseline.replication_batches(rows=100)
+        raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError, match="interrupted"):
+        write_parquet_batches(tmp_path / "replications.parquet", interrupted())
+    assert list(tmp_path.iterdir()) == []

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
+from pathlib import Path
 
 import pandas as pd
 
 from escalation import __version__, plots
 from escalation.calibration import Calibration
 from escalation.experiment import Arm, ExperimentResult, observed_counts
+from escalation.files import atomic_file
 from escalation.report.folder import RunFolder, atomic_write_parquet
 from escalation.report.summary import ASSUMPTION, RunSummary, parameter_evidence
 
@@ -21,7 +24,7 @@ def write_experiment(result: ExperimentResult, folder: RunFolder) -> RunSummary:
     atomic_write_parquet(folder.tables / "cumulative_attacks.parquet", result.cumulative_attacks())
     atomic_write_parquet(folder.tables / "pauses.parquet", result.pauses())
     atomic_write_parquet(folder.tables / "campaign_stops.parquet", result.stops())
-    atomic_write_parquet(folder.tables / "replications.parquet", result.replications())
+    write_parquet_batches(folder.tables / "replications.parquet", result.replication_batches())
     atomic_write_parquet(folder.tables / "uncertainty_drivers.parquet", uncertainty_drivers(result))
     if len(spec.arms) > 1:
         atomic_write_parquet(folder.tables / "paired_differences.parquet", result.paired_differences())
@@ -35,6 +38,32 @@ def write_experiment(result: ExperimentResult, folder: RunFolder) -> RunSummary:
     summary = RunSummary.from_result(result)
     summary.save(folder.path / "summary.json")
     return summary
+
+
+def write_parquet_batches(path: Path, batches: Iterable[pd.DataFrame]) -> Path:
+    """Write a table that arrives in batches as one Parquet file, atomically, one row group per batch.
+
+    Only one batch is held at a time, so a table of a million replications never exists whole in memory;
+    the file reads back (``pandas.read_parquet``) as the batches concatenated, with a fresh index. Every
+    batch must have the same columns and dtypes (as :meth:`ExperimentResult.replication_batches` gives).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with atomic_file(path) as stream:
+        writer = None
+        try:
+            for batch in batches:
+                table = pa.Table.from_pandas(batch, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(stream, table.schema)
+                writer.write_table(table)
+        finally:
+            if writer is not None:
+                writer.close()
+        if writer is None:
+            raise ValueError(f"{path}: no batch to write")
+    return Path(path)
 
 
 def uncertainty_drivers(result: ExperimentResult) -> pd.DataFrame:

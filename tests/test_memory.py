@@ -1,0 +1,78 @@
+"""The memory bound: what a run keeps grows only with compact outcomes, and the up-front estimate is honest.
+
+``ensemble.estimate_memory`` is what the command uses to refuse a size that cannot fit; it is meant to be
+within a factor of FACTOR of the peak resident memory either way. The slow test measures that peak in child
+processes running the baseline command; the fast one measures, with tracemalloc, the bytes an ensemble keeps
+per replication (a chunk's model kept alive, or int64 outcomes, multiply them), without histograms.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import tracemalloc
+
+import pytest
+
+from escalation.ensemble import REPLICATION_BATCH_ROWS, estimate_memory, run_ensemble
+from escalation.specs import EnsembleSpec
+
+FACTOR = 1.5  # the estimate's stated accuracy: measured / estimated within [1 / FACTOR, FACTOR]
+
+
+def _kept_per_replication(scenario, replications: int) -> float:
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        result = run_ensemble(scenario, EnsembleSpec(replications=replications, chunk_size=500, seed=3))
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert result.replications == replications
+    # The daily histograms grow with the largest count, not the replications: left out.
+    return kept - sum(table.nbytes for table in result.outcomes.count_histograms.values())
+
+
+def test_an_ensemble_keeps_only_its_compact_outcomes_and_the_estimate_counts_them(scenario):
+    short = dataclasses.replace(scenario, horizon_days=20)
+    small, large = 1_000, 8_000
+    per_replication = (_kept_per_replication(short, large) - _kept_per_replication(short, small)) / (
+        large - small
+    )
+    # The packaged scenario's compact outcomes: 16 days in int16, 36 counts in int32, 40 parameters and the
+    # draw in float64/int64: 504 bytes (int64 days and counts: 744). A chunk's model kept alive adds KBs.
+    assert 450 < per_replication < 700, per_replication
+
+    # The estimate's growth per replication, beyond the one batch of the table being written (a constant
+    # from REPLICATION_BATCH_ROWS replications on), must cover what is kept, within the stated factor.
+    def outcomes(replications):
+        return estimate_memory(short, REPLICATION_BATCH_ROWS + replications, chunk_size=500).outcomes
+
+    estimated = (outcomes(large) - outcomes(small)) / (large - small)
+    assert per_replication <= estimated <= FACTOR * per_replication, (per_replication, estimated)
+
+
+def _peak_of_command(replications: int, folder) -> float:
+    """Peak resident bytes of the baseline command in a child process (its ``ru_maxrss``)."""
+    overrides = [f"ensemble.replications={replications}", "ensemble.progress=false"]
+    args = [sys.executable, "-m", "escalation", *overrides, f"hydra.run.dir={folder / str(replications)}"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    child = subprocess.Popen(args, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    stderr = child.stderr.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    assert child.returncode == 0, stderr.decode(errors="replace")
+    return usage.ru_maxrss * 1024.0
+
+
+@pytest.mark.slow
+def test_the_memory_estimate_is_within_its_factor_of_the_commands_peak_at_two_sizes(tmp_path):
+    from escalation.specs import default_scenario
+
+    scenario = default_scenario()
+    for replications in (20_000, 200_000):
+        peak = _peak_of_command(replications, tmp_path)
+        estimate = estimate_memory(scenario, replications, chunk_size=2500, calibration_draws=4000).total
+        assert 1 / FACTOR <= peak / estimate <= FACTOR, (replications, peak, estimate)
