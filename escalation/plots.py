@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import textwrap
 import uuid
 from collections.abc import Iterable, Sequence
@@ -33,12 +34,9 @@ import matplotlib
 import matplotlib.axis
 import matplotlib.colors
 import matplotlib.dates as mdates
-import matplotlib.pyplot as plt
 import matplotlib.text
 import numpy as np
 import pandas as pd
-import scipy.interpolate
-import scipy.stats
 from cycler import cycler
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
@@ -46,6 +44,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator, MultipleLocator
+from matplotlib.transforms import ScaledTranslation
 
 __all__ = [
     "PALETTE",
@@ -223,6 +222,55 @@ def _new_figure(
     return fig, axes[0]
 
 
+def _target_axes(ax: Axes | Sequence[Axes] | None, counts: tuple[int, ...]) -> list[Axes] | None:
+    """The caller's axes as a list (one of the allowed ``counts`` of them), or None to make a new figure.
+
+    Raises:
+        ValueError: naming ``ax`` and what is allowed, for anything else.
+    """
+    if ax is None:
+        return None
+    axes = [ax] if isinstance(ax, Axes) else list(np.ravel(np.asarray(ax, dtype=object)))
+    if len(axes) not in counts or not all(isinstance(a, Axes) for a in axes):
+        allowed = " or ".join("a matplotlib Axes" if n == 1 else f"a sequence of {n} Axes" for n in counts)
+        raise ValueError(f"ax: expected {allowed}, got {ax!r}")
+    return axes
+
+
+def _root(ax: Axes) -> Figure:
+    """The figure an axes is drawn in (the top-level one when the axes sit in a subfigure)."""
+    return ax.get_figure(root=True)
+
+
+# Characters of a bold axes title that fit in one inch of the axes' width (the figure title's ratio, scaled
+# from its font size to the axes title's).
+_AXES_TITLE_CHARS_PER_INCH = _TITLE_CHARS_PER_INCH * 17.0 / 13.0
+_COMPOSED_LEGEND_PAD = 30.0
+"""Title padding (points) that leaves room for a one-row legend between an axes and its title."""
+
+
+def _axes_title(ax: Axes, title: str, *, subtitle: str = "", pad: float = 6.0) -> Figure:
+    """The title of a figure drawn into the caller's axes: on the axes (left, bold), not on the figure.
+
+    A ``subtitle`` goes in small grey type between the title and the axes. Returns the axes' figure.
+    """
+    fig = _root(ax)
+    inches = ax.get_position().width * fig.get_figwidth()
+    width = max(16, int(_AXES_TITLE_CHARS_PER_INCH * inches))
+    if subtitle:
+        note = ax.annotate(
+            subtitle, (0.0, 1.0), xycoords="axes fraction", xytext=(0, pad), textcoords="offset points",
+            ha="left", va="bottom", fontsize=_CAPTION_SIZE + 1, color=_MUTED, annotation_clip=False,
+        )  # fmt: skip
+        note.set_in_layout(False)
+        pad += 1.5 * (_CAPTION_SIZE + 1)
+    ax.set_title(
+        textwrap.fill(title, width=width), loc="left", pad=pad, fontsize=_STYLE["axes.titlesize"],
+        fontweight="bold",
+    )  # fmt: skip
+    return fig
+
+
 def _finish(fig: Figure, title: str, caption: Caption) -> Figure:
     """Add the title (left-aligned, wrapped to the figure's width) and the caption line (bottom left)."""
     width = int(_TITLE_CHARS_PER_INCH * fig.get_figwidth())
@@ -237,6 +285,18 @@ def _finish(fig: Figure, title: str, caption: Caption) -> Figure:
         color=_CAPTION_COLOUR,
     )
     return fig
+
+
+def _finish_or_title(
+    fig: Figure, given: list[Axes] | None, title: str, caption: Caption, *, legend_above: bool = False
+) -> Figure:
+    """:func:`_finish` a new figure; on the caller's axes, the title on the (first) axes instead.
+
+    ``legend_above``: the axes carry a one-row legend above them, so the title sits higher to clear it.
+    """
+    if given is None:
+        return _finish(fig, title, caption)
+    return _axes_title(given[0], title, pad=_COMPOSED_LEGEND_PAD if legend_above else 6.0)
 
 
 def _percent_text(probability: float) -> str:
@@ -340,7 +400,7 @@ def _label_value(
 ) -> _ValueLabel:
     """Write a value label beside an interval: right of its upper end or left of its lower end.
 
-    The label is kept out of the layout so that it never moves the axes; :func:`_keep_inside` later moves
+    The label is kept out of the layout so that it never moves the axes; :func:`_place_labels` later moves
     it to the other side if it would stick out of the axes.
     """
     right = ((x_high, y), (6.0, 0.0), "left")
@@ -453,20 +513,77 @@ class _ValueLabel:
     other: tuple[tuple[float, float], tuple[float, float], str]
 
 
-def _keep_inside(fig: Figure, labels: Sequence[_ValueLabel]) -> None:
-    """Lay the figure out, then move each value label that sticks out of its axes to its other side."""
+_LABEL_GAP = 2.0
+"""Smallest horizontal gap (pixels at the figure's dpi) between two value labels on one axes."""
+
+
+def _place_labels(fig: Figure, labels: Sequence[_ValueLabel]) -> None:
+    """Lay the figure out, then place each value label inside its axes and clear of the labels before it.
+
+    Labels are placed in order. Each keeps its place when it is inside its axes and overlaps no label placed
+    before it on the same axes; otherwise it moves to the other end of its interval; failing both, it is
+    pushed along its row (away from its interval) past the labels it would cover, on either side. A label
+    that fits nowhere keeps the old rule: its first side if inside the axes, else its other side. Close
+    values of neighbouring arms, whose rows are a few points apart, so come out staggered instead of
+    printed over each other.
+    """
     if not labels:
         return
     fig.draw_without_rendering()
+    to_points = 72.0 / fig.dpi
+    placed: dict[Axes, list] = {}
     for label in labels:
         annotation = label.annotation
-        box = annotation.get_window_extent()
         frame = annotation.axes.get_window_extent()
-        if box.x1 > frame.x1 + 1.0 or box.x0 < frame.x0 - 1.0:
-            xy, offset, align = label.other
-            annotation.xy = xy
-            annotation.xyann = offset
-            annotation.set_horizontalalignment(align)
+        others = placed.setdefault(annotation.axes, [])
+        first = (annotation.xy, annotation.xyann, annotation.get_horizontalalignment())
+        placed_well = False
+        for placement, push in ((first, False), (label.other, False), (first, True), (label.other, True)):
+            _set_placement(annotation, placement)
+            box = annotation.get_window_extent()
+            for _ in range(len(others) if push else 0):
+                found = _hits(box, others)
+                if not found:
+                    break
+                if placement[2] == "left":  # the text runs right from its anchor: push it right
+                    shift = max(b.x1 for b in found) + _LABEL_GAP - box.x0
+                else:
+                    shift = min(b.x0 for b in found) - _LABEL_GAP - box.x1
+                x, y = annotation.xyann
+                annotation.xyann = (x + shift * to_points, y)
+                box = annotation.get_window_extent()
+            if _inside(box, frame) and not _hits(box, others):
+                placed_well = True
+                break
+        if not placed_well:
+            _set_placement(annotation, first)
+            if not _inside(annotation.get_window_extent(), frame):
+                _set_placement(annotation, label.other)
+        others.append(annotation.get_window_extent())
+
+
+def _set_placement(
+    annotation: matplotlib.text.Annotation, placement: tuple[tuple[float, float], tuple[float, float], str]
+) -> None:
+    xy, offset, align = placement
+    annotation.xy = xy
+    annotation.xyann = offset
+    annotation.set_horizontalalignment(align)
+
+
+def _inside(box, frame) -> bool:
+    """Whether a box lies within the left and right edges of an axes' frame (a pixel of slack)."""
+    return box.x1 <= frame.x1 + 1.0 and box.x0 >= frame.x0 - 1.0
+
+
+def _hits(box, others: list) -> list:
+    """The boxes among ``others`` that ``box`` overlaps or comes too close to."""
+    return [b for b in others if _overlapping(box, b, _LABEL_GAP)]
+
+
+def _overlapping(a, b, gap: float) -> bool:
+    """Whether two boxes (display units) overlap, or come closer than ``gap`` side by side."""
+    return a.x0 < b.x1 + gap and b.x0 < a.x1 + gap and a.y0 < b.y1 and b.y0 < a.y1
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -484,6 +601,7 @@ def fan_chart(
     ylabel: str = "Cumulative attacks",
     counting: str = "",
     markers: Sequence[tuple[object, str]] = (),
+    ax: Axes | None = None,
 ) -> Figure:
     """Fan chart of a simulated cumulative count, continuing the observed record.
 
@@ -507,9 +625,12 @@ def fan_chart(
             background war is in it); empty: none.
         markers: ``(date, label)`` of dated changes to mark (the scenario's drivers): a dotted vertical line
             and its label at the top of the plot, for the dates inside the simulated days.
+        ax: draw into this axes instead of a new figure (keyword only): the title goes on the axes, the
+            caption is left to the caller, and the axes' figure is returned; see "Composing figures" in
+            ``docs/brief.md``.
 
     Returns:
-        The figure.
+        The figure (with ``ax``: the figure of ``ax``).
 
     Raises:
         ValueError: if a table lacks a column or has no rows.
@@ -527,8 +648,9 @@ def fan_chart(
         return table[column].to_numpy(dtype=float) + shift
 
     fill = PALETTE[0]
+    given = _target_axes(ax, (1,))
     with house_style():
-        fig, (ax,) = _new_figure()
+        fig, (ax,) = _new_figure() if given is None else (_root(given[0]), given)
         ax.fill_between(dates, band("q05"), band("q95"), color=fill, alpha=0.16, linewidth=0)
         ax.fill_between(dates, band("q25"), band("q75"), color=fill, alpha=0.34, linewidth=0)
         ax.plot(dates, band("q50"), color="#003F6B", linewidth=2.4, label="Simulated median")
@@ -572,7 +694,7 @@ def fan_chart(
         ax.grid(axis="x", visible=False)
         _date_axis(ax)
         ax.set_ylabel(ylabel)
-        if counting:
+        if counting and given is None:
             ax.set_title(counting, loc="left", fontsize=_CAPTION_SIZE + 1, color=_MUTED)
         for when, text in markers:
             moment = pd.Timestamp(when).to_datetime64()
@@ -603,6 +725,8 @@ def fan_chart(
             ],
             min_gap=0.05 * ax.get_ylim()[1],
         )
+        if given is not None:
+            return _axes_title(ax, title, subtitle=counting)
         return _finish(fig, title, caption)
 
 
@@ -624,6 +748,7 @@ def ladder_chart(
     caption: Caption,
     rungs: Sequence[int] | None = None,
     level: float = 0.90,
+    ax: Axes | Sequence[Axes] | None = None,
 ) -> Figure:
     """Probability that the crisis has reached each rung of the escalation ladder, by date.
 
@@ -642,13 +767,17 @@ def ladder_chart(
         caption: provenance line printed at the bottom.
         rungs: rungs to draw (each >= 1 and present in ``curves``); the default is described above.
         level: confidence level of the ``lower``/``upper`` columns, used in the legend.
+        ax: draw into the caller's axes instead of a new figure (keyword only): one axes for the curves, or
+            two (curves, side panel) to show the parameter ranges on the last day beside them too (the side
+            panel is drawn only when the table has them). The title goes on the curves' axes, the legend to
+            their right, the caption is left to the caller, and the axes' figure is returned.
 
     Returns:
-        The figure.
+        The figure (with ``ax``: the figure of ``ax``).
 
     Raises:
-        ValueError: if the table lacks a column or has no rows, a requested rung is not in it, or no rung is
-            left to draw.
+        ValueError: if the table lacks a column or has no rows, a requested rung is not in it, no rung is
+            left to draw, or ``ax`` is not one or two axes.
     """
     _require(curves, ("rung", "rung_name", "date", "probability", "lower", "upper"), "curves")
     available = {int(k) for k in curves["rung"].unique()}
@@ -662,8 +791,15 @@ def ladder_chart(
         raise ValueError("rungs: no rung to draw (every rung from 2 to 7 has probability 0)")
 
     spread = _parameter_columns(curves[curves["rung"].isin(chosen)])
+    given = _target_axes(ax, (1, 2))
     with house_style():
-        if spread is None:
+        if given is not None:
+            fig, ax = _root(given[0]), given[0]
+            side = given[1] if len(given) == 2 else None
+            if side is not None and spread is None:
+                side.set_axis_off()
+            spread = spread if side is not None else None
+        elif spread is None:
             fig, (ax,) = _new_figure()
         else:
             fig, (ax, side) = _new_figure(ncols=2, sharey=True, gridspec_kw={"width_ratios": (3.2, 1)})
@@ -696,11 +832,25 @@ def ladder_chart(
         )
         if spread is not None:
             _ladder_side_panel(side, curves, sorted(set(chosen)), level)
+            if given is not None:
+                side.set_ylim(ax.get_ylim())
+                _percent_axis(side.yaxis)
+                side.tick_params(axis="y", labelleft=False)
             handles.append(
                 Line2D(
                     [], [], color="#888888", linewidth=11, alpha=_RANGE_ALPHA, label=_parameter_note(level)
                 )
             )
+        if given is not None:
+            # Right of the axes, clear of the end labels (which stand outside the curves' axes).
+            host = side if spread is not None else ax
+            clear = 0.0 if spread is not None else 48.0 / 72.0
+            host.legend(
+                handles=handles, title="Highest rung reached", loc="center left", bbox_to_anchor=(1.0, 0.5),
+                bbox_transform=host.transAxes + ScaledTranslation(clear + 0.1, 0.0, fig.dpi_scale_trans),
+                alignment="left", borderaxespad=0.0,
+            )  # fmt: skip
+            return _axes_title(ax, title)
         # Centred on the right: at the top it would share the band of the figure's title.
         fig.legend(
             handles=handles, title="Highest rung reached", loc="outside right center", alignment="left"
@@ -746,6 +896,7 @@ def threshold_chart(
     caption: Caption,
     horizon: int | None = None,
     level: float = 0.90,
+    ax: Axes | None = None,
 ) -> Figure:
     """Probability of each named threshold event by one horizon: a dot and its interval per threshold.
 
@@ -759,9 +910,12 @@ def threshold_chart(
         caption: provenance line printed at the bottom.
         horizon: horizon in days to show; the largest in the table when None.
         level: confidence level of the ``lower``/``upper`` columns, used in the legend.
+        ax: draw into this axes instead of a new figure (keyword only): the title goes on the axes, the
+            caption is left to the caller, and the axes' figure is returned; see "Composing figures" in
+            ``docs/brief.md``.
 
     Returns:
-        The figure.
+        The figure (with ``ax``: the figure of ``ax``).
 
     Raises:
         ValueError: if the table lacks a column or has no rows, or has no row for ``horizon``.
@@ -788,9 +942,10 @@ def threshold_chart(
     if spread is not None:
         low_end, high_end = np.fmin(lower, spread[0]), np.fmax(upper, spread[1])
 
+    given = _target_axes(ax, (1,))
     with house_style():
         height = min(max(3.4, 1.6 + 0.85 * n), 7.5)
-        fig, (ax,) = _new_figure(figsize=(FIGSIZE[0], height))
+        fig, (ax,) = _new_figure(figsize=(FIGSIZE[0], height)) if given is None else (_root(given[0]), given)
         ax.set_xlim(0, 100)
         if spread is not None:
             _parameter_range(ax, y, *spread, colour)
@@ -819,8 +974,11 @@ def threshold_chart(
             handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=min(len(handles), 3),
             borderaxespad=0.2,
         )  # fmt: skip
-        _finish(fig, title, caption)
-        _keep_inside(fig, value_labels)
+        if given is None:
+            _finish(fig, title, caption)
+        else:
+            _axes_title(ax, title, pad=_COMPOSED_LEGEND_PAD)
+        _place_labels(fig, value_labels)
         return fig
 
 
@@ -837,13 +995,15 @@ def arms_chart(
     caption: Caption,
     reference: str,
     level: float = 0.90,
+    ax: Sequence[Axes] | None = None,
 ) -> Figure:
     """Compare experiment arms run with common random numbers, threshold by threshold.
 
     The left panel shows each arm's probability of each threshold side by side (dot and interval, one colour
     per arm). The right panel shows each arm's paired difference from the reference arm in percentage
     points, with its interval and a line at zero; an interval that excludes zero is a difference the
-    ensemble resolves.
+    ensemble resolves. Each value is written beside its interval; a label that would overlap another is
+    moved to the other end of its interval or further along its row (:func:`_place_labels`).
 
     Args:
         table: columns ``arm``, ``arm_label``, ``threshold``, ``label``, ``probability``, ``lower`` and
@@ -855,13 +1015,16 @@ def arms_chart(
         caption: provenance line printed at the bottom.
         reference: the ``arm`` the differences are taken against.
         level: confidence level of the intervals, used in the legend.
+        ax: draw into two of the caller's axes, ``(probabilities, differences)``, instead of a new figure
+            (keyword only): the title goes on the first axes, the caption is left to the caller, and the
+            axes' figure is returned. The two axes should share their height (rows line up by position).
 
     Returns:
-        The figure.
+        The figure (with ``ax``: the figure of the axes).
 
     Raises:
-        ValueError: if a table lacks a column or has no rows, holds more than one horizon, or ``reference``
-            is not an arm of ``table``.
+        ValueError: if a table lacks a column or has no rows, holds more than one horizon, ``reference``
+            is not an arm of ``table``, or ``ax`` is not two axes.
     """
     _require(table, ("arm", "arm_label", "threshold", "label", "probability", "lower", "upper"), "table")
     _require(
@@ -889,11 +1052,16 @@ def arms_chart(
     offset = dict(zip(arms, _dodge(len(arms)), strict=True))
     n = len(thresholds)
 
+    given = _target_axes(ax, (2,))
     with house_style():
         height = min(max(4.2, 2.2 + 0.95 * n), 8.0)
-        fig, (left, right) = _new_figure(
-            ncols=2, figsize=(FIGSIZE[0] + 1.0, height), sharey=True, gridspec_kw={"width_ratios": (1.25, 1)}
-        )
+        if given is None:
+            fig, (left, right) = _new_figure(
+                ncols=2, figsize=(FIGSIZE[0] + 1.0, height), sharey=True,
+                gridspec_kw={"width_ratios": (1.25, 1)},
+            )  # fmt: skip
+        else:
+            (left, right), fig = given, _root(given[0])
         labels: list[_ValueLabel] = []
         spreads = False
         # Left: probabilities by arm.
@@ -942,6 +1110,8 @@ def arms_chart(
                 labels.append(_label_value(right, lo[k], hi[k], y[k], _points_text(d[k]), colour, side=side))
         right.set_xlabel(f"Difference from {arm_labels[reference]}\n(percentage points)")
         right.tick_params(axis="y", left=False)
+        if given is not None:  # the new figure's panels share the y axis, which hides these already
+            right.tick_params(axis="y", labelleft=False)
 
         for ax in (left, right):
             ax.set_yticks(np.arange(n), [_wrap(names[t], 22) for t in thresholds])
@@ -974,10 +1144,13 @@ def arms_chart(
         )  # fmt: skip
         legend.set_in_layout(False)
         pad = 30 if not spreads else 30 + 22 * (-(-len(handles) // 2) - 1)
-        left.set_title("Probability in each arm", pad=pad)
+        if given is None:
+            left.set_title("Probability in each arm", pad=pad)
+            _finish(fig, title, caption)
+        else:
+            _axes_title(left, title, pad=pad)
         right.set_title("Change from the reference arm", pad=pad)
-        _finish(fig, title, caption)
-        _keep_inside(fig, labels)
+        _place_labels(fig, labels)
         return fig
 
 
@@ -1088,6 +1261,7 @@ def sweep_chart(
     series_label: str | None = None,
     level: float = 0.90,
     ylabel: str = "Probability (%)",
+    ax: Axes | None = None,
 ) -> Figure:
     """Probability of one threshold event across a sweep of one or two policy levers.
 
@@ -1111,17 +1285,20 @@ def sweep_chart(
         series_label: legend title for the values of ``series``; ``series`` itself when None.
         level: confidence level of the ``lower``/``upper`` columns, used in the legend.
         ylabel: label of the probability axis, for example ``"Probability by day 90 (%)"``.
+        ax: draw into this axes instead of a new figure (keyword only): the title goes on the axes, the
+            caption is left to the caller, and the axes' figure is returned.
 
     Returns:
-        The figure.
+        The figure (with ``ax``: the figure of ``ax``).
 
     Raises:
         ValueError: if the table lacks a column, has no rows, or has two rows for one sweep point.
     """
     groups, styles, levers = _sweep_setup(table, lever, series, "probability")
+    given = _target_axes(ax, (1,))
 
     with house_style():
-        fig, (ax,) = _new_figure()
+        fig, (ax,) = _new_figure() if given is None else (_root(given[0]), given)
         handles: list[Artist] = []
         for value, rows in groups:
             colour, marker = styles[value]
@@ -1160,7 +1337,7 @@ def sweep_chart(
         ax.set_xlabel(lever_label)
         ax.set_ylabel(ylabel)
         _sweep_legend(ax, handles, series_label or series, grouped=series is not None)
-        return _finish(fig, title, caption)
+        return _finish_or_title(fig, given, title, caption, legend_above=series is None)
 
 
 def robustness_chart(
@@ -1173,6 +1350,7 @@ def robustness_chart(
     series: str | None = None,
     series_label: str | None = None,
     reference_label: str = "the reference point",
+    ax: Sequence[Axes] | None = None,
 ) -> Figure:
     """How robust each lever value is across plausible parameter values: two panels against the lever.
 
@@ -1192,17 +1370,24 @@ def robustness_chart(
         series: column of a second lever, one line per value; None for a single line.
         series_label: legend title for ``series``.
         reference_label: how the left panel's axis names the reference.
+        ax: draw into two of the caller's axes, ``(share of draws, regret)``, instead of a new figure
+            (keyword only): the title goes on the first axes, the caption is left to the caller, and the
+            axes' figure is returned.
 
     Returns:
-        The figure.
+        The figure (with ``ax``: the figure of the axes).
     """
     columns = [lever, "share_lower", "regret_mean", "regret_p90"] + ([series] if series is not None else [])
     _require(table, columns, "table")
     groups = _sweep_series(table, lever, series, "table")
     styles = _series_styles([group for group, _ in groups])
     levers = sorted({float(v) for v in table[lever]})
+    given = _target_axes(ax, (2,))
     with house_style():
-        fig, (left, right) = _new_figure(ncols=2, figsize=(FIGSIZE[0] + 1.0, FIGSIZE[1]))
+        if given is None:
+            fig, (left, right) = _new_figure(ncols=2, figsize=(FIGSIZE[0] + 1.0, FIGSIZE[1]))
+        else:
+            (left, right), fig = given, _root(given[0])
         handles: list[Artist] = []
         for value, rows in groups:
             colour, marker = styles[value]
@@ -1233,7 +1418,7 @@ def robustness_chart(
             ax.grid(axis="x", visible=False)
             ax.set_xlabel(lever_label)
         _sweep_legend(right, handles, series_label or series, grouped=series is not None)
-        return _finish(fig, title, caption)
+        return _finish(fig, title, caption) if given is None else _axes_title(left, title)
 
 
 def _to_border(n: int) -> np.ndarray:
@@ -1276,6 +1461,8 @@ def _smooth_surface(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ma.M
     x, y = _to_border(cols), _to_border(rows)
     if not np.isfinite(padded).all():
         return x, y, np.ma.masked_invalid(padded)
+    import scipy.interpolate  # only a heatmap with a contour needs it
+
     spline = scipy.interpolate.RectBivariateSpline(
         y, x, padded, kx=min(3, len(y) - 1), ky=min(3, len(x) - 1)
     )  # fmt: skip
@@ -1307,6 +1494,7 @@ def heatmap_chart(
     caption: Caption,
     contour: float | None = 0.5,
     colorbar_label: str = "Probability (%)",
+    ax: Axes | None = None,
 ) -> Figure:
     """Probability of one threshold event over a two-lever sweep, as a grid of coloured cells.
 
@@ -1330,9 +1518,11 @@ def heatmap_chart(
         caption: provenance line printed at the bottom.
         contour: probability (in [0, 1]) to trace; None for no line.
         colorbar_label: label of the colour bar.
+        ax: draw into this axes instead of a new figure (keyword only): the colour bar takes room from it,
+            the title goes on the axes, the caption is left to the caller, and the axes' figure is returned.
 
     Returns:
-        The figure.
+        The figure (with ``ax``: the figure of ``ax``).
 
     Raises:
         ValueError: if the table lacks a column, has no rows, or has two rows for one sweep point, or if
@@ -1352,9 +1542,10 @@ def heatmap_chart(
     colours = matplotlib.colormaps["viridis"].with_extremes(bad="#EEEEEE")
     norm = _heatmap_norm(values)
     fontsize = 12.0 if n_cols <= 8 and n_rows <= 10 else 9.0
+    given = _target_axes(ax, (1,))
 
     with house_style():
-        fig, (ax,) = _new_figure()
+        fig, (ax,) = _new_figure() if given is None else (_root(given[0]), given)
         image = ax.imshow(
             np.ma.masked_invalid(values), cmap=colours, norm=norm, origin="lower", aspect="auto",
             interpolation="nearest",
@@ -1368,7 +1559,7 @@ def heatmap_chart(
                     col, row, _percent_text(value / 100), ha="center", va="center", fontsize=fontsize,
                     fontweight="bold", color=_text_colour_on(colours(norm(value))),
                 )  # fmt: skip
-        bar = fig.colorbar(image, ax=ax, label=colorbar_label, fraction=0.05, pad=0.02)
+        bar = ax.figure.colorbar(image, ax=ax, label=colorbar_label, fraction=0.05, pad=0.02)
         bar.ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
         bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         bar.outline.set_visible(False)
@@ -1391,7 +1582,7 @@ def heatmap_chart(
             spine.set_visible(False)
         ax.set_xlabel(x_label)
         ax.set_ylabel(y_label)
-        return _finish(fig, title, caption)
+        return _finish_or_title(fig, given, title, caption)
 
 
 def _is_reference(rows: pd.DataFrame) -> np.ndarray:
@@ -1414,6 +1605,7 @@ def difference_chart(
     series: str | None = None,
     series_label: str | None = None,
     level: float = 0.90,
+    ax: Axes | None = None,
 ) -> Figure:
     """Paired differences from a reference sweep point, in percentage points, across a sweep.
 
@@ -1437,19 +1629,22 @@ def difference_chart(
         series: column of a second lever, one set of points per value; None for a single set.
         series_label: legend title for the values of ``series``; ``series`` itself when None.
         level: confidence level of the intervals, used in the legend.
+        ax: draw into this axes instead of a new figure (keyword only): the title goes on the axes, the
+            caption is left to the caller, and the axes' figure is returned.
 
     Returns:
-        The figure.
+        The figure (with ``ax``: the figure of ``ax``).
 
     Raises:
         ValueError: if the table lacks a column, has no rows, or has two rows for one sweep point.
     """
     groups, styles, levers = _sweep_setup(table, lever, series, "difference")
+    given = _target_axes(ax, (1,))
     gap = float(np.diff(levers).min()) if len(levers) > 1 else 1.0
     nudge = dict(zip(styles, _dodge(len(groups), spread=0.3 * gap), strict=True))
 
     with house_style():
-        fig, (ax,) = _new_figure()
+        fig, (ax,) = _new_figure() if given is None else (_root(given[0]), given)
         _difference_axis(ax, "y")
         handles: list[Artist] = []
         reference_points: list[tuple[float, str, str]] = []
@@ -1494,7 +1689,7 @@ def difference_chart(
         ax.set_xlabel(lever_label)
         ax.set_ylabel(_wrap(f"Difference from {reference_label}", 40) + "\n(percentage points)")
         _sweep_legend(ax, handles, series_label or series, grouped=series is not None)
-        return _finish(fig, title, caption)
+        return _finish_or_title(fig, given, title, caption, legend_above=series is None)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -1502,16 +1697,20 @@ def difference_chart(
 # --------------------------------------------------------------------------------------------------------
 
 
-def pit_histogram(pit: Sequence[float], *, title: str, caption: Caption, bins: int = 10) -> Figure:
+def pit_histogram(
+    pit: Sequence[float], *, title: str, caption: Caption, bins: int = 10, ax: Axes | None = None
+) -> Figure:
     """Histogram of PIT values of count forecasts against the uniform density a calibrated forecast gives.
 
     A U shape means forecasts too narrow, a hump too wide, a slope biased (Czado, Gneiting & Held 2009).
+    With ``ax`` (keyword only) it is drawn into that axes, titled there, and the axes' figure is returned.
     """
     values = np.asarray(pit, dtype=float)
     if values.size == 0 or ((values < 0) | (values > 1)).any():
         raise ValueError("pit: expected at least one value in [0, 1]")
+    given = _target_axes(ax, (1,))
     with house_style():
-        fig, (ax,) = _new_figure()
+        fig, (ax,) = _new_figure() if given is None else (_root(given[0]), given)
         ax.hist(values, bins=np.linspace(0, 1, bins + 1), density=True, color=PALETTE[0], alpha=0.8,
                 edgecolor="white", label=f"PIT of {values.size} observations")  # fmt: skip
         ax.axhline(1.0, color=_INK, linestyle="--", linewidth=1.5, label="Calibrated forecast (uniform)")
@@ -1519,18 +1718,22 @@ def pit_histogram(pit: Sequence[float], *, title: str, caption: Caption, bins: i
         ax.set_xlabel("Probability integral transform of the observed count")
         ax.set_ylabel("Density")
         ax.legend(loc="upper right")
-        return _finish(fig, title, caption)
+        return _finish_or_title(fig, given, title, caption)
 
 
-def reliability_diagram(table: pd.DataFrame, *, title: str, caption: Caption) -> Figure:
+def reliability_diagram(
+    table: pd.DataFrame, *, title: str, caption: Caption, ax: Axes | None = None
+) -> Figure:
     """Observed frequency against mean forecast probability per bin, with the diagonal of perfect calibration.
 
     ``table``: columns mean_forecast, observed_frequency, forecasts (escalation.backtest.reliability_table);
     marker area grows with the number of forecasts in the bin, and each bin is labelled with that number.
+    With ``ax`` (keyword only) it is drawn into that axes, titled there, and the axes' figure is returned.
     """
     _require(table, ["mean_forecast", "observed_frequency", "forecasts"], "table")
+    given = _target_axes(ax, (1,))
     with house_style():
-        fig, (ax,) = _new_figure()
+        fig, (ax,) = _new_figure() if given is None else (_root(given[0]), given)
         ax.set_box_aspect(1)
         ax.plot([0, 100], [0, 100], color=_INK, linestyle="--", linewidth=1.5, label="Perfect reliability")
         sizes = 30 + 270 * table["forecasts"].to_numpy(float) / max(1.0, float(table["forecasts"].max()))
@@ -1553,22 +1756,28 @@ def reliability_diagram(table: pd.DataFrame, *, title: str, caption: Caption) ->
         ax.set_xlabel("Forecast probability (%)")
         ax.set_ylabel("Observed frequency (%)")
         ax.legend(loc="upper left")
-        return _finish(fig, title, caption)
+        return _finish_or_title(fig, given, title, caption)
 
 
-def qq_uniform(residuals: Sequence[float], *, title: str, caption: Caption, level: float = 0.95) -> Figure:
+def qq_uniform(
+    residuals: Sequence[float], *, title: str, caption: Caption, level: float = 0.95, ax: Axes | None = None
+) -> Figure:
     """QQ plot of rescaled residuals against the uniform distribution, with the KS acceptance band.
 
     Points inside the band are what a correct model produces; a systematic bow means counts spread more (or
-    less) than the model allows (Brown et al. 2002).
+    less) than the model allows (Brown et al. 2002). With ``ax`` (keyword only) it is drawn into that axes,
+    titled there, and the axes' figure is returned.
     """
     values = np.sort(np.asarray(residuals, dtype=float))
     if values.size == 0:
         raise ValueError("residuals: expected at least one value")
     expected = (np.arange(1, values.size + 1) - 0.5) / values.size
+    import scipy.stats  # only this figure needs it
+
     band = scipy.stats.kstwo.ppf(level, values.size)
+    given = _target_axes(ax, (1,))
     with house_style():
-        fig, (ax,) = _new_figure()
+        fig, (ax,) = _new_figure() if given is None else (_root(given[0]), given)
         ax.set_box_aspect(1)
         ax.fill_between([0, 1], [-band, 1 - band], [band, 1 + band], color=PALETTE[5], alpha=0.25,
                         label=f"{round(100 * level)}% KS band")  # fmt: skip
@@ -1579,7 +1788,7 @@ def qq_uniform(residuals: Sequence[float], *, title: str, caption: Caption, leve
         ax.set_xlabel("Uniform quantile")
         ax.set_ylabel("Rescaled residual (randomised PIT)")
         ax.legend(loc="upper left")
-        return _finish(fig, title, caption)
+        return _finish_or_title(fig, given, title, caption)
 
 
 def save_figure(
@@ -1589,7 +1798,9 @@ def save_figure(
 
     Each file is written to a temporary file in ``directory`` and moved into place with an atomic rename
     (:func:`os.replace`), so a reader never sees a half-written figure. The figure keeps its size: a PNG is
-    ``dpi × figsize`` pixels (2000 × 1125 for the default figure at 200 dpi).
+    ``dpi × figsize`` pixels (2000 × 1125 for the default figure at 200 dpi). The layout is computed once,
+    when the first format is drawn, and kept for the others (the same positions in every file, at half the
+    cost of laying the figure out again for each).
 
     Args:
         fig: the figure; closed afterwards, even when writing fails.
@@ -1603,10 +1814,13 @@ def save_figure(
     """
     directory = Path(directory)
     written: list[Path] = []
+    engine = fig.get_layout_engine()
     try:
         directory.mkdir(parents=True, exist_ok=True)
         with house_style():
-            for fmt in formats:
+            for k, fmt in enumerate(formats):
+                if k == 1 and engine is not None:
+                    fig.set_layout_engine("none")  # laid out by the first format's draw
                 target = directory / f"{stem}.{fmt}"
                 temporary = directory / f".{stem}.{fmt}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
                 try:
@@ -1618,7 +1832,12 @@ def save_figure(
                     raise
                 written.append(target)
     finally:
-        plt.close(fig)
+        if engine is not None and fig.get_layout_engine() is not engine:
+            fig.set_layout_engine(engine)
+        # A figure made through pyplot is registered there; without pyplot imported, none can be.
+        pyplot = sys.modules.get("matplotlib.pyplot")
+        if pyplot is not None:
+            pyplot.close(fig)
     return written
 
 

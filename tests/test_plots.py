@@ -506,3 +506,38 @@ def test_fan_chart_says_what_it_counts_and_marks_the_drivers_inside_its_days():
     assert pd.Timestamp(dotted[0].get_xdata()[0]) == pd.Timestamp("2023-10-28")
     labels = [text.get_text() for text in ax.texts]
     assert "ground invasion" in labels and "air defence" not in labels
+
+
+def test_arms_chart_value_labels_of_nearly_equal_arms_do_not_overlap():
+    # Four arms on four events: the dodged rows of one event are a few points apart, and two arms have
+    # nearly equal probabilities (50.0% and 50.2%), so labels written at the same side of their intervals
+    # would be drawn over each other.
+    values = {"a": 0.500, "b": 0.502, "c": 0.506, "d": 0.510}
+    table = pd.DataFrame(
+        [
+            {"arm": arm, "arm_label": arm.upper(), "threshold": f"t{k}", "label": f"Event {k}",
+             "horizon_days": 90, "probability": p, "lower": p - 0.03, "upper": p + 0.03}
+            for arm, p in values.items()
+            for k in range(4)
+        ]
+    )  # fmt: skip
+    differences = pd.DataFrame(
+        [
+            {"arm": arm, "arm_label": arm.upper(), "threshold": f"t{k}", "label": f"Event {k}",
+             "difference": p - 0.5, "lower": p - 0.502, "upper": p - 0.498}
+            for arm, p in values.items()
+            if arm != "a"
+            for k in range(4)
+        ]
+    )  # fmt: skip
+    fig = arms_chart(table, differences, title="Close arms", caption=CAPTION, reference="a")
+    fig.draw_without_rendering()
+    for ax in fig.axes:
+        labels = [t for t in ax.texts if t.get_text().endswith(("%", "pp"))]
+        assert len(labels) == (16 if ax is fig.axes[0] else 12)
+        boxes = [t.get_window_extent() for t in labels]
+        frame = ax.get_window_extent()
+        for i, box in enumerate(boxes):
+            assert frame.x0 - 1 <= box.x0 and box.x1 <= frame.x1 + 1, labels[i].get_text()
+            for j in range(i):
+                assert not box.overlaps(boxes[j]), (labels[i].get_text(), labels[j].get_text())

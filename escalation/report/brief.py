@@ -30,12 +30,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from escalation.report.folder import atomic_write_bytes, atomic_write_text
 from escalation.report.summary import ASSUMPTION, Estimate, RunSummary, SummaryError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 USAGE_ERROR = 2
 PDF_NAME = "brief.pdf"
@@ -511,8 +512,37 @@ def _experiment_figures(folder: Path, summary: RunSummary) -> list[Figure]:
     return figures
 
 
+def _lever_text(value: Any) -> str:
+    """A lever value as the sweep's tables print it: ``0.5``, ``1``, ``true``."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+_SWEEP_FIGURES = {
+    "sweep": "probability across the sweep",
+    "heatmap": "probability over the two levers",
+    "difference": "change from the reference point",
+    "robustness": "robustness over plausible parameter values",
+}
+
+
+def _sweep_figure_caption(stem: str, labels: dict[str, str]) -> str:
+    kind, _, rest = stem.partition("_")
+    if kind in _SWEEP_FIGURES:
+        for threshold, label in labels.items():
+            if rest == threshold or rest.startswith(threshold + "_"):
+                arm = rest[len(threshold) + 1 :]
+                return f"{label}: {_SWEEP_FIGURES[kind]}" + (f" (arm {arm})" if arm else "") + "."
+    return stem.replace("_", " ")
+
+
 def sweep_brief(folder: Path) -> Brief:
-    """The brief of a sweep folder (after ``escalation-report`` or the end of a multirun)."""
+    """The brief of a sweep folder (after ``escalation-report`` or the end of a multirun).
+
+    The headline table is ``sweep_summary.parquet`` at the last horizon, one row per point and event; the
+    paired differences are ``sweep_differences.parquet`` at the same horizon, the reference point left out.
+    """
+    import pandas as pd
+
     folder = Path(folder)
     info = _json(folder / "sweep.json") or {}
     table_path = folder / "sweep_summary.parquet"
@@ -520,17 +550,27 @@ def sweep_brief(folder: Path) -> Brief:
         raise BriefError(f"{folder}: sweep folder without sweep_summary.parquet; run escalation-report first")
     table = pd.read_parquet(table_path)
     levers = [str(lever) for lever in info.get("levers", [])]
+    missing = [c for c in (*levers, "threshold", "label", "horizon_days", "probability") if c not in table]
+    if missing:
+        raise BriefError(f"{table_path}: missing columns {missing}; run escalation-report again")
     horizon = int(table["horizon_days"].max())
-    last = table[table["horizon_days"] == horizon]
+    last = table[table["horizon_days"] == horizon].sort_values(levers, kind="stable")
+    arms = list(dict.fromkeys(last["arm"])) if "arm" in last else []
+    by_arm = len(arms) > 1
+    level = (info.get("interval") or {}).get("level")
+    points_complete = info.get("points_complete", len(info.get("points", [])))
     question = str(info.get("question") or info.get("experiment") or folder.name)
     brief = Brief(
         title=question,
-        subtitle=f"Sweep over {', '.join(levers) or 'no lever'}: {len(info.get('points', []))} points; "
-        f"probabilities by day {horizon}.",
+        subtitle=f"Sweep over {', '.join(levers) or 'no lever'}: {points_complete} points, "
+        f"{info.get('replications', '?'):,} replications each, seed {info.get('seed', '?')}; "
+        f"probabilities by day {horizon}"
+        + (f", {level:.0%} intervals." if isinstance(level, float) else "."),
     )
     rows = tuple(
         (
-            *(f"{row[lever]:g}" if isinstance(row[lever], float) else str(row[lever]) for lever in levers),
+            *(_lever_text(row[lever]) for lever in levers),
+            *((str(row["arm"]),) if by_arm else ()),
             str(row["label"]),
             percent(float(row["probability"])),
             interval(float(row["lower"]), float(row["upper"])),
@@ -538,10 +578,25 @@ def sweep_brief(folder: Path) -> Brief:
         )
         for _, row in last.iterrows()
     )
+    arm_column = ("Arm",) if by_arm else ()
     brief.add(
-        Heading("Headline numbers"),
-        Table((*levers, "Event", "Probability", "Simulation noise", "Over plausible parameter values"), rows),
+        Heading(f"Headline numbers by day {horizon}"),
+        Table(
+            (
+                *levers,
+                *arm_column,
+                "Event",
+                "Probability",
+                "Simulation noise",
+                "Over plausible parameter values",
+            ),
+            rows,
+            caption="Each row is one sweep point (sweep_summary.parquet). Simulation noise: the interval "
+            "another seed could move the estimate within. Parameter values: the range of the probability "
+            "over plausible parameter values (dash: not estimated).",
+        ),
     )
+    brief.add(*_sweep_differences(folder, levers, horizon, by_arm, info))
     brief.add(
         Heading("Caveats"),
         *[
@@ -551,8 +606,11 @@ def sweep_brief(folder: Path) -> Brief:
             )
         ],
     )
+    labels = dict(zip(table["threshold"], table["label"], strict=True))
     figures = sorted((folder / "figures").glob("*.png"))
-    brief.add(Heading("Figures"), *[Figure(path, path.stem.replace("_", " ")) for path in figures])
+    brief.add(
+        Heading("Figures"), *[Figure(path, _sweep_figure_caption(path.stem, labels)) for path in figures]
+    )
     brief.add(
         Heading("Provenance"),
         Table(("", ""), tuple((str(k), _short(v)) for k, v in info.items() if k != "points")),
@@ -560,36 +618,175 @@ def sweep_brief(folder: Path) -> Brief:
     return brief
 
 
+def _sweep_differences(
+    folder: Path, levers: list[str], horizon: int, by_arm: bool, info: dict[str, Any]
+) -> list[Block]:
+    import pandas as pd
+
+    path = folder / "sweep_differences.parquet"
+    if not path.is_file():
+        return []
+    table = pd.read_parquet(path)
+    rows = table[(table["horizon_days"] == horizon) & (table["point"] != info.get("reference_point"))]
+    if rows.empty:
+        return []
+    rows = rows.sort_values(levers, kind="stable")
+    reference = ", ".join(f"{k} = {_lever_text(v)}" for k, v in (info.get("reference") or {}).items())
+    level = (info.get("interval") or {}).get("level")
+    return [
+        Heading(f"Change from the reference point{f' ({reference})' if reference else ''}, by day {horizon}"),
+        Table(
+            (
+                *levers,
+                *(("Arm",) if by_arm else ()),
+                "Event",
+                "Difference",
+                f"{level:.0%} interval" if isinstance(level, float) else "Interval",
+                "Resolved",
+            ),
+            tuple(
+                (
+                    *(_lever_text(row[lever]) for lever in levers),
+                    *((str(row["arm"]),) if by_arm else ()),
+                    str(row["label"]),
+                    points(float(row["difference"])),
+                    _points_interval(float(row["lower"]), float(row["upper"])),
+                    "yes" if row["lower"] > 0 or row["upper"] < 0 else "no",
+                )
+                for _, row in rows.iterrows()
+            ),
+            caption="Paired on common random numbers: every point runs the reference point's seeds "
+            "(sweep_differences.parquet). Resolved: the interval excludes zero.",
+        ),
+    ]
+
+
+def _cell(value: Any) -> str:
+    """A table cell of a backtest: dates as dates, missing values as a dash, numbers to 4 figures."""
+    import pandas as pd
+
+    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
+        return _DASH
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat()
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return _short(value)
+
+
+def _happened(value: Any) -> str:
+    import pandas as pd
+
+    if value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value)):
+        return "unknown"
+    return "yes" if bool(value) else "no"
+
+
 def backtest_brief(folder: Path) -> Brief:
-    """The brief of a backtest run folder: its scores against the record and its figures."""
+    """The brief of a backtest run folder (one cut-off or rolling origins): scores, summary and figures.
+
+    The threshold table and the forecasters' mean scores are ``summary.json``'s; the daily count scores
+    ``tables/backtest_scores.parquet``'s.
+    """
+    import pandas as pd
+
     folder = Path(folder)
     summary = _json(folder / "summary.json") or {}
     manifest = _json(folder / "manifest.json") or {}
     calibration = _json(folder / "calibration.json")
+    origins = summary.get("origins") or ([summary["cutoff"]] if summary.get("cutoff") else [])
+    when = (
+        f"at the cut-off {origins[0]}"
+        if len(origins) == 1
+        else f"at {len(origins)} cut-offs, {origins[0]} to {origins[-1]}"
+        if origins
+        else "at a cut-off"
+    )
     brief = Brief(
         title=f"Backtest: {summary.get('experiment', folder.name)}",
-        subtitle="Forecasts made from the events known at a cut-off, scored against what the record shows "
-        "later.",
+        subtitle=f"Forecasts of the attacks on {summary.get('target', '?')} over "
+        f"{summary.get('horizon_days', '?')} days made {when} from the events known then, scored against "
+        f"what the record shows later; {summary.get('replications', 0):,} replications, seed "
+        f"{summary.get('seed', '?')}.",
     )
+    thresholds_path = folder / "tables" / "backtest_thresholds.parquet"
+    thresholds = (
+        pd.read_parquet(thresholds_path).to_dict("records")
+        if thresholds_path.is_file()
+        else summary.get("thresholds", [])
+    )
+    if thresholds:
+        rolling = any("cutoff" in t for t in thresholds)
+        brief.add(
+            Heading("Named thresholds"),
+            Table(
+                (*(("Cut-off",) if rolling else ()), "Event", "By", "Forecast", "Happened", "Brier",
+                 "Log score"),
+                tuple(
+                    (
+                        *((_cell(t["cutoff"]),) if rolling else ()),
+                        str(t["label"]),
+                        f"day {t['horizon_days']}",
+                        percent(float(t["probability"])),
+                        _happened(t["happened"]),
+                        _cell(t["brier"]),
+                        _cell(t["log_score"]),
+                    )
+                    for t in thresholds
+                ),
+                caption=_threshold_scores_caption(summary.get("threshold_scores") or {}),
+            ),
+        )  # fmt: skip
+    forecasters = summary.get("forecasters") or {}
+    if forecasters:
+        keys = list(dict.fromkeys(k for entry in forecasters.values() for k in entry))
+        brief.add(
+            Heading("Count forecasts: mean scores"),
+            Table(
+                ("Forecaster", *(k.replace("_", " ") for k in keys)),
+                tuple((name, *(_cell(entry.get(k)) for k in keys)) for name, entry in forecasters.items()),
+                caption="Over the days whose count is exact (a count known only as a lower bound is not "
+                "scored). CRPS: lower is better; skill: the share of a baseline's CRPS the model saves.",
+            ),
+        )
+    else:
+        brief.add(
+            Paragraph(
+                "No count was scored: every count after the cut-off is known only as a lower bound.",
+                note=True,
+            )
+        )
     scores = folder / "tables" / "backtest_scores.parquet"
     if scores.is_file():
         table = pd.read_parquet(scores)
         brief.add(
-            Heading("Scores"),
+            Heading("Daily counts"),
             Table(
-                tuple(str(c) for c in table.columns),
-                tuple(tuple(_short(v) for v in r) for r in table.itertuples(index=False)),
+                tuple(str(c).replace("_", " ") for c in table.columns),
+                tuple(tuple(_cell(v) for v in r) for r in table.itertuples(index=False)),
+                caption="backtest_scores.parquet: each forecaster on each observed day.",
             ),
         )
     flat = {k: v for k, v in summary.items() if not isinstance(v, dict | list)}
     brief.add(Heading("Summary"), Table(("", ""), tuple((str(k), _short(v)) for k, v in flat.items())))
-    figures = sorted((folder / "figures").glob("backtest_*.png"))
+    figures = sorted((folder / "figures").glob("*.png"))
     brief.add(Heading("Figures"), *[Figure(path, path.stem.replace("_", " ")) for path in figures])
     brief.add(Heading("Provenance"), _provenance(manifest, calibration))
     return brief
 
 
+def _threshold_scores_caption(scores: dict[str, Any]) -> str:
+    parts = [f"{scores.get('forecasts', 0)} forecasts scored"]
+    if scores.get("mean_brier") is not None:
+        parts.append(f"mean Brier {scores['mean_brier']:.4g}, mean log score {scores['mean_log_score']:.4g}")
+    if scores.get("left_out"):
+        parts.append(f"{scores['left_out']} left out ({scores.get('left_out_reason', 'unknown outcome')})")
+    return "; ".join(parts) + "."
+
+
 def _maybe(row: pd.Series, column: str) -> float | None:
+    import pandas as pd
+
     value = row.get(column)
     return None if value is None or pd.isna(value) else float(value)
 
