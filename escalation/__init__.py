@@ -14,14 +14,8 @@ The library is usable without Hydra::
     result.threshold_table(horizons=(30, 90, 180))
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("escalation")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
-
-# Public names, imported on first use so that ``import escalation`` (and the command's --help) stays fast.
+# Public names, imported on first use so that ``import escalation`` (and the command's --help) stays fast;
+# ``__version__`` too (reading the installed metadata imports importlib.metadata and the email package).
 _EXPORTS = {
     "Calibration": "escalation.calibration",
     "calibrate": "escalation.calibration",
@@ -48,8 +42,21 @@ __all__ = ["__version__", *sorted(_EXPORTS)]
 
 
 def __getattr__(name: str):
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            value = version("escalation")
+        except PackageNotFoundError:  # running from a source tree that is not installed
+            value = "0.0.0+unknown"
+        globals()["__version__"] = value
+        return value
     if name in _EXPORTS:
         import importlib
 
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'escalation' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

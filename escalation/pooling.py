@@ -231,7 +231,7 @@ class Population:
 
     def predictive(self) -> np.ndarray:
         """Probability of each point of :data:`_LOG_RATES` for the log rate of a new stretch."""
-        out = np.tensordot(self.weights, _densities(_LOG_RATES), axes=([0, 1], [0, 1]))
+        out = np.tensordot(self.weights, _predictive_densities(), axes=([0, 1], [0, 1]))
         return out / out.sum()
 
     def prior(self) -> Dist:
@@ -302,6 +302,14 @@ def _quantiles(axis: np.ndarray, probabilities: np.ndarray, levels: Sequence[flo
     p = np.asarray(probabilities, dtype=float) / np.sum(probabilities)
     mid = np.cumsum(p) - 0.5 * p
     return [float(np.interp(q, mid, axis)) for q in levels]
+
+
+@functools.cache
+def _predictive_densities() -> np.ndarray:
+    """:func:`_densities` at :data:`_LOG_RATES`, computed once (29 MB): every pool's predictive uses them."""
+    densities = _densities(_LOG_RATES)
+    densities.flags.writeable = False
+    return densities
 
 
 def _densities(points: np.ndarray) -> np.ndarray:

@@ -24,13 +24,14 @@ from dataclasses import dataclass, field, fields
 from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
-import scipy.stats
 import yaml
 
 from escalation.ladder import Ladder, Rung
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class SpecError(ValueError):
@@ -77,6 +78,8 @@ class Dist:
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
         """Draw ``size`` values with the given generator."""
+        import numpy as np
+
         return np.asarray(self.frozen().rvs(size=size, random_state=rng), dtype=float)
 
     def mean(self) -> float:
@@ -93,6 +96,8 @@ Param = float | Dist
 
 @functools.lru_cache(maxsize=1024)
 def _frozen_distribution(family: str, params: tuple[tuple[str, float], ...]) -> Any:
+    import scipy.stats  # imported on first use: the command's --help and config checks never need it
+
     return getattr(scipy.stats, family)(**dict(params))
 
 

@@ -24,12 +24,13 @@ import sys
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from escalation import __version__
 from escalation.files import atomic_file, is_temporary
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 try:
     import fcntl
