@@ -1,41 +1,79 @@
-"""Sweep benchmark: a 21-point deterrence sweep at 10,000 replications per point, and common random numbers.
+"""Sweep benchmark: the cost of one sweep point, with and without shared calibrations, and a 200-point sweep.
 
-Prints, from one run on this machine:
-- wall time of `escalation experiment=deterrence_sweep` (7 x 3 = 21 points, 10,000 replications each) with the
-  basic launcher (points one after another) and with the joblib launcher (2 jobs);
-- the variance of the paired difference between two nearby points (US strike probability 0.5 vs 0.6) with
-  common random numbers, against the variance with independent seeds, for each named threshold by day 180.
+Prints, from one run on this machine (BLAS pinned to one thread):
+- per-point cost (min / median over the points after the first, which pays the imports) of a sweep run
+  with the basic launcher at 2,000 replications per point, and the part of it beyond the simulation
+  (cost minus the simulation seconds the point's manifest records), side by side: with the calibrations
+  shared by the points (the default) and with every point calibrating itself
+  (ESCALATION_NO_SHARED_CALIBRATION=1, the behaviour before). A point's cost is the time from one point's
+  start to the next one's (each manifest records when its job entered the command), so it includes
+  Hydra's composition of the point's config;
+- with --points 200: the wall time of a 200-point deterrence sweep (20 US strike probabilities x 10 strike
+  sizes) at 2,000 replications per point with the joblib launcher on 2 jobs, aggregation included;
+- with --crn: the variance of the paired difference between two nearby points (US strike probability 0.5
+  vs 0.6) with common random numbers, against the variance with independent seeds.
 
-Usage: python benchmarks/bench_sweep.py [--skip-basic]
+Usage: python benchmarks/bench_sweep.py [--points N] [--crn]
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import itertools
+import json
+import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import escalation as esc
-from escalation.specs import EnsembleSpec
+REPLICATIONS = 2000
 
 
-def time_sweep(extra: list[str]) -> float:
+def sweep(folder: Path, args: list[str], env: dict[str, str] | None = None) -> float:
+    """Run ``escalation`` with ``args`` in ``folder``; returns the wall time in seconds."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "escalation", *args], cwd=folder, capture_output=True, text=True,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(f"the sweep failed:\n{done.stderr[-2000:]}")
+    return time.perf_counter() - started
+
+
+def point_costs(points: int, shared: bool) -> tuple[list[float], list[float]]:
+    """Per-point cost and the part of it beyond the simulation, for the points after the first."""
+    values = ",".join(f"{0.01 * (k + 1):.2f}" for k in range(points))
+    args = [
+        "experiment=deterrence_sweep", "policy.us.retaliation_probability=0.5",
+        f"policy.us.proportionality={values}", f"ensemble.replications={REPLICATIONS}", "ensemble.workers=1",
+    ]  # fmt: skip
     with tempfile.TemporaryDirectory() as folder:
-        started = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "escalation", "experiment=deterrence_sweep", *extra],
-            cwd=Path(folder), check=True, capture_output=True,
-        )  # fmt: skip
-        return time.perf_counter() - started
+        sweep(Path(folder), args, env={} if shared else {"ESCALATION_NO_SHARED_CALIBRATION": "1"})
+        manifests = [json.loads(p.read_text()) for p in Path(folder).glob("results/sweeps/*/*/manifest.json")]
+    manifests.sort(key=lambda m: m["entered_unix"])
+    costs, overheads = [], []
+    for this, following in itertools.pairwise(manifests[1:]):
+        cost = following["entered_unix"] - this["entered_unix"]
+        costs.append(cost)
+        overheads.append(cost - this["simulation_seconds"])
+    return costs, overheads
 
 
 def crn_variances(replications: int = 10_000) -> None:
+    import dataclasses
+
+    import numpy as np
+
+    import escalation as esc
+    from escalation.specs import EnsembleSpec
+
     events = esc.load_builtin_events()
     scenario = esc.default_scenario()
     calibration = esc.calibrate(events, scenario)
@@ -68,13 +106,41 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--skip-basic", action="store_true", help="time only the joblib launcher")
+    parser.add_argument("--points", type=int, default=0, help="also time a sweep of this many points (200)")
+    parser.add_argument("--per-point", type=int, default=10, help="points of the per-point comparison")
+    parser.add_argument("--crn", action="store_true", help="also measure the common-random-number variances")
     args = parser.parse_args()
-    if not args.skip_basic:
-        print(f"21-point sweep x 10,000 replications, basic launcher : {time_sweep([]):6.1f} s")
-    joblib = time_sweep(["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"])
-    print(f"21-point sweep x 10,000 replications, joblib 2 jobs  : {joblib:6.1f} s")
-    crn_variances()
+    print(f"per-point cost, basic launcher, {REPLICATIONS:,} replications, one ensemble worker, seconds:")
+    print(f"  {'':<34} {'cost min':>9} {'median':>8} {'beyond simulation min':>22} {'median':>8}")
+    for label, shared in (("each point calibrates (before)", False), ("shared calibrations (after)", True)):
+        costs, overheads = point_costs(args.per_point, shared)
+        print(
+            f"  {label:<34} {min(costs):9.2f} {statistics.median(costs):8.2f} "
+            f"{min(overheads):22.2f} {statistics.median(overheads):8.2f}"
+        )
+    if args.points:
+        rho = 20 if args.points >= 20 else args.points
+        size = max(1, args.points // rho)
+        values = ",".join(f"{0.05 * (k + 1):.2f}" for k in range(rho))
+        sizes = ",".join(f"{0.01 * (k + 1):.2f}" for k in range(size))
+        with tempfile.TemporaryDirectory() as folder:
+            wall = sweep(
+                Path(folder),
+                [
+                    "experiment=deterrence_sweep", f"policy.us.retaliation_probability={values}",
+                    f"policy.us.proportionality={sizes}", f"ensemble.replications={REPLICATIONS}",
+                    "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                ],
+            )  # fmt: skip
+            store = next(Path(folder).glob("results/sweeps/*/store"))
+            points = len(json.loads((store / "store.json").read_text())["points"])
+            calibrations = len(list(store.parent.glob("calibrations/*.json")))
+        print(
+            f"{points}-point sweep ({rho} x {size}), {REPLICATIONS:,} replications per point, joblib 2 jobs: "
+            f"{wall:.1f} s ({wall / points:.2f} s per point; {calibrations} distinct calibrations)"
+        )
+    if args.crn:
+        crn_variances()
 
 
 if __name__ == "__main__":

@@ -20,7 +20,10 @@ an ensemble picks one row, so the bands of every result carry the parameter unce
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import enum
+import functools
 import hashlib
 import json
 import os
@@ -96,8 +99,12 @@ class Calibration:
     priors: str = "hand"
     pools: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON-ready form of the artefact."""
+    def to_dict(self, *, exact: bool = False) -> dict[str, Any]:
+        """The JSON-ready form of the artefact.
+
+        The draws are rounded to six significant digits, unless ``exact`` (as the shared calibrations of a
+        sweep are stored, so that a point that reads one runs on exactly the draws it was computed with).
+        """
         return {
             "format": "escalation-calibration/1",
             "escalation_version": __version__,
@@ -112,24 +119,34 @@ class Calibration:
             "notes": self.notes,
             "priors": self.priors,
             "pools": self.pools,
-            "draws": {k: [float(f"{x:.6g}") for x in v] for k, v in self.draws.items()},
+            "draws": {
+                k: [float(x) for x in v] if exact else [float(f"{x:.6g}") for x in v]
+                for k, v in self.draws.items()
+            },
         }
 
-    @property
+    @functools.cached_property
     def hash(self) -> str:
-        """sha256 of the artefact's canonical JSON without the file path (what a run's manifest records)."""
+        """sha256 of the artefact's canonical JSON without the file path (what a run's manifest records).
+
+        Computed once per artefact (it formats every draw); the artefact is never changed after it is made.
+        """
         content = {
             k: v for k, v in self.to_dict().items() if k != "data_path"
         }  # a path's spelling is not data
         return hashlib.sha256(_canonical_json(content).encode("utf-8")).hexdigest()
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
+    def save(
+        self, path: str | os.PathLike[str], *, exact: bool = False, extra: dict[str, Any] | None = None
+    ) -> Path:
         """Write the artefact atomically (temporary file, then rename).
 
         The temporary file's name is unique to this process and call (``.<name>.<pid>.<random>.tmp``), so two
-        writers never share one, and it is removed if writing fails.
+        writers never share one, and it is removed if writing fails. ``exact``: the draws at full precision
+        (see :meth:`to_dict`); ``extra``: further top-level keys (:meth:`load` ignores them).
         """
-        text = json.dumps(self.to_dict(), indent=1, sort_keys=True) + "\n"
+        content = self.to_dict(exact=True) if exact else self.to_dict()
+        text = json.dumps({**(extra or {}), **content}, indent=1, sort_keys=True) + "\n"
         with atomic_file(path) as stream:
             stream.write(text.encode("utf-8"))
         return Path(path)
@@ -838,3 +855,158 @@ def _standing_notes(scenario: ScenarioSpec, summaries: dict[str, dict]) -> list[
         if f"attacks.{dyad.key}" not in calibrated and isinstance(dyad.base_rate, Dist):
             notes.append(f"attacks.{dyad.key}: no data in the event log; every parameter is its prior")
     return notes
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Shared calibrations: one per distinct calibration input (the points of a sweep)
+
+CACHE_FORMAT = "escalation-calibration-inputs/1"
+# Fields of the scenario that calibrate() never reads (neither directly nor through the history, the
+# semantics, the counts, the fits or the pools): a sweep over them shares one calibration. Every other field
+# enters the key. tests/test_store.py changes each of them and checks that the calibration does not change.
+UNREAD_FIELDS: dict[str, frozenset[str]] = {
+    "ScenarioSpec": frozenset({"description", "horizon_days", "thresholds", "tracked_targets"}),
+    "PolicySpec": frozenset({"proportionality", "max_strikes_per_day"}),
+}
+_MEMORY: dict[str, Calibration] = {}  # key -> calibration, for the points one process runs in turn
+_MEMORY_SIZE = 8
+
+
+def _plain(value: Any, cutoff: date) -> Any:
+    """A spec as plain JSON-ready data, leaving out the fields in :data:`UNREAD_FIELDS`.
+
+    A driver that comes into force on or after the cut-off changes no day the calibration reads (its
+    exposures are sums over days before the cut-off), so its factor is left out too.
+    """
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        kind = type(value).__name__
+        unread = set(UNREAD_FIELDS.get(kind, ()))
+        if kind == "DriverSpec" and value.date >= cutoff:
+            unread.add("factor")
+        return {
+            "type": kind,
+            **{
+                f.name: _plain(getattr(value, f.name), cutoff)
+                for f in dataclasses.fields(value)
+                if f.name not in unread
+            },
+        }
+    if isinstance(value, dict):
+        return {str(k): _plain(v, cutoff) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v, cutoff) for v in value]
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    return repr(value)
+
+
+def calibration_inputs(
+    events: EventLog,
+    scenario: ScenarioSpec,
+    *,
+    cutoff: date | None = None,
+    draws: int = 4000,
+    seed: int = 0,
+    method: str = "auto",
+    priors: str = "reference_class",
+    leave_out: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Everything :func:`calibrate` reads, as plain data; its hash is :func:`calibration_key`.
+
+    The event file (hash and path), the scenario's fields that it reads, the settings and the package version.
+    """
+    cutoff = cutoff or scenario.start
+    return {
+        "format": CACHE_FORMAT,
+        "escalation_version": __version__,
+        "data_path": str(events.path),
+        "data_hash": events.data_hash,
+        "cutoff": cutoff.isoformat(),
+        "draws": int(draws),
+        "seed": int(seed),
+        "method": str(method),
+        "priors": str(priors),
+        "leave_out": list(leave_out),
+        "scenario": _plain(scenario, cutoff),
+    }
+
+
+def calibration_key(events: EventLog, scenario: ScenarioSpec, **settings: Any) -> str:
+    """sha256 of :func:`calibration_inputs`: equal keys mean equal calibrations."""
+    return hashlib.sha256(
+        _canonical_json(calibration_inputs(events, scenario, **settings)).encode()
+    ).hexdigest()
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive lock on ``path`` (POSIX ``flock``; released by the system if the holder dies)."""
+    try:
+        import fcntl
+    except ImportError:  # no flock: two processes may both compute; the atomic rename keeps the file whole
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _load_shared(path: Path, key: str) -> Calibration | None:
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8")).get("calibration_key")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if stored != key:
+        return None
+    try:
+        return Calibration.load(path)
+    except ValueError:
+        return None
+
+
+def shared_calibration(
+    folder: str | os.PathLike[str], events: EventLog, scenario: ScenarioSpec, **settings: Any
+) -> tuple[Calibration, Path, bool]:
+    """The calibration of these inputs from ``folder`` (``<key>.json``), computed and stored there if absent.
+
+    Points of a sweep whose calibration inputs are the same (:func:`calibration_key`) share one file, read
+    instead of calibrating again. The file is a calibration artefact (:meth:`Calibration.load` reads it)
+    with the draws at full precision, so a point that reads it runs on exactly the draws of the point that
+    computed it, and with its key and inputs. One process computes a key at a time (a lock file per key;
+    the others wait, then read it), and the file is written by an atomic rename, so parallel points never
+    see half a file.
+
+    Returns:
+        The calibration, its file, and whether this call computed it.
+    """
+    folder = Path(folder)
+    key = calibration_key(events, scenario, **settings)
+    path = folder / f"{key}.json"
+    if key in _MEMORY and path.is_file():
+        return _MEMORY[key], path, False
+    computed = False
+    calibration = _load_shared(path, key)
+    if calibration is None:
+        with _locked(folder / f".{key}.lock"):
+            calibration = _load_shared(path, key)  # another process may have written it meanwhile
+            if calibration is None:
+                calibration = calibrate(events, scenario, **settings)
+                extra = {
+                    "calibration_key": key,
+                    "calibration_inputs": calibration_inputs(events, scenario, **settings),
+                }
+                calibration.save(path, exact=True, extra=extra)
+                computed = True
+        (folder / f".{key}.lock").unlink(missing_ok=True)
+    while len(_MEMORY) >= _MEMORY_SIZE:
+        _MEMORY.pop(next(iter(_MEMORY)))
+    _MEMORY[key] = calibration
+    return calibration, path, computed

@@ -229,6 +229,12 @@ def _json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def _calibration(folder: Path, manifest: dict[str, Any]) -> dict[str, Any] | None:
+    """A run's calibration: its own ``calibration.json``, or the sweep's shared one its manifest names."""
+    shared = manifest.get("calibration_file")
+    return _json(folder / "calibration.json") or (_json(folder / str(shared)) if shared else None)
+
+
 def folder_kind(folder: Path) -> str:
     """``experiment``, ``sweep`` or ``backtest``: which brief a folder gets.
 
@@ -345,7 +351,7 @@ def experiment_brief(folder: Path, sensitivity: Path | None = None) -> Brief:
     except SummaryError as err:
         raise BriefError(str(err)) from None
     manifest = _json(folder / "manifest.json") or {}
-    calibration = _json(folder / "calibration.json")
+    calibration = _calibration(folder, manifest)
     reference = summary.reference_arm
     arms = list(summary.arms)
     brief = Brief(
@@ -693,7 +699,7 @@ def backtest_brief(folder: Path) -> Brief:
     folder = Path(folder)
     summary = _json(folder / "summary.json") or {}
     manifest = _json(folder / "manifest.json") or {}
-    calibration = _json(folder / "calibration.json")
+    calibration = _calibration(folder, manifest)
     origins = summary.get("origins") or ([summary["cutoff"]] if summary.get("cutoff") else [])
     when = (
         f"at the cut-off {origins[0]}"

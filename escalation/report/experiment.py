@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -16,15 +17,23 @@ from escalation.report.folder import RunFolder, atomic_write_parquet
 from escalation.report.summary import ASSUMPTION, RunSummary, parameter_evidence
 
 
-def write_experiment(result: ExperimentResult, folder: RunFolder) -> RunSummary:
-    """Write tables, figures and (last) the summary of an experiment into its run folder."""
+def write_experiment(
+    result: ExperimentResult, folder: RunFolder, levers: Mapping[str, Any] | None = None
+) -> RunSummary:
+    """Write tables, figures and (last) the summary of an experiment into its run folder.
+
+    ``levers``: a sweep point's lever values by key (``policy.us.retaliation_probability``: 0.5), added to
+    ``replications.parquet`` as one column each, so a table read alone says which point it belongs to.
+    """
     spec = result.spec
     atomic_write_parquet(folder.tables / "thresholds.parquet", result.thresholds())
     atomic_write_parquet(folder.tables / "ladder_curves.parquet", result.ladder_curves())
     atomic_write_parquet(folder.tables / "cumulative_attacks.parquet", result.cumulative_attacks())
     atomic_write_parquet(folder.tables / "pauses.parquet", result.pauses())
     atomic_write_parquet(folder.tables / "campaign_stops.parquet", result.stops())
-    write_parquet_batches(folder.tables / "replications.parquet", result.replication_batches())
+    write_parquet_batches(
+        folder.tables / "replications.parquet", with_levers(result.replication_batches(), levers or {})
+    )
     atomic_write_parquet(folder.tables / "uncertainty_drivers.parquet", uncertainty_drivers(result))
     if len(spec.arms) > 1:
         atomic_write_parquet(folder.tables / "paired_differences.parquet", result.paired_differences())
@@ -64,6 +73,23 @@ def write_parquet_batches(path: Path, batches: Iterable[pd.DataFrame]) -> Path:
         if writer is None:
             raise ValueError(f"{path}: no batch to write")
     return Path(path)
+
+
+def with_levers(batches: Iterable[pd.DataFrame], levers: Mapping[str, Any]) -> Iterator[pd.DataFrame]:
+    """Each batch with one constant column per lever (floats, or text; None stays missing), after its own."""
+    for batch in batches:
+        if levers:
+            clash = [key for key in levers if key in batch.columns]
+            if clash:
+                raise ValueError(f"lever {clash[0]!r} has the name of a column of the replications table")
+            columns = {
+                key: pd.Series(
+                    [value] * len(batch), dtype="float64" if isinstance(value, float) else "string"
+                )
+                for key, value in levers.items()
+            }
+            batch = pd.concat([batch.reset_index(drop=True), pd.DataFrame(columns)], axis=1)
+        yield batch
 
 
 def uncertainty_drivers(result: ExperimentResult) -> pd.DataFrame:

@@ -12,7 +12,11 @@ whose manifest says ``ok``, and writes into the sweep folder:
   against the best point of each draw (:func:`robustness`);
 - ``sweep.json``: levers, reference point, points found, complete and incomplete;
 - ``figures/``: probability against the lever with bands, a heatmap over two levers with the contour of the
-  configured level, and the paired differences against the reference point.
+  configured level, and the paired differences against the reference point;
+- ``store/``: the results store (:func:`write_store`), one table each of the points, their headline numbers
+  and their replications, with every lever, swept or fixed, as a column. The tables and figures above are
+  computed from it, and a sweep folder that holds only its store (the point folders deleted or never copied)
+  is aggregated from the store alone.
 
 It never runs the model: ``escalation-report <sweep folder>`` re-aggregates an existing sweep.
 """
@@ -20,6 +24,8 @@ It never runs the model: ``escalation-report <sweep folder>`` re-aggregates an e
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -147,17 +153,23 @@ def _levers(points: list[SweepPoint], settings: SweepSettings) -> list[str]:
     return configured + [k for k in varying if k not in configured]
 
 
-def sweep_table(points: list[SweepPoint], levers: list[str]) -> pd.DataFrame:
-    """One row per point, arm, named threshold and horizon, with the lever values as columns."""
+def sweep_table(
+    points: list[SweepPoint], levers: list[str], values: Mapping[str, Mapping[str, Any]] | None = None
+) -> pd.DataFrame:
+    """One row per point, arm, named threshold and horizon, with the lever values as columns.
+
+    ``values``: point name -> lever values (default: the point's overrides).
+    """
     rows = []
     for point in points:
+        known = values[point.name] if values is not None else point.overrides
         for arm_name, arm in point.summary.arms.items():
             for threshold, entry in arm.thresholds.items():
                 for horizon, value in entry.by_day.items():
                     rows.append(
                         {
                             "point": point.name,
-                            **{lever: point.overrides.get(lever) for lever in levers},
+                            **{lever: known.get(lever) for lever in levers},
                             "arm": arm_name,
                             "threshold": threshold,
                             "label": entry.label,
@@ -193,15 +205,26 @@ def _reference(
 
 
 def paired_differences(
-    points: list[SweepPoint], reference: SweepPoint, levers: list[str], level: float
+    points: list[SweepPoint],
+    reference: SweepPoint,
+    levers: list[str],
+    level: float,
+    tables: Mapping[str, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
-    """Each point minus the reference, per arm, threshold and horizon, from the paired replications."""
-    base = pd.read_parquet(reference.folder / "tables" / "replications.parquet")
+    """Each point minus the reference, per arm, threshold and horizon, from the paired replications.
+
+    ``tables``: point name -> its replications table (read from the point folders when None).
+    """
+
+    def replications(point: SweepPoint) -> pd.DataFrame:
+        if tables is not None:
+            return tables[point.name]
+        return pd.read_parquet(point.folder / "tables" / "replications.parquet")
+
+    base = replications(reference)
     rows = []
     for point in points:
-        table = (
-            base if point is reference else pd.read_parquet(point.folder / "tables" / "replications.parquet")
-        )
+        table = base if point is reference else replications(point)
         for arm_name, arm in point.summary.arms.items():
             mine = table[table["arm"] == arm_name]
             theirs = base[base["arm"] == arm_name]
@@ -351,11 +374,15 @@ def aggregate_sweep(sweep_dir: str | Path, *, formats: tuple[str, ...] = ("png",
     if not sweep_dir.is_dir():
         raise SweepError(f"{sweep_dir}: no such sweep folder")
     points, incomplete = collect_points(sweep_dir)
-    if not points:
+    if points:
+        _check_common_random_numbers(points)
+        write_store(sweep_dir, points, incomplete, _settings(points[0].folder))
+    elif incomplete or not (sweep_dir / STORE / STORE_INFO).is_file():
         raise SweepError(
             f"{sweep_dir}: no complete sweep point (a point is complete when its manifest says ok)"
         )
-    settings = _settings(points[0].folder)
+    store = SweepStore(sweep_dir / STORE)  # the point folders' results, or the store left alone
+    points, incomplete, settings = store.sweep_points(), store.info["points_left_out"], store.settings()
     levers = _levers(points, settings)
     if not levers:
         raise SweepError(f"{sweep_dir}: the points do not differ in any override; nothing was swept")
@@ -363,9 +390,10 @@ def aggregate_sweep(sweep_dir: str | Path, *, formats: tuple[str, ...] = ("png",
     reference, reference_choice = _reference(points, levers, settings)
     level = points[0].summary.level
     table = sweep_table(points, levers)
-    differences = paired_differences(points, reference, levers, level)
+    tables = {point.name: store.replications(point.name) for point in points}
+    differences = paired_differences(points, reference, levers, level, tables)
     try:
-        robust, robustness_note = robustness(points, reference, levers), "written"
+        robust, robustness_note = robustness(points, reference, levers, tables), "written"
     except SweepError as err:  # the rest of the sweep still aggregates; say why this part is missing
         robust, robustness_note = pd.DataFrame(), f"left out: {err}"
     if robust.empty and robustness_note == "written":
@@ -399,6 +427,7 @@ def aggregate_sweep(sweep_dir: str | Path, *, formats: tuple[str, ...] = ("png",
         "interval": {"level": first.level, "method": first.method},
         "figures": figures,
         "robustness": robustness_note,
+        "store": f"{STORE}/ ({', '.join(STORE_TABLES)}; every lever a column)",
         "aggregated": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "escalation_version": __version__,
     }
@@ -506,3 +535,210 @@ def _write_robustness_figures(
             caption=caption, reference_label=f"the reference point ({reference_values})",
         )  # fmt: skip
         plots.save_figure(fig, sweep_dir / "figures", f"robustness_{name}", formats=formats)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The results store
+
+STORE = "store"  # the store's folder in the sweep folder
+STORE_INFO = "store.json"
+STORE_TABLES = ("points.parquet", "headline.parquet", "replications.parquet")
+STORE_FORMAT = "escalation-sweep-store/1"
+# What a point's row in points.parquet keeps of its manifest (besides its levers and summary).
+_MANIFEST_COLUMNS = (
+    "status", "started", "finished", "wall_seconds", "simulation_seconds", "seed", "replications",
+    "chunk_size", "workers", "config_hash", "data_hash", "calibration_hash", "calibration_key",
+)  # fmt: skip
+
+
+def point_levers(point: SweepPoint) -> dict[str, Any]:
+    """A point's lever values by key: those its run recorded, else its overrides.
+
+    A run records every override, declared sweep lever, policy setting and driver date and factor
+    (``escalation.cli._point_levers``).
+    """
+    recorded = point.manifest.get("levers")
+    return {**point.overrides, **recorded} if isinstance(recorded, dict) else dict(point.overrides)
+
+
+def _lever_text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return value if isinstance(value, str) else format(value, "g") if isinstance(value, float) else str(value)
+
+
+def _typed_levers(values: dict[str, dict[str, Any]], order: list[str]) -> dict[str, dict[str, Any]]:
+    """Lever values with one type per lever across the points.
+
+    A float when every point's value is a number (or missing), else text (numbers written as text).
+    """
+    keys = list(dict.fromkeys([*order, *(k for v in values.values() for k in v)]))
+    numeric = {
+        key: all(isinstance(v.get(key), int | float) or v.get(key) is None for v in values.values())
+        for key in keys
+    }
+    return {
+        name: {
+            key: (float(v[key]) if v.get(key) is not None else None)
+            if numeric[key]
+            else _lever_text(v.get(key))
+            for key in keys
+        }
+        for name, v in values.items()
+    }
+
+
+def _lever_column(values: list[Any]) -> pd.Series:
+    if all(isinstance(v, float) or v is None for v in values):
+        return pd.Series([np.nan if v is None else v for v in values], dtype="float64")
+    return pd.Series(values, dtype="string")
+
+
+def write_store(
+    sweep_dir: Path, points: list[SweepPoint], left_out: list[str], settings: SweepSettings
+) -> Path:
+    """Write the sweep's results store, ``<sweep folder>/store/``, from its complete points.
+
+    One table per kind, each with every lever (swept or fixed) as a column named by its key, one type per
+    lever (float, or text when some point's value is not a number):
+
+    - ``points.parquet``: one row per point: its folder (``point``), levers, overrides (JSON), manifest
+      fields (status, times, seed, replications, config and calibration hashes) and summary (JSON);
+    - ``headline.parquet``: one row per point, arm, named threshold and horizon: probability, interval,
+      Monte Carlo standard error and the spread over parameter values (the points' ``summary.json``);
+    - ``replications.parquet``: every point's ``tables/replications.parquet`` with ``point`` and the lever
+      columns, one row group per point (its lever columns are constant, so a filter on a lever skips the
+      other points' row groups);
+    - ``store.json``: the format, the levers, which of them vary, the sweep settings, the points left out.
+
+    Every file is written atomically; the store describes the points complete when it was written.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from escalation.files import atomic_file
+
+    store = Path(sweep_dir) / STORE
+    swept = _levers(points, settings)
+    values = _typed_levers({p.name: point_levers(p) for p in points}, swept)
+    keys = list(next(iter(values.values())))
+    rows = []
+    for point in points:
+        row = {"point": point.name, **values[point.name]}
+        row["overrides"] = json.dumps(list(point.manifest.get("overrides", [])))
+        for column in _MANIFEST_COLUMNS:
+            value = point.manifest.get(column)
+            row[column] = None if value is None else value if isinstance(value, int | float) else str(value)
+        row["summary"] = json.dumps(point.summary.to_dict(), sort_keys=True)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    for key in keys:
+        table[key] = _lever_column(list(table[key]))
+    atomic_write_parquet(store / "points.parquet", table)
+    headline = sweep_table(points, keys, values)
+    for key in keys:
+        headline[key] = _lever_column(list(headline[key]))
+    atomic_write_parquet(store / "headline.parquet", headline)
+    with atomic_file(store / "replications.parquet") as stream:
+        writer, schema = None, None
+        try:
+            for point in points:
+                frame = pd.read_parquet(point.folder / "tables" / "replications.parquet")
+                frame = frame.drop(columns=[k for k in keys if k in frame.columns])
+                levers = pd.DataFrame(
+                    {"point": pd.Series([point.name] * len(frame), dtype="string")}
+                    | {k: _lever_column([values[point.name][k]] * len(frame)) for k in keys}
+                )
+                frame = pd.concat([levers, frame.reset_index(drop=True)], axis=1)
+                arrow = pa.Table.from_pandas(frame, preserve_index=False)
+                if writer is None:
+                    schema = arrow.schema
+                    writer = pq.ParquetWriter(stream, schema)
+                elif arrow.schema.names != schema.names:
+                    raise SweepError(
+                        f"{point.name}: its replications table has other columns than {points[0].name}'s "
+                        "(the points ran different scenarios?); a store needs one table layout"
+                    )
+                writer.write_table(arrow.cast(schema))
+        finally:
+            if writer is not None:
+                writer.close()
+    first = points[0].summary
+    atomic_write_json(
+        store / STORE_INFO,
+        {
+            "format": STORE_FORMAT,
+            "experiment": first.experiment,
+            "question": first.question,
+            "tables": list(STORE_TABLES),
+            "levers": keys,
+            "swept": swept,
+            "points": [p.name for p in points],
+            "points_left_out": left_out,
+            "settings": {
+                "levers": list(settings.levers),
+                "labels": list(settings.labels),
+                "reference": list(settings.reference),
+                "contour": settings.contour,
+            },
+            "written": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "escalation_version": __version__,
+        },
+    )
+    return store
+
+
+class SweepStore:
+    """A sweep's results store (:func:`write_store`), read back: what the aggregation computes from."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        try:
+            self.info = json.loads((self.folder / STORE_INFO).read_text(encoding="utf-8"))
+            if self.info.get("format") != STORE_FORMAT:
+                raise ValueError(f"unknown format {self.info.get('format')!r}")
+            self.points = pd.read_parquet(self.folder / "points.parquet")
+        except (OSError, ValueError, KeyError) as err:
+            raise SweepError(
+                f"{self.folder}: not a readable sweep store ({err}); run the sweep again"
+            ) from None
+        self._row_groups: dict[str, list[int]] | None = None
+
+    def settings(self) -> SweepSettings:
+        """The sweep settings the store was written with (``experiment.sweep``)."""
+        raw = self.info.get("settings") or {}
+        return SweepSettings(
+            levers=tuple(raw.get("levers", ())),
+            labels=tuple(raw.get("labels", ())),
+            reference=tuple(raw.get("reference", ())),
+            contour=float(raw.get("contour", 0.5)),
+        )
+
+    def sweep_points(self) -> list[SweepPoint]:
+        """The store's points, as the aggregation reads point folders (their folders need not exist)."""
+        points = []
+        for row in self.points.to_dict("records"):
+            overrides = json.loads(row["overrides"])
+            manifest = {c: row[c] for c in _MANIFEST_COLUMNS if c in row and not pd.isna(row[c])}
+            manifest["overrides"] = overrides
+            summary = RunSummary.from_dict(json.loads(row["summary"]), f"{self.folder}: point {row['point']}")
+            folder = self.folder.parent / row["point"]
+            points.append(SweepPoint(folder, row["point"], _overrides(manifest), manifest, summary))
+        return points
+
+    def replications(self, point: str) -> pd.DataFrame:
+        """One point's replications (its row groups only), without the store's point and lever columns."""
+        import pyarrow.parquet as pq
+
+        handle = pq.ParquetFile(self.folder / "replications.parquet")
+        if self._row_groups is None:
+            index = handle.schema_arrow.get_field_index("point")
+            groups: dict[str, list[int]] = {}
+            for i in range(handle.metadata.num_row_groups):
+                statistics = handle.metadata.row_group(i).column(index).statistics
+                groups.setdefault(str(statistics.min), []).append(i)
+            self._row_groups = groups
+        drop = ["point", *self.info["levers"]]
+        table = handle.read_row_groups(self._row_groups.get(point, []))
+        frame = table.to_pandas()
+        return frame.drop(columns=[c for c in drop if c in frame.columns])
