@@ -1487,6 +1487,12 @@ def _end_process(code: int | str | None) -> None:
     others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
     if not _is_command_process() or any(t.is_alive() for t in others):
         return
+    # Only a run that ended well, in a process that started no worker pool: an interrupted or failed run,
+    # or one whose workers left semaphores to multiprocessing's resource tracker, exits as usual so that
+    # the interpreter's finalizers release them (the tracker warns of leaks otherwise).
+    tracker = sys.modules.get("multiprocessing.resource_tracker")
+    if code not in (0, None) or getattr(getattr(tracker, "_resource_tracker", None), "_fd", None) is not None:
+        return
     if isinstance(code, str):
         print(code, file=sys.stderr)  # as the interpreter does for sys.exit("message")
     atexit._run_exitfuncs()

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import pandas as pd
@@ -37,10 +38,11 @@ POINT_FOLDERS = [  # the folder names Hydra gives the two points (experiment is 
 ]
 
 
-def escalation(cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+def escalation(cwd: Path, *args: str, timeout: float = 600, env=None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "escalation", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
-    )
+        [sys.executable, "-m", "escalation", *args],
+        cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env,
+    )  # fmt: skip
 
 
 def assert_aggregated(sweep: Path) -> None:
@@ -239,11 +241,11 @@ def _started_by(root: Path) -> list[int]:
     return pids
 
 
-def _wait_for(condition, what: str, log: Path, timeout: float = 180) -> None:
+def _wait_for_start(node: subprocess.Popen, log: Path, what: str, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} after {timeout:.0f} s; log:\n{log.read_text()[-3000:]}")
+    while "Ray runtime started" not in log.read_text():
+        if node.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not start; its log:\n{log.read_text()[-3000:]}")
         time.sleep(0.5)
 
 
@@ -253,16 +255,24 @@ def ray_cluster():
 
     Each node runs ``ray start --block`` in its own session, so stopping it kills that process group, then any
     process left that names the cluster's temporary folder; ``ray stop`` would stop every Ray node of the
-    machine. The temporary folder is short: Ray's socket paths must fit in 107 bytes.
+    machine. The temporary folder is short: Ray's socket paths must fit in 107 bytes. The nodes, the test and
+    the command share one authentication token of their own (Ray's token mode), whatever ``~/.ray`` holds: a
+    head node turns token mode on by itself when ``~/.ray/auth_token`` exists, a joining node does not.
     """
     pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="the Ray launcher is the ray extra")
     ray = shutil.which("ray", path=str(Path(sys.executable).parent))
     root = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-    env.pop("RAY_ADDRESS", None)
+    env = {
+        **os.environ,
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN": uuid.uuid4().hex,
+    }
+    for name in ("RAY_ADDRESS", "RAY_AUTH_TOKEN_PATH"):
+        env.pop(name, None)
     nodes: list[subprocess.Popen] = []
 
-    def start(name: str, *args: str) -> Path:
+    def start(name: str, *args: str) -> None:
         log = root / f"{name}.log"
         with log.open("w") as out:
             nodes.append(
@@ -272,19 +282,16 @@ def ray_cluster():
                     start_new_session=True,
                 )
             )  # fmt: skip
-        return log
+        _wait_for_start(nodes[-1], log, f"the {name} node")
 
     try:
-        head = start(
+        start(
             "head", "--head", f"--port={free_port()}", "--include-dashboard=false",
             f"--dashboard-port={free_port()}", f"--ray-client-server-port={free_port()}",
         )  # fmt: skip
-        address_file = root / "head" / "ray_current_cluster"
-        _wait_for(lambda: "Ray runtime started" in head.read_text(), "the head node did not start", head)
-        address = address_file.read_text().strip()
-        worker = start("worker", f"--address={address}")
-        _wait_for(lambda: "Ray runtime started" in worker.read_text(), "the second node did not join", worker)
-        yield address, root
+        address = (root / "head" / "ray_current_cluster").read_text().strip()
+        start("worker", f"--address={address}")
+        yield address, root, env
     finally:
         for node in nodes:
             with contextlib.suppress(ProcessLookupError):
@@ -303,25 +310,36 @@ def ray_cluster():
         shutil.rmtree(root, ignore_errors=True)
 
 
-def alive_nodes(address: str) -> int:
+def alive_nodes(address: str, env: dict) -> int:
     code = "import ray, sys; ray.init(address=sys.argv[1]); print(sum(n['Alive'] for n in ray.nodes()))"
     done = subprocess.run(
-        [sys.executable, "-c", code, address], capture_output=True, text=True, timeout=120, check=True
+        [sys.executable, "-c", code, address],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env=env,
     )
     return int(done.stdout.split()[-1])
 
 
 @pytest.mark.slow
 def test_a_sweep_on_a_separately_started_two_node_ray_cluster(tmp_path, ray_cluster):
-    address, root = ray_cluster
-    assert alive_nodes(address) == 2
+    address, root, env = ray_cluster
+    assert alive_nodes(address, env) == 2
     sweep = tmp_path / "sweep"
     launcher = [
         "hydra/launcher=ray_cluster", f"hydra.launcher.ray.init.address={address}",
         "+hydra.launcher.ray.remote.scheduling_strategy=SPREAD",  # one point a node, not both on the first
     ]  # fmt: skip
     done = escalation(
-        tmp_path, "experiment=air_defence_sweep", *TWO_POINTS, *TINY, *launcher, f"hydra.sweep.dir={sweep}"
+        tmp_path,
+        "experiment=air_defence_sweep",
+        *TWO_POINTS,
+        *TINY,
+        *launcher,
+        f"hydra.sweep.dir={sweep}",
+        env=env,
     )
     assert done.returncode == 0, done.stderr
     assert f"Connecting to existing Ray cluster at address: {address}" in done.stderr
@@ -343,7 +361,9 @@ def test_a_sweep_on_a_separately_started_two_node_ray_cluster(tmp_path, ray_clus
     # The same sweep with its default, relative folder: each node resolves it in its own working folder (the
     # cluster's here), so the driver sees neither point and says what the sweep folder needs.
     (tmp_path / "driver").mkdir()
-    done = escalation(tmp_path / "driver", "experiment=air_defence_sweep", *TWO_POINTS, *TINY, *launcher)
+    done = escalation(
+        tmp_path / "driver", "experiment=air_defence_sweep", *TWO_POINTS, *TINY, *launcher, env=env
+    )
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert lines[-1].startswith(f"escalation: error: {cli.SHARED_FOLDER}: the launcher ran 2 points"), lines[
