@@ -55,16 +55,28 @@ def test_an_ensemble_keeps_only_its_compact_outcomes_and_the_estimate_counts_the
 
 
 def _peak_of_command(replications: int, folder) -> float:
-    """Peak resident bytes of the baseline command in a child process (its ``ru_maxrss``)."""
+    """Peak resident bytes of the baseline command in a child process (its own ``VmHWM``).
+
+    Not the child's ``ru_maxrss``: Linux carries the high-water mark of the process it was forked from
+    across ``exec``, so a child of a pytest process that has grown to 700 MB would report at least that.
+    ``VmHWM`` belongs to the child's own address space; the child writes it as it exits.
+    """
+    report = folder / f"peak-{replications}.txt"
+    script = (
+        "import atexit, runpy, sys\n"
+        "def peak():\n"
+        "    status = open('/proc/self/status').read()\n"
+        f"    open({str(report)!r}, 'w').write(status.split('VmHWM:')[1].split()[0])\n"
+        "atexit.register(peak)\n"
+        "sys.argv = ['escalation', *sys.argv[1:]]\n"
+        "runpy.run_module('escalation', run_name='__main__')\n"
+    )
     overrides = [f"ensemble.replications={replications}", "ensemble.progress=false"]
-    args = [sys.executable, "-m", "escalation", *overrides, f"hydra.run.dir={folder / str(replications)}"]
+    args = [sys.executable, "-c", script, *overrides, f"hydra.run.dir={folder / str(replications)}"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-    child = subprocess.Popen(args, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    stderr = child.stderr.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
-    assert child.returncode == 0, stderr.decode(errors="replace")
-    return usage.ru_maxrss * 1024.0
+    done = subprocess.run(args, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    return float(report.read_text()) * 1024.0
 
 
 @pytest.mark.slow
