@@ -108,7 +108,9 @@ def test_pdf_pages_render_with_content(run_folder, tmp_path):
     for page in pages:
         pixels = matplotlib.image.imread(page)[..., :3]
         assert pixels.shape[0] > pixels.shape[1]  # A4 portrait
-        assert (pixels.min(axis=2) < 0.5).mean() > 0.002, page  # not a blank page
+        # Not a blank page: at 40 dpi a page with only its footer has 0.00001 of its pixels dark, one with a
+        # short table (the provenance) about 0.0016.
+        assert (pixels.min(axis=2) < 0.5).mean() > 0.0005, page
     # A figure page carries colour (the embedded charts), not only black text.
     spread = [np.ptp(matplotlib.image.imread(p)[..., :3], axis=2).max() for p in pages]
     assert max(spread) > 0.3

@@ -887,18 +887,32 @@ def _column_widths(table: Table, available: float, size: float) -> list[float]:
     return [w * scale for w in wanted]
 
 
+def _table_cells(
+    table: Table, cells: Sequence[str], widths: Sequence[float]
+) -> tuple[list[list[str]], float]:
+    """A table row's cells wrapped to their column widths, and the row's height in inches."""
+    size = _SIZES["table"]
+    pieces = [
+        textwrap.wrap(str(c), width=max(4, int(w / (size / 72 * 0.55)) - 1)) or [""]
+        for c, w in zip(cells, widths, strict=True)
+    ]
+    return pieces, max(len(p) for p in pieces) * size / 72 * 1.4 + 0.04
+
+
+def _table_height(table: Table) -> float:
+    """The height of a table's rows on the page, in inches (its caption aside)."""
+    widths = _column_widths(table, _PAGE[0] - 2 * _MARGIN, _SIZES["table"])
+    rows = [table.header, *table.rows] if any(table.header) else list(table.rows)
+    return sum(_table_cells(table, cells, widths)[1] for cells in rows)
+
+
 def _pdf_table(pages: _Pages, table: Table) -> None:
     size = _SIZES["table"]
     widths = _column_widths(table, _PAGE[0] - 2 * _MARGIN, size)
     starts = [_MARGIN + sum(widths[:k]) for k in range(len(widths))]
 
     def row(cells: Sequence[str], weight: str) -> None:
-        pieces = [
-            textwrap.wrap(str(c), width=max(4, int(w / (size / 72 * 0.55)) - 1)) or [""]
-            for c, w in zip(cells, widths, strict=True)
-        ]
-        lines = max(len(p) for p in pieces)
-        height = lines * size / 72 * 1.4 + 0.04
+        pieces, height = _table_cells(table, cells, widths)
         pages.need(height)
         top = pages.y
         for k, piece in enumerate(pieces):
@@ -958,9 +972,14 @@ def render_pdf(brief: Brief) -> bytes:
         pages.wrapped(brief.title, _SIZES["title"], weight="bold")
         pages.gap(0.05)
         pages.wrapped(brief.subtitle, _SIZES["subtitle"], colour=_GREY)
-        for block in brief.blocks:
+        for k, block in enumerate(brief.blocks):
             if isinstance(block, Heading):
                 pages.need(0.9)  # keep a heading with the start of its section
+                following = brief.blocks[k + 1] if k + 1 < len(brief.blocks) else None
+                if isinstance(following, Table):  # and with all of a table that fits on one page
+                    height = 0.9 + _table_height(following)
+                    if height < _PAGE[1] - 2 * _MARGIN - 0.2:
+                        pages.need(height)
                 pages.gap(0.12)
                 pages.wrapped(block.text, _SIZES["heading"], weight="bold")
                 pages.gap(0.04)
