@@ -51,7 +51,8 @@ from escalation.files import atomic_file
 from escalation.fitting import NAMES as FIT_NAMES
 from escalation.fitting import DyadData, fit_dyad
 from escalation.history import ObservedHistory, observed_history, observed_inflows, replay
-from escalation.pooling import PRIOR_SOURCES, PooledPrior, reference_priors, with_priors
+from escalation.policy_pooling import policy_priors, with_policy_priors
+from escalation.pooling import PRIOR_SOURCES, PooledPrior, pools_describe, reference_priors, with_priors
 from escalation.rules import decay_factor
 from escalation.semantics import Memories, Retention, channels_of
 from escalation.specs import Dist, Param, ScenarioSpec, can_be_nonzero, param_mean
@@ -618,7 +619,7 @@ def _retaliation_sequence(
         ),
         punishment=decay_factor(np.array([[param_mean(a.punishment_memory_days) for a in scenario.attacks]])),
         unanswered=decay_factor(
-            np.array([[param_mean(scenario.policy(r.state).memory_days) for r in scenario.retaliations]])
+            np.array([[param_mean(scenario.policy_of(r).memory_days) for r in scenario.retaliations]])
         ),
     )
     eves = replay(history, scenario, channels, retention, Memories.empty(1, channels), record_eve=True)
@@ -641,9 +642,8 @@ def _policy_posterior(
     On a day it was ready (unanswered harm at the threshold, or a dated lethal attack since its last strike)
     it struck with probability rho; a strike on a day it was not ready is impossible for that threshold.
     """
-    state = scenario.retaliations[e].state
-    policy = scenario.policy(state)
-    prefix = f"policy.{state}"
+    policy = scenario.policy_of(scenario.retaliations[e])
+    prefix = f"policy.{policy.key}"
     eve, pending, struck, first_day = _retaliation_sequence(events, scenario, e, cutoff)
     theta = _axis(
         f"{prefix}.threshold", policy.threshold, 400, upper=2.0 * float(eve.max()), steps=np.unique(eve)
@@ -670,7 +670,7 @@ def _policy_posterior(
     )
     summaries = {k: _summary(v, specs[k], described) for k, v in draws.items()}
     check = {
-        "observation": f"retaliation {state}",
+        "observation": f"retaliation {policy.key}",
         "quantity": "retaliation sequence",
         "strike_days": [d.isoformat() for d in strike_days],
         "unanswered_harm_before_strikes": [float(eve[t]) for t in np.flatnonzero(struck)],
@@ -727,14 +727,18 @@ def calibrate(
     checks: list[dict] = []
     notes: list[str] = []
     pooled = reference_priors(scenario, cutoff, leave_out=leave_out) if priors == "reference_class" else {}
-    poolable = any(not d.background and isinstance(d.base_rate, Dist) for d in scenario.attacks)
+    policy_pooled = (
+        policy_priors(scenario, cutoff, leave_out=leave_out) if priors == "reference_class" else {}
+    )
+    poolable = any(pools_describe(scenario, d) and isinstance(d.base_rate, Dist) for d in scenario.attacks)
     if priors == "reference_class" and poolable and not pooled:
         notes.append(
             f"priors: no stretch of the reference-class pool is known before {cutoff}"
             + (f" outside {', '.join(leave_out)}" if leave_out else "")
             + "; the hand-set priors are kept"
         )
-    scenario = with_priors(scenario, pooled)
+    scenario = with_policy_priors(with_priors(scenario, pooled), policy_pooled)
+    pooled = {**pooled, **policy_pooled}
 
     def add(result: tuple[dict[str, np.ndarray], dict[str, dict], list[dict]]) -> None:
         new_draws, new_summaries, new_checks = result
@@ -775,15 +779,15 @@ def calibrate(
             _usable(events, cutoff, EventKind.STRIKE, dyad.state, dyad.target), key=lambda e: e.start
         )
         attacks = _usable(events, cutoff, EventKind.ATTACK, dyad.target, dyad.state)
-        policy = scenario.policy(dyad.state)
+        policy = scenario.policy_of(dyad)
         uncertain = isinstance(policy.threshold, Dist) or isinstance(policy.retaliation_probability, Dist)
         if strikes and attacks and uncertain and min(e.start for e in attacks) < strikes[0].start:
             add(_policy_posterior(events, scenario, e, cutoff, draws, rng))
     for policy in scenario.policies:
         uncertain = isinstance(policy.threshold, Dist) or isinstance(policy.retaliation_probability, Dist)
-        if uncertain and f"policy.{policy.state}.threshold" not in summaries:
+        if uncertain and f"policy.{policy.key}.threshold" not in summaries:
             notes.append(
-                f"policy.{policy.state}: no strike after observed attacks before {cutoff}; priors kept"
+                f"policy.{policy.key}: no strike after observed attacks before {cutoff}; priors kept"
             )
     for path, prior in pooled.items():
         if path not in all_draws:  # no data: the pooled prior itself, drawn so that every run uses it

@@ -666,7 +666,9 @@ def _point_levers(cfg: DictConfig) -> dict[str, Any]:
             keys.append(override.key_or_group)
     keys += [str(lever.key) for lever in cfg.experiment.sweep.levers]
     for state, settings in cfg.policy.items():
-        keys += [f"policy.{state}.{key}" for key in settings]
+        keys += [f"policy.{state}.{key}" for key in settings if key != "toward"]
+        for target, override in (settings.get("toward") or {}).items():
+            keys += [f"policy.{state}.toward.{target}.{key}" for key, v in override.items() if v is not None]
     for name in cfg.scenario.drivers or {}:
         keys += [f"scenario.drivers.{name}.date", f"scenario.drivers.{name}.factor"]
     levers: dict[str, Any] = {}

@@ -166,7 +166,7 @@ class EscalationModel(mesa.Model):
 
         self.max_attacks = np.array([dyad.max_per_day for dyad in s.attacks])
         self.min_rung = np.array([dyad.min_rung for dyad in s.attacks])
-        self.max_strikes = np.array([s.policy(dyad.state).max_strikes_per_day for dyad in s.retaliations])
+        self.max_strikes = np.array([s.policy_of(dyad).max_strikes_per_day for dyad in s.retaliations])
         self.attack_target = np.array([idx[dyad.target] for dyad in s.attacks], dtype=np.int64)
 
         # Named thresholds as channel masks; rung 7 is the regional-war state, not a channel.

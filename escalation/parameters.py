@@ -57,9 +57,9 @@ class ParameterGroup:
         spec: the spec class whose :func:`~escalation.specs.parameter` fields are the parameters.
         entities: the :class:`~escalation.specs.ScenarioSpec` attribute listing the group's specs.
         key_attribute: the attribute of a spec (and of a column) that is its key in the paths.
-        columns: the ``ScenarioSpec`` attribute listing the model's columns for these parameters, each
-            naming its entity by ``key_attribute`` (retaliation dyads take their state's policy); empty: one
-            column per entity.
+        columns: the ``ScenarioSpec`` attribute listing the model's columns for these parameters (empty: one
+            column per entity); a retaliation dyad's entity is the policy it acts under
+            (:meth:`~escalation.specs.ScenarioSpec.policy_of`: its state's, or its state's toward its target).
     """
 
     prefix: str
@@ -79,6 +79,8 @@ class ParameterGroup:
 
     def column_keys(self, scenario: ScenarioSpec) -> list[str]:
         """The entity key of each of the model's columns for this group."""
+        if self.columns == "retaliations":
+            return [getattr(scenario.policy_of(dyad), self.key_attribute) for dyad in scenario.retaliations]
         return [
             getattr(column, self.key_attribute) for column in getattr(scenario, self.columns or self.entities)
         ]
@@ -91,7 +93,7 @@ class ParameterGroup:
 PARAMETER_GROUPS: tuple[ParameterGroup, ...] = (
     ParameterGroup("actors", ActorSpec, entities="actors", key_attribute="name"),
     ParameterGroup("attacks", AttackSpec, entities="attacks", key_attribute="key"),
-    ParameterGroup("policy", PolicySpec, entities="policies", key_attribute="state", columns="retaliations"),
+    ParameterGroup("policy", PolicySpec, entities="policies", key_attribute="key", columns="retaliations"),
     ParameterGroup("drivers", DriverSpec, entities="drivers", key_attribute="name"),
 )
 

@@ -35,7 +35,7 @@ import yaml
 
 from escalation.counts import CountObservation, log_likelihood, rate_observations
 from escalation.events import EventLog, load_events
-from escalation.specs import Dist, Param, ScenarioSpec
+from escalation.specs import AttackSpec, Dist, Param, ScenarioSpec
 
 PRIOR_SOURCES = ("reference_class", "hand")
 HYPERPRIORS = {
@@ -499,9 +499,12 @@ class PooledPrior:
 
     def source(self) -> str:
         """One line for the artefact's summaries."""
-        unit = "truces" if isinstance(self.population, TruceDurations) else "stretches"
+        unit = getattr(self.population, "unit", None) or (
+            "truces" if isinstance(self.population, TruceDurations) else "stretches"
+        )
+        count = len(self.population.stretches)
         return (
-            f"reference_class: pooled from {len(self.population.stretches)} {unit} of "
+            f"reference_class: pooled from {count} {unit[:-1] if count == 1 else unit} of "
             f"{', '.join(self.population.records)} (hand-set prior it replaces: {_shown(self.hand)})"
         )
 
@@ -535,18 +538,29 @@ POOLED_FIELDS = {
 }
 
 
+def pools_describe(scenario: ScenarioSpec, dyad: AttackSpec) -> bool:
+    """Whether the attack-dyad pools describe a dyad: a campaign against a state's forces or territory.
+
+    Not a background dyad (the war the scenario takes as given), and not attacks on an actor that is not a
+    state (shipping, say), which the records' campaigns against states say nothing about.
+    """
+    return not dyad.background and scenario.actor(dyad.target).kind == "state"
+
+
 def reference_priors(
     scenario: ScenarioSpec, cutoff: date | None, *, leave_out: Sequence[str] = ()
 ) -> dict[str, PooledPrior]:
     """The pooled priors of a scenario's parameters, from the packaged records known before ``cutoff``.
 
-    Only parameters set as distributions get one (a number in a config is a setting); background dyads keep
-    their priors, since the pool describes campaigns against a state's forces, not the war in the background.
+    Only parameters set as distributions get one (a number in a config is a setting), of the dyads the pools
+    describe (:func:`pools_describe`).
     Empty when no stretch of the pool is known before ``cutoff`` outside ``leave_out``.
     """
     out = {}
     for name, population_of in POOLED_FIELDS.items():
-        wanted = [d for d in scenario.attacks if not d.background and isinstance(getattr(d, name), Dist)]
+        wanted = [
+            d for d in scenario.attacks if pools_describe(scenario, d) and isinstance(getattr(d, name), Dist)
+        ]
         population = population_of(cutoff, tuple(sorted(leave_out))) if wanted else None
         if population is None:
             continue

@@ -61,7 +61,15 @@ def _is_loose(spec_field: dataclasses.Field, loose: tuple[str, ...]) -> bool:
     return spec_field.name in loose or "parameter" in spec_field.metadata
 
 
-def schema_of(spec: type, name: str, *, skip: tuple[str, ...] = (), loose: tuple[str, ...] = ()) -> type:
+def schema_of(
+    spec: type,
+    name: str,
+    *,
+    skip: tuple[str, ...] = (),
+    loose: tuple[str, ...] = (),
+    inherit: bool = False,
+    extra: tuple = (),
+) -> type:
     """A structured-config dataclass with the fields and defaults of a spec dataclass.
 
     Args:
@@ -70,12 +78,23 @@ def schema_of(spec: type, name: str, *, skip: tuple[str, ...] = (), loose: tuple
         skip: fields that the config gives another way (e.g. the name, which is the mapping's key).
         loose: fields typed ``Any`` in the config (a rung may be given as a number or a name), besides the
             model parameters, which are always ``Any``.
+        inherit: every field is ``Any`` and empty (``None``) by default: an override of another entry, whose
+            empty fields take that entry's values.
+        extra: further ``(name, type, field)`` fields of the config that the spec class does not have.
     """
-    fields_ = [
-        (f.name, Any if _is_loose(f, loose) else _schema_type(str(f.type)), _schema_default(f))
-        for f in dataclasses.fields(spec)
-        if f.init and f.name not in skip
-    ]
+    if inherit:
+        fields_ = [
+            (f.name, Any, field(default=None, metadata=f.metadata))
+            for f in dataclasses.fields(spec)
+            if f.init and f.name not in skip
+        ]
+    else:
+        fields_ = [
+            (f.name, Any if _is_loose(f, loose) else _schema_type(str(f.type)), _schema_default(f))
+            for f in dataclasses.fields(spec)
+            if f.init and f.name not in skip
+        ]
+    fields_ += list(extra)
     schema = dataclasses.make_dataclass(name, fields_)
     # Worker processes of parallel sweep launchers unpickle the class by reference to this module.
     schema.__module__ = __name__
@@ -85,7 +104,14 @@ def schema_of(spec: type, name: str, *, skip: tuple[str, ...] = (), loose: tuple
 ActorConfig = schema_of(ActorSpec, "ActorConfig", skip=("name",))
 AttackConfig = schema_of(AttackSpec, "AttackConfig", skip=("name",))
 RetaliationConfig = schema_of(RetaliationSpec, "RetaliationConfig", skip=("name",))
-PolicyConfig = schema_of(PolicySpec, "PolicyConfig", skip=("state",))
+# A state's policy toward one adversary (policy.<state>.toward.<target>) sets only the fields it changes.
+PolicyOverrideConfig = schema_of(PolicySpec, "PolicyOverrideConfig", skip=("state", "target"), inherit=True)
+PolicyConfig = schema_of(
+    PolicySpec,
+    "PolicyConfig",
+    skip=("state", "target"),
+    extra=(("toward", dict[str, PolicyOverrideConfig], field(default_factory=dict)),),
+)
 DriverConfig = schema_of(DriverSpec, "DriverConfig", skip=("name",))
 ThresholdConfig = schema_of(ThresholdSpec, "ThresholdConfig", skip=("name",), loose=("min_rung",))
 HarmConfig = schema_of(HarmWeights, "HarmConfig")

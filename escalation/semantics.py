@@ -118,6 +118,9 @@ def channels_of(scenario: ScenarioSpec) -> Channels:
     idx = {n: i for i, n in enumerate(s.actor_names)}
     n_a, n_e = len(s.attacks), len(s.retaliations)
     patron = [idx[a.patron] if a.patron else -1 for a in s.actors]
+    # An actor and its protector are one side: the protector answers harm to the actor, and its strikes
+    # provoke and deter the actor's attackers (ActorSpec.protector).
+    side = [{i} | ({idx[a.protector]} if a.protector else set()) for i, a in enumerate(s.actors)]
     rows = [(idx[d.attacker], idx[d.target], 0, d.background, idx[d.target]) for d in s.attacks]
     max_level = np.zeros(n_e, dtype=np.int64)
     slots = []
@@ -127,7 +130,7 @@ def channels_of(scenario: ScenarioSpec) -> Channels:
         slots.append(N_LEVELS * e)
         if patron[i] < 0:
             continue
-        allowed = RETALIATION_LEVELS.index(s.policy(dyad.state).max_level)
+        allowed = RETALIATION_LEVELS.index(s.policy_of(dyad).max_level)
         for level in (1, 2):
             rung = strike_rung(level, True)
             if level > allowed or rung > s.actor(dyad.state).max_rung:
@@ -145,14 +148,14 @@ def channels_of(scenario: ScenarioSpec) -> Channels:
     for c in range(n_channels):
         for d, dyad in enumerate(s.attacks):
             a, b = idx[dyad.attacker], idx[dyad.target]
-            if b == perp[c] and a == victim[c]:
+            if perp[c] in side[b] and a == victim[c]:
                 route_provocation[c, d] += 1.0
-            elif b == perp[c] and patron[a] == victim[c]:
+            elif perp[c] in side[b] and patron[a] == victim[c]:
                 route_provocation[c, d] += s.attribution
-            if c >= n_a and b == perp[c] and a in (victim[c], addressed[c]):
+            if c >= n_a and perp[c] in side[b] and a in (victim[c], addressed[c]):
                 route_punishment[c, d] = 1.0
         for e, dyad in enumerate(s.retaliations):
-            if idx[dyad.state] == victim[c] and idx[dyad.target] == perp[c]:
+            if idx[dyad.state] in side[victim[c]] and idx[dyad.target] == perp[c]:
                 route_unanswered[c, e] = 1.0
     lethal_pairs = tuple((int(d), int(e)) for d, e in zip(*np.nonzero(route_unanswered[:n_a]), strict=True))
     route_cost = np.zeros((n_channels, len(s.actors)))

@@ -327,6 +327,9 @@ class ActorSpec:
         name: identifier used everywhere (lower case).
         kind: ``"state"`` (has a retaliation policy) or ``"non_state"``.
         patron: the state that arms and restrains this group, if any.
+        protector: a state that answers attacks on this actor as attacks on itself (the US for the shipping
+            its navy protects), if any: harm to the actor counts in the protector's unanswered harm, and the
+            protector's strikes provoke and deter the actor's attackers as the actor's own would.
         max_rung: the highest ladder rung this actor can carry out.
         interception, restraint: model parameters (each field's ``doc``; docs/model.md, section 4).
         label: display name for tables and plots.
@@ -335,6 +338,7 @@ class ActorSpec:
     name: str
     kind: Literal["state", "non_state"]
     patron: str | None = None
+    protector: str | None = None
     max_rung: int = int(Rung.DIRECT_INTERSTATE)
     interception: Param = parameter(
         0.5,
@@ -507,6 +511,9 @@ class PolicySpec:
         max_level: highest level the state will strike: the target itself, the patron's assets abroad, or
             the patron's territory.
         max_strikes_per_day: cap on strike size.
+        target: empty for the state's policy; an actor's name for the state's policy toward that one
+            adversary (``policy.<state>.toward.<target>`` in the config), which overrides the fields it sets
+            and takes the others from the state's policy.
     """
 
     state: str
@@ -533,6 +540,17 @@ class PolicySpec:
     memory_days: Param = parameter(
         30.0, open_low=True, doc="tau_U, e-folding time of unanswered harm (days)."
     )
+    target: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The policy's name in parameter paths: ``state``, or ``state->target`` toward one adversary."""
+        return self.state if self.target is None else f"{self.state}->{self.target}"
+
+    @property
+    def path(self) -> str:
+        """Where the policy is set in the config, for error messages."""
+        return f"policy.{self.state}" + ("" if self.target is None else f".toward.{self.target}")
 
 
 DRIVER_EFFECTS: tuple[str, ...] = ("base_rate_factor", "through_factor", "pause")
@@ -676,12 +694,23 @@ class ScenarioSpec:
                 return actor
         raise KeyError(name)
 
-    def policy(self, state: str) -> PolicySpec:
-        """The retaliation policy of a state."""
+    def policy(self, state: str, target: str | None = None) -> PolicySpec:
+        """The retaliation policy of a state (toward ``target``: its policy toward it, if it has one).
+
+        A state's policy toward one adversary is ``policy.<state>.toward.<target>`` in the config.
+        """
+        if target is not None:
+            for policy in self.policies:
+                if policy.state == state and policy.target == target:
+                    return policy
         for policy in self.policies:
-            if policy.state == state:
+            if policy.state == state and policy.target is None:
                 return policy
         raise KeyError(state)
+
+    def policy_of(self, dyad: RetaliationSpec) -> PolicySpec:
+        """The policy a retaliation dyad acts under."""
+        return self.policy(dyad.state, dyad.target)
 
     @property
     def end(self) -> date:
@@ -710,6 +739,13 @@ def _validate_scenario(spec: ScenarioSpec) -> None:
             known(f"actors.{actor.name}.patron", actor.patron)
             if spec.actor(actor.patron).kind != "state":
                 raise SpecError(f"actors.{actor.name}.patron: the patron {actor.patron!r} must be a state")
+        if actor.protector is not None:
+            known(f"actors.{actor.name}.protector", actor.protector)
+            if spec.actor(actor.protector).kind != "state" or actor.protector == actor.name:
+                raise SpecError(
+                    f"actors.{actor.name}.protector: the protector {actor.protector!r} must be a state "
+                    "other than the actor"
+                )
     seen: set[str] = set()
     for dyad in spec.attacks:
         key = dyad.path
@@ -735,9 +771,14 @@ def _validate_scenario(spec: ScenarioSpec) -> None:
             raise SpecError(f"{key}: a retaliation dyad needs two different actors and must be listed once")
         seen.add(dyad.key)
         states_with_dyads.add(dyad.state)
-    policy_states = [p.state for p in spec.policies]
+    policy_states = [p.state for p in spec.policies if p.target is None]
     for state in policy_states:
         known(f"policy.{state}", state)
+    for policy in spec.policies:
+        # A policy toward an adversary the scenario gives the state no dyad against is unused, as is the
+        # policy of a state without retaliation dyads (a packaged policy file serves several scenarios).
+        if policy.target is not None:
+            known(policy.path, policy.target)
     missing = sorted(states_with_dyads - set(policy_states))
     if missing:
         raise SpecError(f"policy.{missing[0]}: the state retaliates in the scenario but has no policy")
@@ -768,6 +809,7 @@ def _actor(name: str, raw: Any) -> ActorSpec:
         name=name,
         kind=kind,  # type: ignore[arg-type]
         patron=raw.get("patron"),
+        protector=None if raw.get("protector") is None else str(raw["protector"]),
         max_rung=max_rung,
         label=str(raw.get("label") or name),
         **_parse_parameters(ActorSpec, key, raw),
@@ -814,11 +856,26 @@ def _retaliation(key: str, raw: Any) -> RetaliationSpec:
     )
 
 
-def _policy(state: str, raw: Any) -> PolicySpec:
+def _policy(state: str, raw: Any) -> tuple[PolicySpec, ...]:
+    """A state's policy and its policies toward single adversaries (``toward``)."""
     key = f"policy.{state}"
-    allowed = _spec_keys(PolicySpec)[1:]
+    allowed = (*(k for k in _spec_keys(PolicySpec)[1:] if k != "target"), "toward")
     raw = _check_keys(key, raw, allowed)
-    values: dict[str, Any] = {"state": state}
+    toward = raw.pop("toward", None) or {}
+    if not isinstance(toward, Mapping):
+        raise SpecError(f"{key}.toward: expected a mapping of adversary name -> policy settings")
+    base = _policy_values(key, raw)
+    policies = [PolicySpec(state=state, **base)]
+    for target, override in toward.items():
+        path = f"{key}.toward.{target}"
+        given = _check_keys(path, override, allowed[:-1])
+        values = _policy_values(path, {k: v for k, v in given.items() if v is not None})
+        policies.append(PolicySpec(state=state, target=str(target), **{**base, **values}))
+    return tuple(policies)
+
+
+def _policy_values(key: str, raw: Mapping) -> dict[str, Any]:
+    values: dict[str, Any] = {}
     parameters = dict(parameter_fields(PolicySpec))
     for name, value in raw.items():
         if name in parameters:
@@ -829,7 +886,7 @@ def _policy(state: str, raw: Any) -> PolicySpec:
             values[name] = _integer(f"{key}.{name}", value, low=1)
         else:
             raise NotImplementedError(f"{key}.{name}: the policy parser has no rule for this field")
-    return PolicySpec(**values)
+    return values
 
 
 def _names(key: str, raw: Any) -> tuple[str, ...]:
@@ -961,7 +1018,7 @@ def build_scenario(scenario: Mapping, actors: Mapping, policy: Mapping) -> Scena
         actors=tuple(_actor(str(n), a) for n, a in actors.items()),
         attacks=tuple(_attack(key, a) for key, a in _items("attacks", raw)),
         retaliations=tuple(_retaliation(key, r) for key, r in _items("retaliations", raw)),
-        policies=tuple(_policy(str(s), p) for s, p in policy.items()),
+        policies=tuple(p for s, raw in policy.items() for p in _policy(str(s), raw)),
         drivers=tuple(_driver(str(n), d) for n, d in (raw.get("drivers") or {}).items()),
         thresholds=tuple(_threshold(str(n), t, ladder) for n, t in (raw.get("thresholds") or {}).items()),
         harm=_harm(raw.get("harm")),

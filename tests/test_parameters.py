@@ -88,7 +88,7 @@ def test_parameter_paths_keep_the_order_and_names_of_the_former_lists(scenario):
               "lethal_escalation_probability", "memory_days")  # fmt: skip
     former = [f"actors.{a.name}.{n}" for a in scenario.actors for n in actor]
     former += [f"attacks.{d.key}.{n}" for d in scenario.attacks for n in attack]
-    former += [f"policy.{p.state}.{n}" for p in scenario.policies for n in policy]
+    former += [f"policy.{p.key}.{n}" for p in scenario.policies for n in policy]
     former += [f"drivers.{d.name}.factor" for d in scenario.drivers]
     # Parameters added since (campaign regimes, dynamic restraint) follow each entity's former ones and
     # change nothing above.

@@ -154,9 +154,11 @@ def test_the_pooled_prior_replaces_only_uncertain_non_background_base_rates():
     scenario = default_scenario()
     priors = reference_priors(scenario, scenario.start)
     fields = ("base_rate", "paused_rate", "resume_hazard")
-    expected = {f"attacks.{d.key}.{f}" for d in scenario.attacks if not d.background for f in fields}
+    on_states = [d for d in scenario.attacks if scenario.actor(d.target).kind == "state"]
+    expected = {f"attacks.{d.key}.{f}" for d in on_states if not d.background for f in fields}
     assert set(priors) == expected
     assert "attacks.hamas->israel.base_rate" not in priors  # the background war keeps its prior
+    assert "attacks.houthis->shipping.base_rate" not in priors  # attacks on ships: not a state's forces
     for path, prior in priors.items():
         if path.endswith("resume_hazard"):
             assert prior.prior.family == "beta"  # the truce durations' conjugate posterior

@@ -14,8 +14,9 @@ RECORDS = sorted(Path(str(files("escalation").joinpath("data", "reference"))).gl
 LAST_ALLOWED = date(2023, 10, 6)  # the records end before the October 2023 crisis (out-of-sample rule)
 
 
-def test_the_four_reference_records_are_packaged():
+def test_the_five_reference_records_are_packaged():
     assert [path.name for path in RECORDS] == [
+        "houthis_maritime_2016_2023.csv",
         "houthis_saudi_2015_2023.csv",
         "israel_hezbollah_2006_2023.csv",
         "israel_iran_syria_2017_2023.csv",

@@ -9,8 +9,12 @@ from tests.conftest import default_config
 
 
 def test_packaged_scenario_has_the_seven_actors_and_their_dyads(scenario):
-    assert scenario.actor_names == ("us", "iran", "militias", "israel", "hamas", "hezbollah", "houthis")
-    assert {a.patron for a in scenario.actors if a.kind == "non_state"} == {"iran"}
+    # The seven actors, and the shipping the Houthis attack (a target under the US's protection, no rules).
+    assert scenario.actor_names == (
+        "us", "iran", "militias", "israel", "hamas", "hezbollah", "houthis", "shipping"
+    )  # fmt: skip
+    assert {a.patron for a in scenario.actors if a.kind == "non_state" and a.name != "shipping"} == {"iran"}
+    assert scenario.actor("shipping").protector == "us" and scenario.actor("shipping").patron is None
     assert "militias->us" in {a.key for a in scenario.attacks}
     assert {"us->militias", "iran->us", "israel->iran"} <= {r.key for r in scenario.retaliations}
     assert scenario.start.isoformat() == "2023-10-27"

@@ -1,0 +1,208 @@
+"""A state's policy toward one adversary, Israel's campaign on Iran's forces, and its pooled answer rate."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import numpy as np
+import pytest
+
+from escalation.ensemble import run_ensemble
+from escalation.events import EventKind, EventLog
+from escalation.parameters import parameter_columns
+from escalation.policy_pooling import answer_days, load_policy_pools, policy_priors
+from escalation.pooling import reference_dir
+from escalation.specs import Dist, EnsembleSpec, SpecError, build_scenario
+from tests.conftest import default_config
+from tests.test_configs import compose_config
+
+
+def campaign_scenario(rho_israel: float, rho_us: float = 0.0, horizon_days: int = 400) -> object:
+    """Israel strikes Iran's forces about five times a day (background); Iran answers Israel and the US."""
+    scenario = {
+        "name": "campaign",
+        "start": "2024-01-01",
+        "horizon_days": horizon_days,
+        "attacks": {
+            "israel_on_iran": {
+                "attacker": "israel",
+                "target": "iran",
+                "base_rate": 5.0,
+                "min_rung": 5,
+                "max_per_day": 5,
+                "background": True,
+            }
+        },
+        "retaliations": {
+            "iran_on_israel": {"state": "iran", "target": "israel"},
+            "iran_on_us": {"state": "iran", "target": "us"},
+        },
+        "thresholds": {
+            "iran_strikes_israel": {"min_rung": 6, "attackers": ["iran"], "targets": ["israel"]},
+            "iran_strikes_us": {"min_rung": 6, "attackers": ["iran"], "targets": ["us"]},
+        },
+    }
+    actors = {
+        "israel": {"kind": "state"},
+        "iran": {"kind": "state", "interception": 0.0},
+        "us": {"kind": "state"},
+    }
+    policy = {
+        "iran": {
+            "threshold": 1.0,
+            "retaliation_probability": rho_us,
+            "escalation_probability": 0.0,
+            "lethal_escalation_probability": 0.0,
+            "max_level": "target",
+            "toward": {"israel": {"retaliation_probability": rho_israel}},
+        }
+    }
+    return build_scenario(scenario, actors, policy)
+
+
+def test_a_policy_toward_one_adversary_overrides_only_what_it_sets():
+    scenario = campaign_scenario(rho_israel=0.25, rho_us=0.5)
+    base, toward = scenario.policy("iran"), scenario.policy("iran", "israel")
+    assert (base.retaliation_probability, toward.retaliation_probability) == (0.5, 0.25)
+    assert toward.threshold == base.threshold == 1.0 and toward.max_level == base.max_level == "target"
+    assert (base.key, toward.key, toward.path) == ("iran", "iran->israel", "policy.iran.toward.israel")
+    dyads = {d.target: scenario.policy_of(d).key for d in scenario.retaliations}
+    assert dyads == {"israel": "iran->israel", "us": "iran"}
+    # With no policy toward it, an adversary gets the state's policy.
+    assert scenario.policy("iran", "us") is base
+    columns = dict(parameter_columns(scenario))["retaliation_probability"]
+    assert columns == ["policy.iran->israel.retaliation_probability", "policy.iran.retaliation_probability"]
+
+
+@pytest.mark.parametrize(
+    ("toward", "message"),
+    [
+        (
+            {"nobody": {"threshold": 2.0}},
+            "policy.iran.toward.nobody: unknown actor 'nobody'",
+        ),
+        ({"israel": {"treshold": 2.0}}, "policy.iran.toward.israel: unknown key 'treshold'"),
+        ({"israel": {"retaliation_probability": 1.5}}, "policy.iran.toward.israel.retaliation_probability"),
+        ({"israel": {"toward": {}}}, "policy.iran.toward.israel: unknown key 'toward'"),
+        ([1, 2], "policy.iran.toward: expected a mapping"),
+    ],
+)
+def test_a_bad_policy_toward_an_adversary_gets_a_one_line_error(toward, message):
+    scenario, actors, policy = default_config()
+    policy["iran"]["toward"] = toward
+    with pytest.raises(SpecError) as err:
+        build_scenario(scenario, actors, policy)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_the_policy_toward_an_adversary_drives_only_that_dyad():
+    """With Israel striking about five times a day, Iran is ready from the day after the first strike (day 0
+    with probability 1 - e^-5) on every day. With rho 0.25 toward Israel its first direct strike on Israel
+    falls on (first strike day) + 1 + Geometric(0.25) failures: mean e^-5 / (1 - e^-5) + 1 + 3 = 4.0068.
+    Toward the US it keeps its own policy's rho, 0: it never strikes the US. The tolerance is 4 standard
+    errors of the mean of 4,000 replications (sd of the failures sqrt(0.75) / 0.25 = 3.46)."""
+    scenario = campaign_scenario(rho_israel=0.25, horizon_days=200)
+    result = run_ensemble(scenario, EnsembleSpec(replications=4000, seed=7, chunk_size=4000))
+    names = [t.name for t in scenario.thresholds]
+    israel = result.outcomes.threshold_days[:, names.index("iran_strikes_israel")]
+    assert (result.outcomes.threshold_days[:, names.index("iran_strikes_us")] < 0).all()
+    assert (israel >= 0).all()
+    assert abs(israel.mean() - 4.0068) < 4 * 3.46 / np.sqrt(israel.size)
+
+
+def test_a_hydra_override_reaches_the_policy_toward_an_adversary():
+    from escalation import cli
+
+    cfg = compose_config("policy.iran.toward.israel.retaliation_probability=0.125", "calibration.draws=200")
+    scenario = cli.prepare_inputs(cfg).spec.scenario
+    assert scenario.policy("iran", "israel").retaliation_probability == 0.125
+    assert isinstance(scenario.policy("iran").retaliation_probability, Dist)
+
+
+def test_the_default_scenario_has_israels_campaign_in_the_background(scenario):
+    dyad = next(d for d in scenario.attacks if d.key == "israel->iran")
+    assert dyad.background and dyad.min_rung == 5
+    assert isinstance(scenario.policy("iran", "israel").retaliation_probability, Dist)
+
+
+# --- the pooled answer rate -------------------------------------------------------------------------------
+
+
+def test_the_pooled_answer_rate_counts_the_records_days_and_answers(scenario):
+    """Beta(1 + answers, 364 + days without): 7 answers in the 2,447 days from 1 Jan 2017 to the record's
+    last day (13 Sep 2023)."""
+    priors = policy_priors(scenario, scenario.start)
+    prior = priors["policy.iran->israel.retaliation_probability"]
+    assert prior.prior == Dist("beta", (("a", 8.0), ("b", 364.0 + 2447 - 7)))
+    assert "israel_iran_syria_2017_2023.csv" in prior.source()
+    # A cut-off before the first answer: no answer yet, and the 396 days from 1 Jan 2017 to 31 Jan 2018.
+    early = policy_priors(scenario, scenario.start.replace(year=2018, month=2, day=1))
+    assert early["policy.iran->israel.retaliation_probability"].prior == Dist(
+        "beta", (("a", 1.0), ("b", 760.0))
+    )
+
+
+def test_leave_one_out_leaves_the_record_out_of_the_answer_rate(scenario):
+    assert policy_priors(scenario, scenario.start, leave_out=("israel_iran_syria_2017_2023.csv",)) == {}
+
+
+def test_every_attack_by_iran_on_israel_in_the_campaign_is_accounted_for():
+    pool = load_policy_pools()
+    record = pool.campaigns[0].record
+    from escalation.events import load_events
+
+    log = load_events(reference_dir() / record)
+    dropped = dataclasses.replace(pool.campaigns[0], answers=pool.campaigns[0].answers[1:])
+    with pytest.raises(
+        ValueError, match="irn-isr-drone-2018-02-10 is an attack by iran on israel during the"
+    ):
+        answer_days(dataclasses.replace(pool, campaigns=(dropped,)), None, records={record: log})
+    wrong = dataclasses.replace(pool.campaigns[0], answers=("isr-irn-strike-t4-2018-02-10",))
+    with pytest.raises(ValueError, match="isr-irn-strike-t4-2018-02-10 is not an attack by an answering"):
+        answer_days(dataclasses.replace(pool, campaigns=(wrong,)), None, records={record: log})
+    assert all(e.kind == EventKind.ATTACK for e in log if e.event_id in pool.campaigns[0].answers)
+    assert isinstance(log, EventLog)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda raw: raw.pop("answer_probability"), "expected the one pool answer_probability"),
+        (lambda raw: raw["answer_probability"].pop("prior"), "expected the keys applies_to, campaigns"),
+        (lambda raw: raw["answer_probability"].update(prior={"a": 0, "b": 1}), "a and b must be numbers > 0"),
+        (lambda raw: raw["answer_probability"].update(applies_to=["iran"]), "'iran' is not STATE->TARGET"),
+        (
+            lambda raw: raw["answer_probability"]["campaigns"][0].update(record="nowhere.csv"),
+            "no record 'nowhere.csv'",
+        ),
+    ],
+)
+def test_a_bad_policy_pools_file_gets_a_one_line_error(tmp_path, edit, message):
+    import shutil
+
+    import yaml
+
+    raw = yaml.safe_load((reference_dir() / "policy_pools.yaml").read_text(encoding="utf-8"))
+    raw = copy.deepcopy(raw)
+    edit(raw)
+    shutil.copy(reference_dir() / "israel_iran_syria_2017_2023.csv", tmp_path)
+    path = tmp_path / "policy_pools.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    with pytest.raises(ValueError, match=message) as err:
+        load_policy_pools(path)
+    assert "\n" not in str(err.value)
+
+
+def test_the_calibration_records_the_pooled_answer_rate(scenario):
+    from escalation.calibration import calibrate
+    from escalation.events import load_builtin_events
+
+    calibration = calibrate(load_builtin_events(actors=scenario.actor_names), scenario, draws=500, seed=0)
+    summary = calibration.summaries["policy.iran->israel.retaliation_probability"]
+    assert summary["prior_source"].startswith("reference_class: pooled from 1 campaign of")
+    assert abs(summary["mean"] - 8.0 / 2812.0) < 4 * np.sqrt(8.0 * 2804.0 / 2812.0**2 / 2813.0) / np.sqrt(500)
+    hand = calibrate(
+        load_builtin_events(actors=scenario.actor_names), scenario, draws=500, seed=0, priors="hand"
+    )
+    assert "policy.iran->israel.retaliation_probability" not in hand.summaries
