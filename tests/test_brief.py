@@ -80,7 +80,7 @@ def test_pdf_headline_numbers_equal_summary_json(run_folder):
     ).stdout
     lines = [" ".join(line.split()) for line in text.splitlines()]
     expected = headline_lines(summary)
-    assert len(expected) == 4 * 3  # four named thresholds by three horizons
+    assert len(expected) == 5 * 3  # five named thresholds by three horizons
     for row in expected:
         assert " ".join(row) in lines, row
     assert summary.question.split()[0] in text
