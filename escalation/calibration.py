@@ -783,9 +783,10 @@ def calibrate(
         uncertain = isinstance(policy.threshold, Dist) or isinstance(policy.retaliation_probability, Dist)
         if strikes and attacks and uncertain and min(e.start for e in attacks) < strikes[0].start:
             add(_policy_posterior(events, scenario, e, cutoff, draws, rng))
+    used = {scenario.policy_of(dyad).key for dyad in scenario.retaliations}
     for policy in scenario.policies:
         uncertain = isinstance(policy.threshold, Dist) or isinstance(policy.retaliation_probability, Dist)
-        if uncertain and f"policy.{policy.key}.threshold" not in summaries:
+        if policy.key in used and uncertain and f"policy.{policy.key}.threshold" not in summaries:
             notes.append(
                 f"policy.{policy.key}: no strike after observed attacks before {cutoff}; priors kept"
             )

@@ -113,3 +113,10 @@ def test_the_maritime_front_leaves_the_other_dyads_replication_by_replication():
         )
     shipping = keys.index("houthis->shipping")
     assert with_front.outcomes.attacks[:, shipping].sum() > 0 == without.outcomes.attacks[:, shipping].sum()
+
+
+def test_a_fan_chart_marks_only_the_drivers_that_change_attacks_on_its_target(scenario):
+    from escalation.report.experiment import driver_marks
+
+    assert [name for _, name in driver_marks(scenario, "us")] == ["ground invasion", "air defence"]
+    assert [name for _, name in driver_marks(scenario, "shipping")] == ["ground invasion"]

@@ -137,6 +137,15 @@ def _caption(result: ExperimentResult, arm: Arm, *, all_arms: bool = False) -> p
     )
 
 
+def driver_marks(scenario, target: str) -> list[tuple[object, str]]:
+    """The dated drivers a target's fan chart marks: those that change an attack dyad against it."""
+    return [
+        (d.date, d.name.replace("_", " "))
+        for d in scenario.drivers
+        if any(d.applies_to(a) for a in scenario.attacks if a.target == target)
+    ]
+
+
 def _what_the_fan_counts(scenario, target: str) -> str:
     """One line: whose attacks on ``target`` the fan counts, the background war's named as such."""
     own = [
@@ -173,7 +182,7 @@ def _write_figures(result: ExperimentResult, folder: RunFolder) -> None:
                 offset=offset,
                 ylabel=f"Attacks on {label} (cumulative count)",
                 counting=_what_the_fan_counts(arm.scenario, target),
-                markers=[(d.date, d.name.replace("_", " ")) for d in arm.scenario.drivers],
+                markers=driver_marks(arm.scenario, target),
             )
             plots.save_figure(fig, folder.figures, f"fan_attacks_{target}{suffix}", formats=formats)
         fig = plots.ladder_chart(
