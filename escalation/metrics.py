@@ -970,6 +970,19 @@ def parameter_range(
     return np.where(missing, np.nan, lower), np.where(missing, np.nan, upper)
 
 
+def _discoveries(p_values: np.ndarray, rate: float) -> np.ndarray:
+    """The Benjamini-Hochberg discoveries among ``p_values`` at false discovery rate ``rate``."""
+    m = p_values.size
+    if m == 0:
+        return np.zeros(0, dtype=bool)
+    order = np.argsort(p_values, kind="stable")
+    passed = np.flatnonzero(p_values[order] <= rate * np.arange(1, m + 1) / m)
+    detected = np.zeros(m, dtype=bool)
+    if passed.size:
+        detected[order[: passed[-1] + 1]] = True
+    return detected
+
+
 def variance_drivers(
     draw_probability: ArrayLike,
     draw_parameters: ArrayLike,
@@ -987,6 +1000,12 @@ def variance_drivers(
     so a share reads as "the fraction of the parameter spread due to this parameter alone". Shares are
     clipped to [0, 1] and need not sum to one (interactions, and the noise left in a few draws).
 
+    With few draws and many parameters, noise alone gives some inert parameter a visible share. Each share
+    therefore comes with the p-value of the one-way analysis-of-variance F test of its bins (between-bin
+    over within-bin mean square, F(bins - 1, M - bins) when the parameter does nothing; Fisher 1925), and
+    ``detected`` marks the parameters whose test rejects at a false discovery rate of 5% over all of them
+    (Benjamini and Hochberg 1995): only those should be named as drivers.
+
     Args:
         draw_probability: (M,) the probability's share of replications in each draw.
         draw_parameters: (M, P) each draw's parameter values.
@@ -995,14 +1014,20 @@ def variance_drivers(
         bins: number of quantile bins (at most M / 2).
 
     Returns:
-        Frame with columns ``parameter`` and ``share``, largest share first.
+        Frame with columns ``parameter``, ``share``, ``p_value`` and ``detected``, largest share first.
 
     References:
         Pearson, K. (1905). On the general theory of skew correlation and non-linear regression. Drapers'
         Company Research Memoirs, Biometric Series II.
 
         Kelley, T. L. (1935). An unbiased correlation ratio measure. PNAS, 21(9), 554-559.
+
+        Fisher, R. A. (1925). Statistical Methods for Research Workers. Oliver and Boyd.
+
+        Benjamini, Y. and Hochberg, Y. (1995). Controlling the false discovery rate. JRSS B, 57(1), 289-300.
     """
+    import scipy.stats
+
     y = np.asarray(draw_probability, dtype=np.float64)
     x = np.asarray(draw_parameters, dtype=np.float64).reshape(y.size, -1)
     labels = [str(n) for n in names]
@@ -1010,6 +1035,7 @@ def variance_drivers(
         raise ValueError(f"names: expected {x.shape[1]} names, got {len(labels)}")
     bins = int(min(bins, y.size // 2))
     shares = np.zeros(len(labels))
+    p_values = np.ones(len(labels))
     total = float(np.sum((y - y.mean()) ** 2))
     if bins >= 2 and total > 0 and parameter_variance_estimate > 0:
         for j in range(x.shape[1]):
@@ -1022,5 +1048,13 @@ def variance_drivers(
             within = (total - between) / (y.size - bins)
             explained = max(between - (bins - 1) * within, 0.0) / y.size
             shares[j] = min(explained / parameter_variance_estimate, 1.0)
-    frame = pd.DataFrame({"parameter": labels, "share": shares})
+            if within > 0:
+                p_values[j] = float(
+                    scipy.stats.f.sf(between / ((bins - 1) * within), bins - 1, y.size - bins)
+                )
+            elif between > 0:
+                p_values[j] = 0.0
+    frame = pd.DataFrame(
+        {"parameter": labels, "share": shares, "p_value": p_values, "detected": _discoveries(p_values, 0.05)}
+    )
     return frame.sort_values("share", ascending=False, kind="stable", ignore_index=True)

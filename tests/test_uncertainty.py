@@ -280,3 +280,31 @@ def test_a_headline_without_a_detected_spread_says_so_in_words():
     )
     spread = Estimate(0.07, 0.06, 0.08, 0.003, 0.01, 0.2, 0.05, 0.04)
     assert describe(spread) == "7.0% (simulation noise 6.0-8.0; over plausible parameter values 1.0-20.0)"
+
+
+def test_only_detected_parameters_are_named_as_drivers():
+    """100 draws of 10 replications, one parameter that moves the probability from 0.2 to 0.7 and 39 inert
+    ones. Naming the three largest shares of at least 5%, as before the F test, named an inert parameter in
+    96% of 200 seeds. With only the parameters the F test detects at a 5% false discovery rate, over 100
+    seeds: the real driver is named where a spread is detected (in about 96% of seeds), and an inert one in
+    about 8% (the allowance, 15%, is 2.5 binomial standard errors above it)."""
+    import pandas as pd
+
+    named_inert = named_real = spread = 0
+    for seed in range(100):
+        rng = np.random.default_rng(seed)
+        x = rng.random((100, 40))
+        successes = rng.binomial(10, 0.2 + 0.5 * x[:, 0])[:, None]
+        variance = float(metrics.parameter_variance(successes, np.full(100, 10))[0])
+        if variance <= 0:
+            continue
+        spread += 1
+        drivers = metrics.variance_drivers(successes[:, 0] / 10, x, [f"x{i}" for i in range(40)], variance)
+        assert set(drivers.columns) == {"parameter", "share", "p_value", "detected"}
+        value = Estimate(0.45, 0.4, 0.5, 0.02, 0.2, 0.7, 0.15, 0.1)
+        named = assumptions_of(pd.DataFrame(drivers), {}, value, 30).named
+        named_real += "x0" in named
+        named_inert += any(name != "x0" for name in named)
+    assert spread >= 90
+    assert named_real == spread
+    assert named_inert <= 0.15 * spread

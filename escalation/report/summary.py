@@ -74,7 +74,8 @@ class Assumptions:
     Attributes:
         horizon_days: the horizon of the headline.
         drivers: the parameters that explain most of the spread alone, largest first (at most
-            :data:`TOP_DRIVERS`, each explaining at least :data:`MIN_SHARE` of it).
+            :data:`TOP_DRIVERS`, each explaining at least :data:`MIN_SHARE` of it, and each one whose effect
+            the draws detect: ``detected`` of :func:`escalation.metrics.variance_drivers`).
         assumption_share: the summed shares of parameters no data moved, over the summed shares of all.
         rests_on_assumptions: the parameter spread is larger than the simulation noise and is dominated by
             parameters no data moved.
@@ -371,13 +372,15 @@ def assumptions_of(drivers, evidence: dict[str, str], value: Estimate, horizon: 
         (str(r.parameter), float(r.share), evidence.get(str(r.parameter), ASSUMPTION))
         for r in drivers.itertuples()
     ]
+    # Only a parameter whose effect the draws detect is named (its share can be noise otherwise).
+    detected = [bool(x) for x in drivers["detected"]] if "detected" in drivers else [True] * len(rows)
     total = sum(share for _, share, _ in rows)
     assumed = sum(share for _, share, source in rows if source == ASSUMPTION)
     named = tuple(
         Driver(path, round(share, 3), source)
-        for path, share, source in rows[:TOP_DRIVERS]
-        if share >= MIN_SHARE
-    )
+        for (path, share, source), found in zip(rows, detected, strict=True)
+        if found and share >= MIN_SHARE
+    )[:TOP_DRIVERS]
     share = assumed / total if total > 0 else 0.0
     return Assumptions(
         horizon_days=horizon,
