@@ -120,3 +120,30 @@ def test_a_fan_chart_marks_only_the_drivers_that_change_attacks_on_its_target(sc
 
     assert [name for _, name in driver_marks(scenario, "us")] == ["ground invasion", "air defence"]
     assert [name for _, name in driver_marks(scenario, "shipping")] == ["ground invasion"]
+
+
+def test_the_new_fronts_appear_in_a_runs_tables_summary_and_figures(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    folder = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, "-m", "escalation", "ensemble.replications=100", "calibration.draws=200",
+         f"hydra.run.dir={folder}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "US strike on the Houthis" in done.stdout
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    assert "us_strikes_houthis" in summary["arms"]["baseline"]["thresholds"]
+    thresholds = pd.read_parquet(folder / "tables" / "thresholds.parquet")
+    assert "us_strikes_houthis" in set(thresholds["threshold"])
+    assert (folder / "figures" / "fan_attacks_shipping.png").stat().st_size > 10_000
+    replications = pd.read_parquet(folder / "tables" / "replications.parquet")
+    assert {"first_day_us_strikes_houthis", "param[policy.iran->israel.retaliation_probability]"} <= set(
+        replications.columns
+    )
