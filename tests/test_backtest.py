@@ -160,8 +160,8 @@ def test_rolling_backtest_runs_from_the_command_line(tmp_path):
         "2023-10-17.json", "2023-10-19.json", "2023-10-21.json", "2023-10-23.json",
     ]  # fmt: skip
     # Every window lies inside the record (it ends on 26 October); the first US fatality is unknown in each
-    # (its interval row straddles every window), the other three thresholds are scored: 4 x 3 >= 10.
-    assert summary["threshold_scores"]["forecasts"] == 12 and summary["threshold_scores"]["left_out"] == 4
+    # (its interval row straddles every window), the other four thresholds are scored: 4 x 4.
+    assert summary["threshold_scores"]["forecasts"] == 16 and summary["threshold_scores"]["left_out"] == 4
     assert summary["days_left_out"] == 0
     assert (folder / "figures" / "backtest_reliability.png").is_file()
     assert not (folder / "calibration.json").exists()  # only the calibrations the backtest used

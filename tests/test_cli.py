@@ -73,11 +73,15 @@ def test_each_experiment_writes_a_complete_run_folder(tmp_path, experiment):
     if len(arms) > 1:
         assert {"arms_comparison.png", "arms_comparison.svg"} <= figures
         assert (folder / "tables" / "paired_differences.parquet").is_file()
-        assert len(summary["paired_differences"]) == (len(arms) - 1) * 4 * 3
+        assert len(summary["paired_differences"]) == (len(arms) - 1) * 5 * 3  # thresholds x horizons
     assert "Run folder:" in done.stdout
-    # Where the priors behind the numbers came from: for the militias, Hezbollah and the Houthis, the base
-    # rate, the paused rate and the resume hazard are pooled.
-    assert "Priors: 9 pooled from earlier crises (base rate, paused rate, resume hazard);" in done.stdout
+    # Where the priors behind the numbers came from: for the militias, Hezbollah and the Houthis (against
+    # Israel), the base rate, the paused rate and the resume hazard are pooled, and Iran's daily chance of
+    # striking Israel under Israel's campaign in Syria.
+    assert (
+        "Priors: 10 pooled from earlier crises (base rate, paused rate, resume hazard, retaliation "
+        "probability);" in done.stdout
+    )
     assert not list(folder.rglob(".*.tmp"))
     # The job log holds the run's own lines: the calibration, each arm's simulation, the summary.
     log = (folder / "escalation.log").read_text()

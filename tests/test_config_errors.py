@@ -104,8 +104,8 @@ ERRORS = [
     pytest.param(
         ["++actors.us.shield=1"],
         [
-            "actors.us.shield: unknown key; allowed: kind, patron, protector, max_rung, interception, restraint, "
-            "restraint_sensitivity, cost_memory_days, label"
+            "actors.us.shield: unknown key; allowed: kind, patron, protector, max_rung, interception, "
+            "restraint, restraint_sensitivity, cost_memory_days, label"
         ],
         id="force-add-unknown-key",
     ),

@@ -173,7 +173,7 @@ def test_the_sensitivity_command_writes_a_complete_run_folder(tmp_path):
     indices = pd.read_parquet(folder / "tables" / "sensitivity_indices.parquet")
     assert set(indices["headline"]) == {
         "first_us_fatality@180", "us_strikes_iran@180", "iran_israel_direct@180", "regional_war@180",
-        "cumulative:us@180", "cumulative:israel@180",
+        "us_strikes_houthis@180", "cumulative:us@180", "cumulative:israel@180", "cumulative:shipping@180",
     }  # fmt: skip
     assert "randomness" in set(indices["factor"])
     figures = {p.name for p in (folder / "figures").iterdir()}
