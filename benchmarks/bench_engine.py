@@ -116,28 +116,32 @@ def main() -> None:
             (f"engine at {args.against}, its default chunk", scratch, "engine", 0, plain, "as run"),
         ]
     times: dict[int, list[float]] = {i: [] for i in range(len(variants))}
-    dyads = 0
+    dyads: dict[int, int] = {}  # each variant's own scenario: a revision may have other dyads
     try:
         for _ in range(args.repeats):
             for i, (_, path, kind, chunk, env, _) in enumerate(variants):
-                seconds, dyads = _run(path, env, kind, args, chunk)
+                seconds, dyads[i] = _run(path, env, kind, args, chunk)
                 times[i].append(seconds)
     finally:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
-    cells = args.replications * args.days * dyads
+    at = f" ({dyads[4]} at {args.against})" if args.against and dyads[4] != dyads[0] else ""
     print(
-        f"default scenario, {args.replications:,} replications x {args.days} days x {dyads} attack dyads, "
-        f"one core, {args.repeats} runs each (min / median)"
+        f"default scenario, {args.replications:,} replications x {args.days} days x {dyads[0]} attack "
+        f"dyads{at}, one core, {args.repeats} runs each (min / median); ns per replication-dyad-day"
     )
     kernel = min(times[3])
     for i, (label, _, _, _, _, blas) in enumerate(variants):
         best, middle = min(times[i]), statistics.median(times[i])
+        cells = args.replications * args.days * int(dyads[i])
         line = f"{label:<44} BLAS {blas:<7} {best:6.2f} / {middle:6.2f} s  {best / cells * 1e9:6.0f} ns"
         line += f"  {best / kernel:4.2f}x kernel"
         if args.against:
             line += f"  speed-up over {args.against} (same BLAS): "
             line += f"{min(times[4 if blas == 'pinned' else 5]) / best:4.2f}x"
+            if dyads[4] != dyads[i]:  # per replication-dyad-day, where the scenarios differ
+                other = min(times[4 if blas == "pinned" else 5]) / int(dyads[4])
+                line += f" (per dyad {other / (best / int(dyads[i])):4.2f}x)"
         print(line)
 
 
