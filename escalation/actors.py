@@ -93,7 +93,15 @@ class ActorAgent(mesa.Agent):
         ready = rules.retaliation_triggered(
             memories.unanswered[:, e], m.threshold[:, e], memories.lethal_pending[:, e]
         )
-        rows, cols = np.nonzero(ready & (fire_draws < m.retaliation_probability[:, e]))
+        probability = m.retaliation_probability[:, e]
+        if m.answers_direct:
+            # An unanswered direct strike on the state makes it ready, and it strikes with rho_D where that
+            # is higher than rho (docs/model.md 4.6): only on the dyads whose policy sets rho_D.
+            rho_direct = m.direct_retaliation_probability[:, e]
+            direct = memories.direct_pending[:, e] & (rho_direct > 0)
+            ready = ready | direct
+            probability = np.where(direct, np.maximum(probability, rho_direct), probability)
+        rows, cols = np.nonzero(ready & (fire_draws < probability))
         m.strike_size[:, e] = 0
         m.strike_level[:, e] = 0
         if rows.size == 0:

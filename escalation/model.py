@@ -249,6 +249,13 @@ class EscalationModel(mesa.Model):
     def _init_state(self) -> None:
         r, n_a, n_e = self.replications, self.n_attacks, self.n_retaliations
         self.memories = Memories.empty(r, self.channels)
+        # The direct trigger is kept only where a policy answers a direct strike apart (rho_D can be > 0).
+        self.answers_direct = any(
+            can_be_nonzero(self.scenario.policy_of(dyad).direct_retaliation_probability)
+            for dyad in self.scenario.retaliations
+        )
+        if not self.answers_direct:
+            self.memories.direct_pending = None
         # Today's intentions, written by the agents.
         self.attacks = np.zeros((r, n_a), dtype=np.int64)
         self.attack_intensity = np.zeros((r, n_a))

@@ -84,6 +84,9 @@ class Channels:
         route_cost: (channels, actors) harm of strikes -> the cost the victim bears (a patron's cost, which
             drives its restraint of its groups).
         lethal_pairs: (attack dyad, retaliation dyad) pairs: a lethal attack on the first triggers the second.
+        direct_pairs: (channel, retaliation dyad) pairs: a strike on the channel is a direct strike (rung 6)
+            by the dyad's target on its state (or on what the state protects), which sets the dyad's direct
+            trigger.
     """
 
     perpetrator: np.ndarray
@@ -101,6 +104,7 @@ class Channels:
     route_punishment: np.ndarray
     route_cost: np.ndarray
     lethal_pairs: tuple[tuple[int, int], ...]
+    direct_pairs: tuple[tuple[int, int], ...] = ()
 
     @property
     def size(self) -> int:
@@ -158,6 +162,12 @@ def channels_of(scenario: ScenarioSpec) -> Channels:
             if idx[dyad.state] in side[victim[c]] and idx[dyad.target] == perp[c]:
                 route_unanswered[c, e] = 1.0
     lethal_pairs = tuple((int(d), int(e)) for d, e in zip(*np.nonzero(route_unanswered[:n_a]), strict=True))
+    direct_pairs = tuple(
+        (int(c), int(e))
+        for c, e in zip(*np.nonzero(route_unanswered[n_a:]), strict=True)
+        if rung[n_a + c] >= Rung.DIRECT_INTERSTATE
+    )
+    direct_pairs = tuple((n_a + c, e) for c, e in direct_pairs)
     route_cost = np.zeros((n_channels, len(s.actors)))
     route_cost[np.arange(n_a, n_channels), victim[n_a:]] = 1.0  # strikes only: the cost of being struck
     return Channels(
@@ -176,6 +186,7 @@ def channels_of(scenario: ScenarioSpec) -> Channels:
         route_punishment=route_punishment,
         route_cost=route_cost,
         lethal_pairs=lethal_pairs,
+        direct_pairs=direct_pairs,
     )
 
 
@@ -194,6 +205,8 @@ class Memories:
         lethal_pending: (R, retaliation dyads) a lethal attack has happened since the state last struck.
         cost: (R, actors) decayed harm each actor has borne from strikes on its forces, assets and
             territory (a patron's cost; its restraint of its groups follows it).
+        direct_pending: (R, retaliation dyads) a direct strike by the target on the state has happened since
+            the state last struck it (the direct trigger); None: not kept (no policy answers it apart).
     """
 
     provocation: np.ndarray
@@ -201,6 +214,7 @@ class Memories:
     unanswered: np.ndarray
     lethal_pending: np.ndarray
     cost: np.ndarray | None = None
+    direct_pending: np.ndarray | None = None
 
     @classmethod
     def empty(cls, replications: int, channels: Channels) -> Memories:
@@ -212,6 +226,7 @@ class Memories:
             np.zeros((r, n_e)),
             np.zeros((r, n_e), dtype=bool),
             np.zeros((r, channels.route_cost.shape[1])),
+            np.zeros((r, n_e), dtype=bool),
         )
 
 
@@ -278,9 +293,10 @@ def update_memories(
 ) -> None:
     """Move the memories on by one day (in place): decay, then add the day's harm and strikes.
 
-    A strike answers the harm accumulated so far: the state's unanswered harm and its lethal trigger reset
-    on the day it strikes, and the day's new harm is added after. A lethal attack (``killed > 0``) on an
-    attack dyad sets the trigger of the retaliation dyads it concerns.
+    A strike answers the harm accumulated so far: the state's unanswered harm and its lethal and direct
+    triggers reset on the day it strikes, and the day's new harm is added after. A lethal attack
+    (``killed > 0``) on an attack dyad sets the trigger of the retaliation dyads it concerns, and a direct
+    strike (rung 6) on a state sets the direct trigger of its dyad against the striker.
 
     Args:
         memories: the memories at the end of yesterday, updated to the end of today.
@@ -300,6 +316,11 @@ def update_memories(
     for d, e in channels.lethal_pairs:
         pending[:, e] |= killed[:, d] > 0
     memories.lethal_pending = pending
+    if memories.direct_pending is not None:
+        direct = memories.direct_pending & ~fired
+        for c, e in channels.direct_pairs:
+            direct[:, e] |= strike_counts[:, c] > 0
+        memories.direct_pending = direct
     if retention.cost is not None and memories.cost is not None:
         memories.cost = rules.decayed_sum(memories.cost, retention.cost, harm @ channels.route_cost)
 

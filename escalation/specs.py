@@ -540,6 +540,14 @@ class PolicySpec:
     memory_days: Param = parameter(
         30.0, open_low=True, doc="tau_U, e-folding time of unanswered harm (days)."
     )
+    direct_retaliation_probability: Param = parameter(
+        0.0,
+        high=1.0,
+        doc=(
+            "rho_D, the daily strike probability, where it exceeds rho, while a direct strike by the target "
+            "on the state itself (rung 6: on its territory, or state on state) is unanswered (0: rho always)."
+        ),
+    )
     target: str | None = None
 
     @property

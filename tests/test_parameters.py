@@ -94,14 +94,19 @@ def test_parameter_paths_keep_the_order_and_names_of_the_former_lists(scenario):
     # change nothing above.
     added = ("pause_hazard", "resume_hazard", "paused_rate", "start_paused", "rate_frailty")
     added_actor = ("restraint_sensitivity", "cost_memory_days")
+    added_policy = ("direct_retaliation_probability",)
     paths = [path for path, _ in scenario_parameters(scenario)]
-    assert [path for path in paths if path.rsplit(".", 1)[1] not in added + added_actor] == former
+    kept = [path for path in paths if path.rsplit(".", 1)[1] not in added + added_actor + added_policy]
+    assert kept == former
     for dyad in scenario.attacks:
         start = paths.index(f"attacks.{dyad.key}.killed_extra") + 1
         assert paths[start : start + len(added)] == [f"attacks.{dyad.key}.{name}" for name in added]
     for actor in scenario.actors:
         start = paths.index(f"actors.{actor.name}.restraint") + 1
         assert paths[start : start + 2] == [f"actors.{actor.name}.{name}" for name in added_actor]
+    for policy in scenario.policies:
+        start = paths.index(f"policy.{policy.key}.memory_days") + 1
+        assert paths[start] == f"policy.{policy.key}.direct_retaliation_probability"
 
 
 def test_fitted_names_are_the_likelihood_fields_of_an_attack_dyad():

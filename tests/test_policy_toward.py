@@ -206,3 +206,62 @@ def test_the_calibration_records_the_pooled_answer_rate(scenario):
         load_builtin_events(actors=scenario.actor_names), scenario, draws=500, seed=0, priors="hand"
     )
     assert "policy.iran->israel.retaliation_probability" not in hand.summaries
+
+
+def direct_scenario(rho_direct: float):
+    """Iran attacks Israel about five times a day; Israel strikes Iran itself the day after (rung 6); Iran
+    answers only direct strikes on itself (a threshold it never reaches, rho 0), with rho_D."""
+    scenario = {
+        "name": "direct",
+        "start": "2024-01-01",
+        "horizon_days": 120,
+        "attacks": {
+            "iran_on_israel": {"attacker": "iran", "target": "israel", "base_rate": 5.0, "max_per_day": 5}
+        },
+        "retaliations": {
+            "israel_on_iran": {"state": "israel", "target": "iran"},
+            "iran_on_israel": {"state": "iran", "target": "israel"},
+        },
+        "thresholds": {
+            "israel_strikes_iran": {"min_rung": 6, "attackers": ["israel"], "targets": ["iran"]},
+            "iran_strikes_israel": {
+                "min_rung": 6,
+                "attackers": ["iran"],
+                "targets": ["israel"],
+                "kind": "strike",
+            },
+        },
+    }
+    actors = {"israel": {"kind": "state", "interception": 0.0}, "iran": {"kind": "state"}}
+    policy = {
+        "israel": {"threshold": 1.0, "retaliation_probability": 1.0, "max_level": "target"},
+        "iran": {
+            "threshold": 1.0e6,
+            "retaliation_probability": 0.0,
+            "max_level": "target",
+            "toward": {"israel": {"direct_retaliation_probability": rho_direct}},
+        },
+    }
+    return build_scenario(scenario, actors, policy)
+
+
+def test_a_direct_strike_on_the_state_is_answered_at_its_own_rate():
+    """Israel strikes Iran the day after Iran's first attack (day k + 1, k the first attack day: mean
+    e^-5 / (1 - e^-5) = 0.0068); that sets Iran's direct trigger, and Iran strikes from the next day with
+    rho_D = 0.25: first strike on (k + 1) + 1 + Geometric(0.25) failures, mean 5.0068, sd 3.46; 4 standard
+    errors of 4,000 replications allowed. With rho_D = 0 Iran never strikes and keeps no direct memory."""
+    scenario = direct_scenario(0.25)
+    names = [t.name for t in scenario.thresholds]
+    result = run_ensemble(scenario, EnsembleSpec(replications=4000, seed=3, chunk_size=4000))
+    israel = result.outcomes.threshold_days[:, names.index("israel_strikes_iran")]
+    iran = result.outcomes.threshold_days[:, names.index("iran_strikes_israel")]
+    assert abs(israel.mean() - 1.0068) < 0.01
+    assert (iran >= 0).all()
+    assert abs(iran.mean() - 5.0068) < 4 * 3.46 / np.sqrt(iran.size)
+    silent = run_ensemble(direct_scenario(0.0), EnsembleSpec(replications=500, seed=3, chunk_size=500))
+    assert (silent.outcomes.threshold_days[:, names.index("iran_strikes_israel")] < 0).all()
+    from escalation.model import EscalationModel
+
+    model = EscalationModel(direct_scenario(0.0), replications=10, seed=1)
+    assert model.memories.direct_pending is None
+    assert EscalationModel(scenario, replications=10, seed=1).memories.direct_pending is not None
