@@ -642,13 +642,21 @@ def _policy_posterior(
     On a day it was ready (unanswered harm at the threshold, or a dated lethal attack since its last strike)
     it struck with probability rho; a strike on a day it was not ready is impossible for that threshold.
     """
-    policy = scenario.policy_of(scenario.retaliations[e])
-    prefix = f"policy.{policy.key}"
+    dyad = scenario.retaliations[e]
+    policy = scenario.policy_of(dyad)
     eve, pending, struck, first_day = _retaliation_sequence(events, scenario, e, cutoff)
     theta = _axis(
-        f"{prefix}.threshold", policy.threshold, 400, upper=2.0 * float(eve.max()), steps=np.unique(eve)
+        f"policy.{scenario.policy_key(dyad, 'threshold')}.threshold",
+        policy.threshold,
+        400,
+        upper=2.0 * float(eve.max()),
+        steps=np.unique(eve),
     )
-    rho = _axis(f"{prefix}.retaliation_probability", policy.retaliation_probability, 200)
+    rho = _axis(
+        f"policy.{scenario.policy_key(dyad, 'retaliation_probability')}.retaliation_probability",
+        policy.retaliation_probability,
+        200,
+    )
     ready = ((eve[None, :] >= theta.points[:, None]) & (eve[None, :] > 0)) | pending[None, :]
     struck_ready = (ready & struck[None, :]).sum(axis=1)
     waited = (ready & ~struck[None, :]).sum(axis=1)
@@ -670,7 +678,7 @@ def _policy_posterior(
     )
     summaries = {k: _summary(v, specs[k], described) for k, v in draws.items()}
     check = {
-        "observation": f"retaliation {policy.key}",
+        "observation": f"retaliation {dyad.state}" if policy.target is None else f"retaliation {policy.key}",
         "quantity": "retaliation sequence",
         "strike_days": [d.isoformat() for d in strike_days],
         "unanswered_harm_before_strikes": [float(eve[t]) for t in np.flatnonzero(struck)],
@@ -781,15 +789,32 @@ def calibrate(
         attacks = _usable(events, cutoff, EventKind.ATTACK, dyad.target, dyad.state)
         policy = scenario.policy_of(dyad)
         uncertain = isinstance(policy.threshold, Dist) or isinstance(policy.retaliation_probability, Dist)
-        if strikes and attacks and uncertain and min(e.start for e in attacks) < strikes[0].start:
-            add(_policy_posterior(events, scenario, e, cutoff, draws, rng))
-    used = {scenario.policy_of(dyad).key for dyad in scenario.retaliations}
-    for policy in scenario.policies:
-        uncertain = isinstance(policy.threshold, Dist) or isinstance(policy.retaliation_probability, Dist)
-        if policy.key in used and uncertain and f"policy.{policy.key}.threshold" not in summaries:
+        if strikes and any(
+            a.key == f"{dyad.state}->{dyad.target}" and a.background for a in scenario.attacks
+        ):
             notes.append(
-                f"policy.{policy.key}: no strike after observed attacks before {cutoff}; priors kept"
+                f"scenario.retaliations.{dyad.key}: {len(strikes)} strike row(s) of {dyad.state} on "
+                f"{dyad.target} are read as answers (the retaliation dyad), not as the background campaign "
+                f"{dyad.key}, whose rows are attack rows"
             )
+        if strikes and attacks and uncertain and min(e.start for e in attacks) < strikes[0].start:
+            if can_be_nonzero(policy.direct_retaliation_probability):
+                notes.append(
+                    f"policy.{policy.key}: not calibrated from the strike sequence, whose likelihood has no "
+                    "direct trigger (direct_retaliation_probability); priors kept"
+                )
+                continue
+            add(_policy_posterior(events, scenario, e, cutoff, draws, rng))
+    fields_used: dict[str, list[str]] = {}  # policy key -> its parameters the dyads use
+    for dyad in scenario.retaliations:
+        for name in ("threshold", "retaliation_probability"):
+            fields_used.setdefault(scenario.policy_key(dyad, name), []).append(name)
+    for key, names in fields_used.items():
+        spec = next(p for p in scenario.policies if p.key == key)
+        if any(
+            isinstance(getattr(spec, n), Dist) and f"policy.{key}.{n}" not in summaries for n in set(names)
+        ):
+            notes.append(f"policy.{key}: no strike after observed attacks before {cutoff}; priors kept")
     for path, prior in pooled.items():
         if path not in all_draws:  # no data: the pooled prior itself, drawn so that every run uses it
             all_draws[path] = np.asarray(prior.prior.frozen().rvs(size=draws, random_state=rng), dtype=float)

@@ -371,8 +371,9 @@ class EnsembleResult:
     def uncertainty_drivers(self, horizon: int, bins: int = 10) -> pd.DataFrame:
         """For each named threshold by ``horizon``, each varying parameter's share of its parameter spread.
 
-        Columns ``threshold``, ``parameter``, ``share`` (:func:`escalation.metrics.variance_drivers`), largest
-        first within a threshold; empty when the parameter spread cannot be estimated or is zero.
+        Columns ``threshold``, ``parameter``, ``share``, ``p_value`` and ``detected``
+        (:func:`escalation.metrics.variance_drivers`), largest share first within a threshold; empty when the
+        parameter spread cannot be estimated or is zero.
         """
         days = self.outcomes.threshold_days
         successes, sizes = metrics.draw_counts((days >= 0) & (days < horizon), self.draws)
@@ -388,7 +389,7 @@ class EnsembleResult:
             table.insert(0, "threshold", threshold.name)
             frames.append(table)
         if not frames:
-            return pd.DataFrame(columns=["threshold", "parameter", "share"])
+            return pd.DataFrame(columns=["threshold", "parameter", "share", "p_value", "detected"])
         return pd.concat(frames, ignore_index=True)
 
 

@@ -249,11 +249,10 @@ class EscalationModel(mesa.Model):
     def _init_state(self) -> None:
         r, n_a, n_e = self.replications, self.n_attacks, self.n_retaliations
         self.memories = Memories.empty(r, self.channels)
-        # The direct trigger is kept only where a policy answers a direct strike apart (rho_D can be > 0).
-        self.answers_direct = any(
-            can_be_nonzero(self.scenario.policy_of(dyad).direct_retaliation_probability)
-            for dyad in self.scenario.retaliations
-        )
+        # The direct trigger is kept only where a policy answers a direct strike apart (rho_D > 0 in some
+        # replication: a setting, a prior or a design's values). It draws nothing, so skipping it otherwise
+        # changes no number.
+        self.answers_direct = bool(np.any(self.direct_retaliation_probability > 0))
         if not self.answers_direct:
             self.memories.direct_pending = None
         # Today's intentions, written by the agents.

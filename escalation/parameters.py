@@ -103,6 +103,8 @@ def scenario_parameters(scenario: ScenarioSpec) -> Iterator[tuple[str, Param]]:
     for group in PARAMETER_GROUPS:
         for key, spec in group.items(scenario):
             for name, _ in group.fields:
+                if isinstance(spec, PolicySpec) and spec.target is not None and name not in spec.overrides:
+                    continue  # the state's own parameter (ScenarioSpec.policy_key)
                 yield group.path(key, name), getattr(spec, name)
 
 
@@ -115,6 +117,8 @@ def parameter_columns(scenario: ScenarioSpec) -> Iterator[tuple[str, list[str]]]
     for group in PARAMETER_GROUPS:
         keys = group.column_keys(scenario)
         for name, _ in group.fields:
+            if group.columns == "retaliations":
+                keys = [scenario.policy_key(dyad, name) for dyad in scenario.retaliations]
             yield name, [group.path(key, name) for key in keys]
 
 

@@ -247,12 +247,15 @@ def policy_priors(
     """The pooled priors of the scenario's policies toward a campaigning state, known before ``cutoff``.
 
     One for ``policy.<state>-><target>.retaliation_probability`` of every policy the pool applies to, where
-    the scenario has that policy, a retaliation dyad that uses it, and sets the probability as a
-    distribution.
+    the scenario has that policy, it sets the probability (as a distribution), and a retaliation dyad uses it.
     """
     out = {}
     for state, target in load_policy_pools().applies_to:
-        policies = [p for p in scenario.policies if p.state == state and p.target == target]
+        policies = [
+            p
+            for p in scenario.policies
+            if p.state == state and p.target == target and "retaliation_probability" in p.overrides
+        ]
         used = any(d.state == state and d.target == target for d in scenario.retaliations)
         if not used or not policies or not isinstance(policies[0].retaliation_probability, Dist):
             continue

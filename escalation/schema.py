@@ -105,11 +105,13 @@ ActorConfig = schema_of(ActorSpec, "ActorConfig", skip=("name",))
 AttackConfig = schema_of(AttackSpec, "AttackConfig", skip=("name",))
 RetaliationConfig = schema_of(RetaliationSpec, "RetaliationConfig", skip=("name",))
 # A state's policy toward one adversary (policy.<state>.toward.<target>) sets only the fields it changes.
-PolicyOverrideConfig = schema_of(PolicySpec, "PolicyOverrideConfig", skip=("state", "target"), inherit=True)
+PolicyOverrideConfig = schema_of(
+    PolicySpec, "PolicyOverrideConfig", skip=("state", "target", "overrides"), inherit=True
+)
 PolicyConfig = schema_of(
     PolicySpec,
     "PolicyConfig",
-    skip=("state", "target"),
+    skip=("state", "target", "overrides"),
     extra=(("toward", dict[str, PolicyOverrideConfig], field(default_factory=dict)),),
 )
 DriverConfig = schema_of(DriverSpec, "DriverConfig", skip=("name",))

@@ -84,8 +84,8 @@ class Channels:
         route_cost: (channels, actors) harm of strikes -> the cost the victim bears (a patron's cost, which
             drives its restraint of its groups).
         lethal_pairs: (attack dyad, retaliation dyad) pairs: a lethal attack on the first triggers the second.
-        direct_pairs: (channel, retaliation dyad) pairs: a strike on the channel is a direct strike (rung 6)
-            by the dyad's target on its state (or on what the state protects), which sets the dyad's direct
+        direct_pairs: (channel, retaliation dyad) pairs: a strike on the channel climbs to the territory of
+            the dyad's state (level 2, rung 6) and is the dyad's target's, which sets the dyad's direct
             trigger.
     """
 
@@ -143,6 +143,7 @@ def channels_of(scenario: ScenarioSpec) -> Channels:
             slots.append(N_LEVELS * e + level)
             max_level[e] = level
     perp, victim, rung, background, addressed = (np.array(column) for column in zip(*rows, strict=True))
+    background = background.astype(bool)
     n_channels = len(rows)
     strike_slots = np.array(slots, dtype=np.int64)
 
@@ -154,7 +155,9 @@ def channels_of(scenario: ScenarioSpec) -> Channels:
             a, b = idx[dyad.attacker], idx[dyad.target]
             if perp[c] in side[b] and a == victim[c]:
                 route_provocation[c, d] += 1.0
-            elif perp[c] in side[b] and patron[a] == victim[c]:
+            elif perp[c] in side[b] and patron[a] == victim[c] and not (c < n_a and background[c]):
+                # Harm to the patron provokes its groups, except a background campaign's (Israel's in
+                # Syria): the groups' pooled base rates come from years in which it was running.
                 route_provocation[c, d] += s.attribution
             if c >= n_a and perp[c] in side[b] and a in (victim[c], addressed[c]):
                 route_punishment[c, d] = 1.0
@@ -162,12 +165,13 @@ def channels_of(scenario: ScenarioSpec) -> Channels:
             if idx[dyad.state] in side[victim[c]] and idx[dyad.target] == perp[c]:
                 route_unanswered[c, e] = 1.0
     lethal_pairs = tuple((int(d), int(e)) for d, e in zip(*np.nonzero(route_unanswered[:n_a]), strict=True))
+    # A state's strike on a state is rung 6 wherever it lands (its forces abroad or its soil), so only a
+    # strike that climbs from a proxy to its patron's territory (level 2) is known to hit the state itself.
     direct_pairs = tuple(
-        (int(c), int(e))
+        (int(n_a + c), int(e))
         for c, e in zip(*np.nonzero(route_unanswered[n_a:]), strict=True)
-        if rung[n_a + c] >= Rung.DIRECT_INTERSTATE
+        if rung[n_a + c] >= Rung.DIRECT_INTERSTATE and addressed[n_a + c] != victim[n_a + c]
     )
-    direct_pairs = tuple((n_a + c, e) for c, e in direct_pairs)
     route_cost = np.zeros((n_channels, len(s.actors)))
     route_cost[np.arange(n_a, n_channels), victim[n_a:]] = 1.0  # strikes only: the cost of being struck
     return Channels(

@@ -514,6 +514,8 @@ class PolicySpec:
         target: empty for the state's policy; an actor's name for the state's policy toward that one
             adversary (``policy.<state>.toward.<target>`` in the config), which overrides the fields it sets
             and takes the others from the state's policy.
+        overrides: the fields a policy toward one adversary sets. Its other parameters are the state's own
+            (the same draws, the same calibration: :meth:`ScenarioSpec.policy_key`).
     """
 
     state: str
@@ -549,6 +551,7 @@ class PolicySpec:
         ),
     )
     target: str | None = None
+    overrides: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -720,6 +723,14 @@ class ScenarioSpec:
         """The policy a retaliation dyad acts under."""
         return self.policy(dyad.state, dyad.target)
 
+    def policy_key(self, dyad: RetaliationSpec, field_name: str) -> str:
+        """The key (in the paths) of the policy whose parameter ``field_name`` a retaliation dyad uses.
+
+        The state's policy toward the dyad's target where that policy sets the field, else the state's own.
+        """
+        policy = self.policy_of(dyad)
+        return policy.key if policy.target is None or field_name in policy.overrides else policy.state
+
     @property
     def end(self) -> date:
         """Last simulated day."""
@@ -867,7 +878,7 @@ def _retaliation(key: str, raw: Any) -> RetaliationSpec:
 def _policy(state: str, raw: Any) -> tuple[PolicySpec, ...]:
     """A state's policy and its policies toward single adversaries (``toward``)."""
     key = f"policy.{state}"
-    allowed = (*(k for k in _spec_keys(PolicySpec)[1:] if k != "target"), "toward")
+    allowed = (*(k for k in _spec_keys(PolicySpec)[1:] if k not in ("target", "overrides")), "toward")
     raw = _check_keys(key, raw, allowed)
     toward = raw.pop("toward", None) or {}
     if not isinstance(toward, Mapping):
@@ -878,7 +889,11 @@ def _policy(state: str, raw: Any) -> tuple[PolicySpec, ...]:
         path = f"{key}.toward.{target}"
         given = _check_keys(path, override, allowed[:-1])
         values = _policy_values(path, {k: v for k, v in given.items() if v is not None})
-        policies.append(PolicySpec(state=state, target=str(target), **{**base, **values}))
+        if str(target) == state:
+            raise SpecError(f"{path}: a state has no policy toward itself")
+        policies.append(
+            PolicySpec(state=state, target=str(target), overrides=tuple(values), **{**base, **values})
+        )
     return tuple(policies)
 
 

@@ -355,7 +355,10 @@ def apply_levers(scenario: ScenarioSpec, levers: Levers) -> ScenarioSpec:
             field_name = name.removeprefix("us_")
             policy_changes[field_name] = bounds[field_name].parse(LEVER_INFO[name].path, value)
     policies = tuple(
-        dataclasses.replace(p, **policy_changes) if p.state == POLICY_STATE else p for p in scenario.policies
+        # The state's own policy: a policy toward one adversary keeps the fields it sets and takes the rest
+        # from the state's (ScenarioSpec.policy_key).
+        dataclasses.replace(p, **policy_changes) if p.state == POLICY_STATE and p.target is None else p
+        for p in scenario.policies
     )
     actors = tuple(
         dataclasses.replace(a, restraint=values["militia_restraint"])

@@ -90,6 +90,8 @@ def test_the_default_scenario_has_the_maritime_front(scenario):
     pooled = reference_priors(scenario, scenario.start)
     assert "attacks.houthis->shipping.base_rate" not in pooled
     assert "attacks.houthis->israel.base_rate" in pooled
+    # How truces went is pooled for every campaign, the maritime one too.
+    assert {"attacks.houthis->shipping.resume_hazard", "attacks.houthis->shipping.paused_rate"} <= set(pooled)
 
 
 def test_the_maritime_front_leaves_the_other_dyads_replication_by_replication():
@@ -106,7 +108,10 @@ def test_the_maritime_front_leaves_the_other_dyads_replication_by_replication():
     with_front = run_ensemble(build_scenario(scenario, actors, policy), spec)
     without = run_ensemble(build_scenario(quiet, actors, policy), spec)
     keys = [d.key for d in build_scenario(scenario, actors, policy).attacks]
-    untouched = [keys.index(k) for k in ("militias->us", "hezbollah->israel", "hamas->israel")]
+    untouched = [
+        keys.index(k)
+        for k in ("militias->us", "hezbollah->israel", "hamas->israel", "houthis->israel", "israel->iran")
+    ]
     for field in ("attacks", "injured", "killed"):
         assert np.array_equal(
             getattr(with_front.outcomes, field)[:, untouched], getattr(without.outcomes, field)[:, untouched]

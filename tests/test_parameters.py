@@ -24,6 +24,7 @@ from escalation.specs import (
     Dist,
     Param,
     ParameterInfo,
+    PolicySpec,
     SpecError,
     build_scenario,
     parameter,
@@ -61,6 +62,12 @@ def test_every_declared_parameter_of_the_default_scenario_has_a_path(scenario):
         assert entities, f"the default scenario has no {group.prefix}"
         for entity in entities:
             for name, _ in group.fields:
+                if (
+                    isinstance(entity, PolicySpec)
+                    and entity.target is not None
+                    and name not in entity.overrides
+                ):
+                    continue  # a policy toward one adversary: only the fields it sets are its own
                 path = f"{group.prefix}.{getattr(entity, group.key_attribute)}.{name}"
                 expected[path] = getattr(entity, name)
     assert listed == expected
@@ -88,7 +95,12 @@ def test_parameter_paths_keep_the_order_and_names_of_the_former_lists(scenario):
               "lethal_escalation_probability", "memory_days")  # fmt: skip
     former = [f"actors.{a.name}.{n}" for a in scenario.actors for n in actor]
     former += [f"attacks.{d.key}.{n}" for d in scenario.attacks for n in attack]
-    former += [f"policy.{p.key}.{n}" for p in scenario.policies for n in policy]
+    former += [
+        f"policy.{p.key}.{n}"
+        for p in scenario.policies
+        for n in policy
+        if p.target is None or n in p.overrides
+    ]
     former += [f"drivers.{d.name}.factor" for d in scenario.drivers]
     # Parameters added since (campaign regimes, dynamic restraint) follow each entity's former ones and
     # change nothing above.
@@ -104,7 +116,7 @@ def test_parameter_paths_keep_the_order_and_names_of_the_former_lists(scenario):
     for actor in scenario.actors:
         start = paths.index(f"actors.{actor.name}.restraint") + 1
         assert paths[start : start + 2] == [f"actors.{actor.name}.{name}" for name in added_actor]
-    for policy in scenario.policies:
+    for policy in (p for p in scenario.policies if p.target is None):
         start = paths.index(f"policy.{policy.key}.memory_days") + 1
         assert paths[start] == f"policy.{policy.key}.direct_retaliation_probability"
 

@@ -209,32 +209,38 @@ def test_the_calibration_records_the_pooled_answer_rate(scenario):
 
 
 def direct_scenario(rho_direct: float):
-    """Iran attacks Israel about five times a day; Israel strikes Iran itself the day after (rung 6); Iran
-    answers only direct strikes on itself (a threshold it never reaches, rho 0), with rho_D."""
+    """A group attacks Israel about five times a day; Israel answers the next day with a strike that always
+    climbs to the group's patron's territory (Iran, rung 6); Iran answers only such strikes (a threshold it
+    never reaches, rho 0), with rho_D."""
     scenario = {
         "name": "direct",
         "start": "2024-01-01",
         "horizon_days": 120,
         "attacks": {
-            "iran_on_israel": {"attacker": "iran", "target": "israel", "base_rate": 5.0, "max_per_day": 5}
+            "group_on_israel": {"attacker": "group", "target": "israel", "base_rate": 5.0, "max_per_day": 5}
         },
         "retaliations": {
-            "israel_on_iran": {"state": "israel", "target": "iran"},
+            "israel_on_group": {"state": "israel", "target": "group"},
             "iran_on_israel": {"state": "iran", "target": "israel"},
         },
         "thresholds": {
             "israel_strikes_iran": {"min_rung": 6, "attackers": ["israel"], "targets": ["iran"]},
-            "iran_strikes_israel": {
-                "min_rung": 6,
-                "attackers": ["iran"],
-                "targets": ["israel"],
-                "kind": "strike",
-            },
+            "iran_strikes_israel": {"min_rung": 6, "attackers": ["iran"], "targets": ["israel"]},
         },
     }
-    actors = {"israel": {"kind": "state", "interception": 0.0}, "iran": {"kind": "state"}}
+    actors = {
+        "israel": {"kind": "state", "interception": 0.0},
+        "iran": {"kind": "state"},
+        "group": {"kind": "non_state", "patron": "iran", "max_rung": 3},
+    }
     policy = {
-        "israel": {"threshold": 1.0, "retaliation_probability": 1.0, "max_level": "target"},
+        "israel": {
+            "threshold": 1.0,
+            "retaliation_probability": 1.0,
+            "escalation_probability": 1.0,
+            "lethal_escalation_probability": 1.0,
+            "max_level": "patron_territory",
+        },
         "iran": {
             "threshold": 1.0e6,
             "retaliation_probability": 0.0,
@@ -245,11 +251,12 @@ def direct_scenario(rho_direct: float):
     return build_scenario(scenario, actors, policy)
 
 
-def test_a_direct_strike_on_the_state_is_answered_at_its_own_rate():
-    """Israel strikes Iran the day after Iran's first attack (day k + 1, k the first attack day: mean
-    e^-5 / (1 - e^-5) = 0.0068); that sets Iran's direct trigger, and Iran strikes from the next day with
-    rho_D = 0.25: first strike on (k + 1) + 1 + Geometric(0.25) failures, mean 5.0068, sd 3.46; 4 standard
-    errors of 4,000 replications allowed. With rho_D = 0 Iran never strikes and keeps no direct memory."""
+def test_a_strike_on_the_states_territory_is_answered_at_its_own_rate():
+    """Israel's strike climbs to Iran's territory the day after the group's first attack (day k + 1, k the
+    first attack day: mean e^-5 / (1 - e^-5) = 0.0068); that sets Iran's direct trigger, and Iran strikes from
+    the next day with rho_D = 0.25: first strike on (k + 1) + 1 + Geometric(0.25) failures, mean 5.0068, sd
+    3.46; 4 standard errors of 4,000 replications allowed. With rho_D = 0 Iran never strikes and keeps no
+    direct memory."""
     scenario = direct_scenario(0.25)
     names = [t.name for t in scenario.thresholds]
     result = run_ensemble(scenario, EnsembleSpec(replications=4000, seed=3, chunk_size=4000))
@@ -265,3 +272,52 @@ def test_a_direct_strike_on_the_state_is_answered_at_its_own_rate():
     model = EscalationModel(direct_scenario(0.0), replications=10, seed=1)
     assert model.memories.direct_pending is None
     assert EscalationModel(scenario, replications=10, seed=1).memories.direct_pending is not None
+
+
+def test_only_a_climb_to_the_states_territory_sets_the_direct_trigger_and_a_strike_clears_it(scenario):
+    from escalation.semantics import Memories, Retention, channels_of, update_memories
+
+    channels = channels_of(scenario)
+    names, keys = scenario.actor_names, [r.key for r in scenario.retaliations]
+    climbs = {
+        c for c in range(channels.n_attacks, channels.size) if channels.addressed[c] != channels.victim[c]
+    }
+    for c, e in channels.direct_pairs:
+        assert c in climbs and channels.rung[c] == 6
+        assert names[channels.victim[c]] == scenario.retaliations[e].state
+    # Israel's strikes on Iran itself (the retaliation dyad israel->iran, level 0) do not set it.
+    israel_on_iran = int(channels.first_strike_channel[keys.index("israel->iran")])
+    assert israel_on_iran not in {c for c, _ in channels.direct_pairs}
+    c, e = channels.direct_pairs[0]
+    memories = Memories.empty(2, channels)
+    retention = Retention(
+        np.ones((1, channels.n_attacks)),
+        np.ones((1, channels.n_attacks)),
+        np.ones((1, channels.n_retaliations)),
+    )
+    harm, counts = np.zeros((2, channels.size)), np.zeros((2, channels.size))
+    counts[0, c] = 1.0
+    no_fire, no_kill = np.zeros((2, channels.n_retaliations), bool), np.zeros((2, channels.n_attacks))
+    update_memories(memories, retention, channels, harm, counts, no_fire, no_kill)
+    assert memories.direct_pending[:, e].tolist() == [True, False]
+    fired = no_fire.copy()
+    fired[0, e] = True
+    update_memories(memories, retention, channels, harm, np.zeros_like(counts), fired, no_kill)
+    assert not memories.direct_pending.any()
+
+
+def test_a_policy_toward_an_adversary_shares_the_states_own_parameters_it_does_not_set():
+    from escalation.parameters import scenario_parameters
+
+    scenario, actors, policy = default_config()
+    policy["us"]["toward"] = {"militias": {"max_strikes_per_day": 12}}
+    built = build_scenario(scenario, actors, policy)
+    toward = built.policy("us", "militias")
+    assert toward.overrides == ("max_strikes_per_day",) and toward.max_strikes_per_day == 12
+    paths = {path for path, _ in scenario_parameters(built)}
+    assert "policy.us.threshold" in paths and not any(p.startswith("policy.us->militias.") for p in paths)
+    columns = dict(parameter_columns(built))["threshold"]
+    assert set(columns[:3]) == {"policy.us.threshold"}  # us->militias, us->iran, us->houthis: one draw
+    with pytest.raises(SpecError, match=r"policy\.us\.toward\.us: a state has no policy toward itself"):
+        policy["us"]["toward"] = {"us": {"threshold": 2.0}}
+        build_scenario(scenario, actors, policy)

@@ -468,7 +468,7 @@ def _rests_on(summary: RunSummary, calibration: dict[str, Any] | None) -> list[B
                 threshold.label,
                 f"{found.assumption_share:.0%}",
                 "yes" if found.rests_on_assumptions else "no",
-                drivers or "none above 5%",
+                drivers or "none detected alone (each below 5%, or within the noise of the draws)",
             )
         )
     if rows:
