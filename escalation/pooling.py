@@ -504,9 +504,12 @@ class PooledPrior:
         )
         count = len(self.population.stretches)
         return (
-            f"reference_class: pooled from {count} {unit[:-1] if count == 1 else unit} of "
+            f"reference_class: pooled from {count} {_SINGULAR.get(unit, unit) if count == 1 else unit} of "
             f"{', '.join(self.population.records)} (hand-set prior it replaces: {_shown(self.hand)})"
         )
+
+
+_SINGULAR = {"stretches": "stretch", "truces": "truce", "campaigns": "campaign"}
 
 
 def _shown(param: Param) -> str:
@@ -538,13 +541,19 @@ POOLED_FIELDS = {
 }
 
 
-def pools_describe(scenario: ScenarioSpec, dyad: AttackSpec) -> bool:
-    """Whether the attack-dyad pools describe a dyad: a campaign against a state's forces or territory.
+def pools_describe(scenario: ScenarioSpec, dyad: AttackSpec, name: str = "base_rate") -> bool:
+    """Whether the pool of field ``name`` describes a dyad.
 
-    Not a background dyad (the war the scenario takes as given), and not attacks on an actor that is not a
-    state (shipping, say), which the records' campaigns against states say nothing about.
+    No pool describes a background dyad (the war the scenario takes as given). The base-rate pool is of
+    campaigns by armed groups against a state's forces or territory: not of attacks on an actor that is
+    not a state (shipping, say), nor of a state's own campaign. The truce pools (paused rate, resume hazard)
+    describe how any campaign's truces went.
     """
-    return not dyad.background and scenario.actor(dyad.target).kind == "state"
+    if dyad.background:
+        return False
+    if name != "base_rate":
+        return True
+    return scenario.actor(dyad.target).kind == "state" and scenario.actor(dyad.attacker).kind == "non_state"
 
 
 def reference_priors(
@@ -559,7 +568,9 @@ def reference_priors(
     out = {}
     for name, population_of in POOLED_FIELDS.items():
         wanted = [
-            d for d in scenario.attacks if pools_describe(scenario, d) and isinstance(getattr(d, name), Dist)
+            d
+            for d in scenario.attacks
+            if pools_describe(scenario, d, name) and isinstance(getattr(d, name), Dist)
         ]
         population = population_of(cutoff, tuple(sorted(leave_out))) if wanted else None
         if population is None:

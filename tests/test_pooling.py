@@ -154,8 +154,11 @@ def test_the_pooled_prior_replaces_only_uncertain_non_background_base_rates():
     scenario = default_scenario()
     priors = reference_priors(scenario, scenario.start)
     fields = ("base_rate", "paused_rate", "resume_hazard")
-    on_states = [d for d in scenario.attacks if scenario.actor(d.target).kind == "state"]
-    expected = {f"attacks.{d.key}.{f}" for d in on_states if not d.background for f in fields}
+    # The base-rate pool: groups' campaigns against states; the truce pools: every campaign's truces.
+    groups = [d for d in scenario.attacks if scenario.actor(d.target).kind == "state"]
+    groups = [d for d in groups if scenario.actor(d.attacker).kind == "non_state"]
+    expected = {f"attacks.{d.key}.base_rate" for d in groups if not d.background}
+    expected |= {f"attacks.{d.key}.{f}" for d in scenario.attacks if not d.background for f in fields[1:]}
     assert set(priors) == expected
     assert "attacks.hamas->israel.base_rate" not in priors  # the background war keeps its prior
     assert "attacks.houthis->shipping.base_rate" not in priors  # attacks on ships: not a state's forces
