@@ -22,10 +22,15 @@ Runs everything as a user would, in subprocesses in a temporary folder, with BLA
    The fixed costs are the wall time less the simulation. Also prints the import time by top-level package
    (self times), the widest 90% interval among the baseline's headline probabilities, and the wall time.
 
+   The runs use the disk cache of the pooled priors' fits (``escalation.cache``) in a temporary folder,
+   filled by one untimed run first, as every run after the first on a machine finds it; ``--no-cache`` times
+   them with the cache off (``ESCALATION_NO_CACHE=1``: every run fits the pools, as the first run does).
+
 Usage:
     python benchmarks/bench_cli.py                          # 5 --help repeats, 3 baseline runs
     python benchmarks/bench_cli.py --runs 5 ensemble.replications=2000
     python benchmarks/bench_cli.py --skip-run               # --help only
+    python benchmarks/bench_cli.py --runs 5 --no-cache      # every run fits the pooled priors itself
 """
 
 from __future__ import annotations
@@ -60,8 +65,8 @@ PHASES = (
 IMPORT_LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
 
 
-def _environment() -> dict[str, str]:
-    env = {**os.environ, **PINNED}
+def _environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {**os.environ, **PINNED, **(extra or {})}
     env.pop("PYTHONPROFILEIMPORTTIME", None)
     return env
 
@@ -160,11 +165,11 @@ def parse_probe(stderr: str) -> tuple[dict[str, float], dict[str, float], dict[s
     return walls, inside, packages
 
 
-def run_once(overrides: list[str], cwd: Path) -> dict:
+def run_once(overrides: list[str], cwd: Path, env: dict[str, str]) -> dict:
     """One baseline run under the probe: the phases' seconds, imports by package, the summary."""
     command = [sys.executable, "-X", "importtime", str(Path(__file__).resolve()), "--probe", *overrides]
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=cwd, env=_environment(), capture_output=True, text=True)
+    done = subprocess.run(command, cwd=cwd, env=_environment(env), capture_output=True, text=True)
     wall = time.perf_counter() - started
     if done.returncode != 0:
         tail = "\n".join(done.stderr.splitlines()[-15:])
@@ -202,6 +207,11 @@ def main() -> None:
     parser.add_argument("--help-repeats", type=int, default=5, help="repeats of each --help (default 5)")
     parser.add_argument("--runs", type=int, default=3, help="repeats of the timed run (default 3)")
     parser.add_argument("--skip-run", action="store_true", help="time the --help of each command only")
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="time the runs with the disk cache off (ESCALATION_NO_CACHE=1)",
+    )
     parser.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.probe:
@@ -216,7 +226,15 @@ def main() -> None:
             print(f"{command + ' --help':<38} {_stats(seconds)}")
         if args.skip_run:
             return
-        runs = [run_once(args.overrides, cwd) for _ in range(args.runs)]
+        cache = {
+            "ESCALATION_CACHE_DIR": str(cwd / "cache"),
+            "ESCALATION_NO_CACHE": "1" if args.no_cache else "0",
+        }
+        if not args.no_cache:
+            run_once(args.overrides, cwd, cache)  # untimed: fills the cache, as any earlier run would
+        runs = [run_once(args.overrides, cwd, cache) for _ in range(args.runs)]
+    state = "off" if args.no_cache else "on, filled by an earlier run"
+    print(f"\ndisk cache of the pooled priors' fits: {state}")
     label = " ".join(["escalation", *args.overrides])
     print(f"\n{label:<38} {'min':>7} {'median':>7}  (s, {args.runs} runs)")
     for phase in PHASES:

@@ -440,6 +440,8 @@ def run(cfg: DictConfig) -> float | None:
 
     _ENTERED[:] = [time.time()]  # when this job began, for the manifest (benchmarks/bench_sweep.py)
     logging.getLogger("MESA").setLevel(logging.WARNING)
+    _progress_bars_lock()
+    _reuse_freed_memory()
     hydra_cfg = HydraConfig.get()
     output = Path(hydra_cfg.runtime.output_dir)
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
@@ -482,6 +484,61 @@ def run(cfg: DictConfig) -> float | None:
     else:
         _print_summary(summary, output)
     return objective_value(cfg.experiment.objective, summary)
+
+
+def _progress_bars_lock() -> None:
+    """Give the progress bars (tqdm) a thread lock, unless they have a lock already.
+
+    tqdm's default lock adds a multiprocessing lock, for bars drawn by forked processes. Once Mesa has made
+    "spawn" the start method (importing ``mesa`` does), that lock is a named semaphore, which starts
+    multiprocessing's resource tracker; a process with a tracker cannot end at once without a warning of a
+    leaked semaphore, so :func:`_end_process` left every run to the interpreter's teardown of its modules
+    (half a second or more). The command draws its bars in its own process only (an ensemble's workers draw
+    none), so a thread lock is all they need.
+    """
+    import threading
+
+    from tqdm import tqdm
+
+    if not hasattr(tqdm, "_lock"):
+        tqdm.set_lock(threading.RLock())
+
+
+# glibc's malloc thresholds (mallopt): the size from which a block is mapped from the kernel on its own, and
+# the free memory at the heap's top beyond which the heap is given back. glibc starts at 128 KiB and raises
+# them by itself to the size of the largest mapped block freed (at most 32 MiB) and twice that.
+MMAP_THRESHOLD = 32 * 1024 * 1024
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def _reuse_freed_memory() -> bool:
+    """Let glibc's malloc reuse freed memory for the engine's large arrays; returns whether it was set.
+
+    A day of the engine makes many arrays of replications x dyads (hundreds of KB each at the default
+    10,000 replications): above glibc's initial threshold, so each is mapped from the kernel, faulted in page
+    by page and unmapped again. glibc raises its thresholds by itself once a larger mapped block is freed,
+    which the fit of the pooled priors used to do early in every run (its 29 MB arrays); with that fit read
+    from the disk cache (escalation.cache), the baseline's simulation took about a fifth longer (0.3 to
+    0.5 s). Setting the thresholds to glibc's own maxima at the start of a run keeps the engine's arrays on
+    the heap, as they were, whatever ran before. Only with glibc (Linux), and not when the user set them
+    (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``). The ensemble's worker processes keep glibc's
+    own.
+    """
+    try:
+        if not os.confstr("CS_GNU_LIBC_VERSION").startswith("glibc"):
+            return False
+    except (AttributeError, ValueError, OSError):
+        return False  # not glibc (macOS, Windows, musl)
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ or "MALLOC_TRIM_THRESHOLD_" in os.environ:
+        return False
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) and mallopt(_M_TRIM_THRESHOLD, 2 * MMAP_THRESHOLD))
 
 
 def _write_brief(output: Path) -> None:
@@ -1067,11 +1124,59 @@ def check_command_line(args: list[str]) -> list[str]:
     cfg = _compose(options, [text for text in with_nulls(options.overrides) if text not in sweeps])
     multirun = bool(options.multirun) or cfg.hydra.mode == RunMode.MULTIRUN
     _CHECKED["mode"] = cfg.hydra.mode
+    _CHECKED["launcher"] = cfg.hydra.runtime.choices.get("hydra/launcher")
     _check_no_code(cfg)
     _check_experiment_name(cfg)
     _check_point_folders(cfg, overrides, parser, multirun, groups)
     _check_optimising_sweeper(cfg, multirun)
+    if multirun and not (options.cfg or options.info):  # --cfg and --info print; they launch nothing
+        _check_ray_address(cfg)
     return with_nulls(args)
+
+
+RAY_PROBE_SECONDS = 3.0  # how long the check of a Ray address waits for an answer before leaving it to Ray
+
+
+def _check_ray_address(cfg: DictConfig) -> None:
+    """A Ray launcher given a cluster's address: refuse it at once when nothing listens there.
+
+    Ray itself tries to join an address where nothing listens for many minutes (with a warning every few
+    seconds) before it gives up. A refused connection, or a host name that does not resolve, is certain at
+    once; an address that does not answer within :data:`RAY_PROBE_SECONDS` (a firewall, a slow network) is
+    left to Ray, as is ``auto``, ``local`` or none (the launcher starts a Ray instance of its own).
+    """
+    import socket
+
+    target = str(OmegaConf.select(cfg, "hydra.launcher._target_", default="") or "")
+    if not target.startswith(RAY_LAUNCHER):
+        return
+    try:
+        address = OmegaConf.select(cfg, RAY_ADDRESS_KEY, default=None)
+    except OmegaConfBaseException:
+        return  # an interpolation that does not resolve here: Hydra and Ray report it
+    if address is None or str(address).strip() in ("", "auto", "local"):
+        return
+    address = str(address).strip()
+    _CHECKED["ray_address"] = address
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # Ray says what an address must look like
+    launcher = _launcher_choice("ray_cluster")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=RAY_PROBE_SECONDS):
+            pass
+    except ConnectionRefusedError:
+        raise UserError(
+            f"{RAY_ADDRESS_KEY}: the Ray launcher (hydra/launcher={launcher}) cannot join a Ray cluster at "
+            f"{address}: nothing listens there (connection refused); {RAY_ADDRESS_ALLOWED}"
+        ) from None
+    except socket.gaierror as err:
+        raise UserError(
+            f"{RAY_ADDRESS_KEY}: the Ray launcher (hydra/launcher={launcher}) cannot join a Ray cluster at "
+            f"{address}: unknown host {host!r} ({' '.join(str(err).split())}); {RAY_ADDRESS_ALLOWED}"
+        ) from None
+    except (OSError, ValueError, OverflowError):
+        return  # no answer in time, or a port out of range: Ray reports it
 
 
 # Hydra sweepers that search for the value a run returns (their ``_target_`` contains one of these names).
@@ -1525,7 +1630,7 @@ def _main() -> None:
     previous_sigterm = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         if not _app_help(sys.argv[1:]):
-            with _mode_already_known():
+            with _mode_already_known(), _launcher_errors():
                 _hydra_main()
         while _FINISHED_SWEEPS:
             _aggregate(_FINISHED_SWEEPS.pop(0))
@@ -1543,6 +1648,95 @@ def _main() -> None:
         sys.exit(USAGE_ERROR)
     finally:
         signal.signal(signal.SIGTERM, previous_sigterm)
+
+
+# The cluster launchers whose failure to start a sweep is reported in one line (see _launcher_errors).
+RAY_LAUNCHER = "hydra_plugins.hydra_ray_launcher."
+RAY_ADDRESS_KEY = "hydra.launcher.ray.init.address"
+RAY_ADDRESS_ALLOWED = (
+    "allowed: the address of a running Ray cluster's head node (HOST:PORT, as `ray start --head` prints "
+    "it), or auto on a node of a running cluster"
+)
+SLURM_KEYS = (
+    "hydra.launcher.partition, timeout_min, cpus_per_task, mem_gb, array_parallelism, setup, "
+    "additional_parameters"
+)
+
+
+@contextlib.contextmanager
+def _launcher_errors():
+    """Report a cluster launcher that cannot start the sweep in one line (a :class:`UserError`).
+
+    Only the errors the launchers raise while they start are caught, where the cause is a setting or the
+    machine, not the program: Ray's ``ray.init`` (called by the Ray launcher's ``start_ray``) refusing its
+    address or settings (``ConnectionError``, ``ValueError``, ``RuntimeError``), and submitit failing to make
+    its executor or to submit the job array (no ``srun`` or ``sbatch`` here, ``sbatch`` refusing the job:
+    submitit's ``FailedJobError`` and ``FailedSubmissionError``, both ``RuntimeError``, or an ``OSError``).
+    Anything else, and any error of a point's job, keeps its traceback. Nothing of the sweep has run then:
+    its folder holds at most Hydra's ``multirun.yaml`` and submitit's job files, no manifest or summary.
+    """
+    try:
+        yield
+    except (RuntimeError, ValueError, OSError) as err:
+        message = _launcher_failure(err)
+        if message is None:
+            raise
+        raise UserError(message) from None
+
+
+def _launcher_failure(err: BaseException) -> str | None:
+    """The one-line message for a launcher's failure to start a sweep, or None for any other error."""
+    import traceback
+
+    frames = [
+        (frame.f_code.co_filename, frame.f_code.co_name) for frame, _ in traceback.walk_tb(err.__traceback__)
+    ]
+    detail = " ".join(str(err).split()) or type(err).__name__
+    ray_start = any(
+        name == "start_ray" and f"{os.sep}hydra_ray_launcher{os.sep}" in path for path, name in frames
+    )
+    if ray_start:
+        launcher = _launcher_choice("ray_cluster")
+        if isinstance(err, ConnectionError):
+            address = _CHECKED.get("ray_address")
+            return (
+                f"{RAY_ADDRESS_KEY}: the Ray launcher (hydra/launcher={launcher}) could not join a Ray "
+                f"cluster{f' at {address}' if address else ''}: {detail}; {RAY_ADDRESS_ALLOWED}"
+            )
+        return f"hydra.launcher.ray.init: the Ray launcher (hydra/launcher={launcher}) refused it: {detail}"
+    launch = [
+        k
+        for k, (path, name) in enumerate(frames)
+        if name == "launch" and f"{os.sep}hydra_submitit_launcher{os.sep}" in path
+    ]
+    if not launch or launch[-1] + 1 >= len(frames):
+        return None
+    if frames[launch[-1] + 1][1] not in ("__init__", "update_parameters", "map_array"):
+        return None  # a job's own failure (job.results()): the point's error, with its traceback
+    if not any(f"{os.sep}submitit{os.sep}slurm{os.sep}" in path for path, _ in frames[launch[-1] :]):
+        return None  # not SLURM's executor (submitit's local one): not a setting of the cluster
+    launcher = _launcher_choice("submitit_slurm")
+    if isinstance(err, FileNotFoundError) and err.filename:
+        what = f"{err.filename} is not on PATH ({detail})"
+    elif 'detect "srun"' in detail:
+        what = f"srun is not on PATH ({detail})"
+    else:
+        command = getattr(err.__cause__, "cmd", None)
+        script = f"; its script, with the #SBATCH lines: {command[-1]}" if isinstance(command, list) else ""
+        return (
+            f"hydra.launcher: the SLURM launcher (hydra/launcher={launcher}) could not submit the sweep's "
+            f"job array: {detail}{script}; allowed: settings this cluster's sbatch accepts ({SLURM_KEYS})"
+        )
+    return (
+        f"hydra/launcher={launcher}: the SLURM launcher cannot submit jobs from this machine: {what}; "
+        "allowed: run the command on a SLURM login node, or another launcher (hydra/launcher=submitit_local, "
+        "joblib)"
+    )
+
+
+def _launcher_choice(default: str) -> str:
+    """The ``hydra/launcher`` option the command line chose (as composed by :func:`check_command_line`)."""
+    return str(_CHECKED.get("launcher") or default)
 
 
 @contextlib.contextmanager

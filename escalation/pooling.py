@@ -33,6 +33,7 @@ import numpy as np
 import scipy.stats
 import yaml
 
+from escalation import cache
 from escalation.counts import CountObservation, log_likelihood, rate_observations
 from escalation.events import EventLog, load_events
 from escalation.specs import AttackSpec, Dist, Param, ScenarioSpec
@@ -216,6 +217,8 @@ class Population:
         log_likelihoods: per stretch, its log likelihood on its grid.
         weights: (M, S) posterior probability of each (m, s) grid cell.
         notes: rows left out of the pool, and why.
+        known_predictive: :meth:`predictive` once computed (by its first call, or read from the disk cache
+            with the rest), else None; not an argument, and not copied by ``dataclasses.replace``.
     """
 
     stretches: tuple[Stretch, ...]
@@ -223,6 +226,9 @@ class Population:
     log_likelihoods: tuple[np.ndarray, ...]
     weights: np.ndarray
     notes: tuple[str, ...] = ()
+    known_predictive: np.ndarray | None = dataclasses.field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @property
     def records(self) -> tuple[str, ...]:
@@ -231,8 +237,10 @@ class Population:
 
     def predictive(self) -> np.ndarray:
         """Probability of each point of :data:`_LOG_RATES` for the log rate of a new stretch."""
-        out = np.tensordot(self.weights, _predictive_densities(), axes=([0, 1], [0, 1]))
-        return out / out.sum()
+        if self.known_predictive is None:
+            out = np.tensordot(self.weights, _predictive_densities(), axes=([0, 1], [0, 1]))
+            object.__setattr__(self, "known_predictive", out / out.sum())  # frozen: set once, never changed
+        return self.known_predictive.copy()
 
     def prior(self) -> Dist:
         """The predictive as a config distribution: lognormal with its mean and sd of the log rate."""
@@ -516,11 +524,107 @@ def _shown(param: Param) -> str:
     return str(param.as_dict()) if isinstance(param, Dist) else str(param)
 
 
+# The disk cache of the pools' fits (escalation.cache): a fit is some 0.5 s of likelihood passes over the
+# records and its predictive another 0.1 to 0.2 s; both are fixed by the inputs that population_key hashes.
+POPULATION_CACHE = "pooled-population-v1"
+# The modules whose code computes a population: this one, the count likelihood and the record reader.
+_FIT_MODULES = ("pooling.py", "counts.py", "events.py", "ladder.py")
+
+
+def population_key(
+    pool: Pool, cutoff: date | None, leave_out: Sequence[str], folder: Path | None = None
+) -> str:
+    """The cache key of a pool's fit: a hash of every input of :func:`fit_population` on its stretches.
+
+    The pool's name and kind, the cut-off and the records left out (the only parts of a scenario the fit
+    reads: the cut-off is the scenario's start unless a calibration sets one), the bytes of the pools file and
+    of every record the pool names, the source of the modules that compute the fit (:data:`_FIT_MODULES`) and
+    the versions of the package, NumPy and SciPy.
+    """
+    import escalation
+
+    folder = folder if folder is not None else reference_dir()
+    package = Path(__file__).resolve().parent
+    parts: list[str | bytes] = [
+        POPULATION_CACHE,
+        pool.name,
+        str(pool.keep_paused),
+        cutoff.isoformat() if cutoff is not None else "no cut-off",
+        "\n".join(sorted(leave_out)),
+        (folder / "pools.yaml").read_bytes(),
+    ]
+    for record in sorted(pool.dyads):
+        parts += [record, (folder / record).read_bytes()]
+    parts += [escalation.__version__, np.__version__, scipy.__version__]
+    for module in _FIT_MODULES:
+        parts += [module, (package / module).read_bytes()]
+    return cache.key(parts)
+
+
+def _population_arrays(population: Population) -> dict[str, np.ndarray]:
+    """What the cache keeps of a population: its arrays, and its stretches' descriptions to check them by."""
+    arrays = {
+        "weights": population.weights,
+        "predictive": population.predictive(),
+        "stretches": np.array([s.describe() for s in population.stretches]),
+    }
+    for j, (grid, values) in enumerate(zip(population.grids, population.log_likelihoods, strict=True)):
+        arrays[f"grid_{j}"] = grid
+        arrays[f"log_likelihood_{j}"] = values
+    return arrays
+
+
+def _cached_population(key: str, stretches: Sequence[Stretch], notes: Sequence[str]) -> Population | None:
+    """The population of these stretches from the disk cache, or None (no entry, or one not to be trusted)."""
+
+    def plausible(arrays: dict[str, np.ndarray]) -> bool:
+        described = [s.describe() for s in stretches]
+        if arrays["stretches"].shape != (len(described),) or arrays["stretches"].tolist() != described:
+            return False
+        names = {f"{kind}_{j}" for j in range(len(described)) for kind in ("grid", "log_likelihood")}
+        if set(arrays) != {"weights", "predictive", "stretches", *names}:
+            return False
+        for name, shape in (("weights", (_M.size, _S.size)), ("predictive", _LOG_RATES.shape)):
+            values = arrays[name]
+            if values.dtype != np.float64 or values.shape != shape or not np.isfinite(values).all():
+                return False
+        for j in range(len(described)):
+            grid, values = arrays[f"grid_{j}"], arrays[f"log_likelihood_{j}"]
+            if grid.dtype != np.float64 or grid.ndim != 1 or values.shape != grid.shape:
+                return False
+            if values.dtype != np.float64 or not np.isfinite(grid).all():
+                return False
+            if np.isnan(values).any() or not np.isfinite(values.max()):
+                return False
+        return True
+
+    arrays = cache.read(POPULATION_CACHE, key, check=plausible)
+    if arrays is None:
+        return None
+    count = len(stretches)
+    population = Population(
+        tuple(stretches),
+        tuple(arrays[f"grid_{j}"] for j in range(count)),
+        tuple(arrays[f"log_likelihood_{j}"] for j in range(count)),
+        arrays["weights"],
+        tuple(notes),
+    )
+    object.__setattr__(population, "known_predictive", arrays["predictive"])  # as predictive() sets it
+    return population
+
+
 @functools.cache
 def _rate_population(name: str, cutoff: date | None, leave_out: tuple[str, ...]) -> Population | None:
     pool = load_pools()[name]
     stretches, notes = pool_stretches(pool, cutoff, leave_out=leave_out)
-    return fit_population(stretches, notes=notes) if stretches else None
+    if not stretches:
+        return None
+    key = population_key(pool, cutoff, leave_out)
+    population = _cached_population(key, stretches, notes)
+    if population is None:
+        population = fit_population(stretches, notes=notes)
+        cache.write(POPULATION_CACHE, key, _population_arrays(population))
+    return population
 
 
 def _base_rate_population(cutoff: date | None, leave_out: tuple[str, ...]) -> Population | None:

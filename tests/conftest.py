@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import copy
+import json
+import os
+from pathlib import Path
 
 import pytest
 
@@ -65,3 +68,39 @@ def default_config() -> tuple[dict, dict, dict]:
 @pytest.fixture(scope="session")
 def scenario() -> ScenarioSpec:
     return default_scenario()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def own_disk_cache(tmp_path_factory):
+    """The tests and the commands they run keep the disk cache (escalation/cache.py) in a folder of their own.
+
+    Not the user's (``~/.cache/escalation``): a test session starts with no entries and adds none there. A
+    folder set with ``ESCALATION_CACHE_DIR`` is kept.
+    """
+    if os.environ.get("ESCALATION_CACHE_DIR"):
+        yield
+        return
+    os.environ["ESCALATION_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    try:
+        yield
+    finally:
+        os.environ.pop("ESCALATION_CACHE_DIR", None)
+
+
+def assert_rows_match_summaries(sweep: Path, table) -> None:
+    """Each row of a sweep table (one per point, arm, threshold and horizon) equals its point's summary.json.
+
+    ``table`` has the columns ``point`` (the point's folder in ``sweep``), ``arm``, ``threshold``,
+    ``horizon_days``, ``probability``, ``lower`` and ``upper``; the three numbers must be equal exactly.
+    """
+    assert len(table) > 0
+    for _, row in table.iterrows():
+        summary = json.loads((sweep / row["point"] / "summary.json").read_text())
+        value = summary["arms"][row["arm"]]["thresholds"][row["threshold"]]["by_day"][
+            str(row["horizon_days"])
+        ]
+        assert (row["probability"], row["lower"], row["upper"]) == (
+            value["probability"],
+            value["lower"],
+            value["upper"],
+        ), (row["point"], row["arm"], row["threshold"], row["horizon_days"])

@@ -28,6 +28,7 @@ import pytest
 import yaml
 
 from escalation import cli
+from tests.conftest import assert_rows_match_summaries
 
 TINY = ["ensemble.replications=80", "ensemble.chunk_size=40", "calibration.draws=300"]
 LEVER = "scenario.drivers.air_defence.factor"
@@ -50,16 +51,7 @@ def assert_aggregated(sweep: Path) -> None:
     table = pd.read_parquet(sweep / "sweep_summary.parquet")
     assert sorted(table[LEVER].unique()) == [0.5, 1.0]
     assert sorted(table["point"].unique()) == sorted(POINT_FOLDERS)
-    for _, row in table.iterrows():
-        summary = json.loads((sweep / row["point"] / "summary.json").read_text())
-        value = summary["arms"][row["arm"]]["thresholds"][row["threshold"]]["by_day"][
-            str(row["horizon_days"])
-        ]
-        assert (row["probability"], row["lower"], row["upper"]) == (
-            value["probability"],
-            value["lower"],
-            value["upper"],
-        )
+    assert_rows_match_summaries(sweep, table)
     info = json.loads((sweep / "sweep.json").read_text())
     assert info["points_complete"] == 2 and info["points_left_out"] == []
 
@@ -79,18 +71,26 @@ def test_the_submitit_local_launcher_is_installed(tmp_path):
     assert local["_target_"] == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher"
 
 
-def test_the_slurm_keys_a_user_sets_reach_the_sbatch_script(tmp_path):
-    # No SLURM here: an `sbatch` on PATH keeps the job array's script and refuses it, which ends the command.
+def slurm_stand_ins(tmp_path: Path, sbatch: str | None) -> dict[str, str]:
+    """The environment of a command with SLURM stand-ins first on PATH: ``srun`` and the ``sbatch`` given.
+
+    ``sbatch``: the body of its shell script (None: no ``sbatch`` at all). submitit looks for ``srun``
+    before it submits anything, then runs ``sbatch <script>``.
+    """
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    (bin_dir / "sbatch").write_text(
-        '#!/bin/sh\ncat "$1" > "$SBATCH_RECORD"\necho "no SLURM here" >&2\nexit 1\n'
-    )
-    (bin_dir / "srun").write_text("#!/bin/sh\nexit 1\n")  # submitit looks for it before it submits
-    for tool in ("sbatch", "srun"):
+    tools = {"srun": "exit 1\n", **({"sbatch": sbatch} if sbatch is not None else {})}
+    for tool, body in tools.items():
+        (bin_dir / tool).write_text(f"#!/bin/sh\n{body}")
         (bin_dir / tool).chmod(0o755)
+    return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+
+
+def test_the_slurm_keys_a_user_sets_reach_the_sbatch_script(tmp_path):
+    # No SLURM here: an `sbatch` on PATH keeps the job array's script and refuses it, which ends the command.
     record = tmp_path / "sbatch.sh"
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "SBATCH_RECORD": str(record)}
+    env = slurm_stand_ins(tmp_path, 'cat "$1" > "$SBATCH_RECORD"\necho "no SLURM here" >&2\nexit 1\n')
+    env["SBATCH_RECORD"] = str(record)
     done = subprocess.run(
         [sys.executable, "-m", "escalation", "experiment=air_defence_sweep", f"{LEVER}=1.0,0.5,0.2",
          "hydra/launcher=submitit_slurm", "hydra.launcher.partition=cpu", "hydra.launcher.timeout_min=30",
@@ -118,6 +118,120 @@ def test_the_ray_cluster_launcher_joins_an_existing_cluster_without_sizing_it(tm
     assert (
         hydra_config(tmp_path, "hydra/launcher=ray_cluster")["launcher"]["ray"]["init"]["address"] == "auto"
     )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A cluster launcher that cannot start: one line naming the setting, exit code 2, nothing that looks complete
+
+
+def assert_one_line_error(done: subprocess.CompletedProcess, key: str) -> str:
+    """The command ended with exit code 2 and one line naming ``key``, its last, and no traceback."""
+    assert done.returncode == cli.USAGE_ERROR, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines and lines[-1].startswith(f"escalation: error: {key}: "), lines
+    assert [line for line in lines if key in line] == [lines[-1]], lines
+    return lines[-1]
+
+
+def assert_nothing_complete(root: Path) -> None:
+    """No run folder, summary or sweep aggregate under ``root`` (at most Hydra's and submitit's own files)."""
+    for name in ("manifest.json", "summary.json", "sweep.json", "sweep_summary.parquet", "store"):
+        assert not list(root.rglob(name)), (name, sorted(root.rglob("*")))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("", 0))
+        return s.getsockname()[1]
+
+
+def test_a_ray_address_where_nothing_listens_is_refused_at_once(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="the Ray launcher is the ray extra")
+    address = f"127.0.0.1:{free_port()}"  # bound and released: nothing listens there
+    started = time.monotonic()
+    done = escalation(
+        tmp_path, "experiment=air_defence_sweep", *TWO_POINTS, *TINY, "hydra/launcher=ray_cluster",
+        f"{cli.RAY_ADDRESS_KEY}={address}", timeout=120,
+    )  # fmt: skip
+    line = assert_one_line_error(done, cli.RAY_ADDRESS_KEY)
+    assert done.stderr.strip() == line  # Ray was not even started: nothing else on stderr
+    assert f"at {address}: nothing listens there (connection refused)" in line
+    assert "hydra/launcher=ray_cluster" in line and "allowed: " in line
+    assert time.monotonic() - started < 20  # Ray alone would try for minutes
+    assert not (tmp_path / "results").exists()  # refused before Hydra made any folder
+
+
+def test_a_ray_address_that_is_no_ray_cluster_is_a_one_line_error(tmp_path):
+    # Something listens, but it is no Ray cluster: Ray's own attempt to join fails (with its timeouts cut to
+    # about a second each so that it gives up in seconds), and its ConnectionError becomes one line.
+    pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="the Ray launcher is the ray extra")
+    env = {
+        **os.environ,
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_gcs_server_port_wait_time_s": "1",  # one attempt to reach the cluster's GCS, not twenty
+        "RAY_py_gcs_connect_timeout_s": "1",
+        "RAY_gcs_rpc_server_connect_timeout_s": "1",
+    }
+    env.pop("RAY_ADDRESS", None)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()  # accepts connections (the kernel's backlog) and never answers
+        address = f"127.0.0.1:{listener.getsockname()[1]}"
+        done = escalation(
+            tmp_path, "experiment=air_defence_sweep", *TWO_POINTS, *TINY, "hydra/launcher=ray_cluster",
+            f"{cli.RAY_ADDRESS_KEY}={address}", timeout=120, env=env,
+        )  # fmt: skip
+    line = assert_one_line_error(done, cli.RAY_ADDRESS_KEY)
+    assert f"could not join a Ray cluster at {address}: Failed to connect to Ray cluster" in line
+    assert_nothing_complete(tmp_path)
+
+
+def test_an_sbatch_that_refuses_the_job_array_is_a_one_line_error(tmp_path):
+    env = slurm_stand_ins(tmp_path, 'echo "sbatch: error: invalid partition specified: gpu9" >&2\nexit 1\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "escalation", "experiment=air_defence_sweep", *TWO_POINTS, *TINY,
+         "hydra/launcher=submitit_slurm", "hydra.launcher.partition=gpu9"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    line = assert_one_line_error(done, "hydra.launcher")
+    assert "(hydra/launcher=submitit_slurm) could not submit the sweep's job array" in line
+    assert "sbatch: error: invalid partition specified: gpu9" in line  # sbatch's own words
+    script = Path(line.split("its script, with the #SBATCH lines: ")[1].split(";")[0])
+    assert "#SBATCH --partition=gpu9" in script.read_text().splitlines()
+    assert_nothing_complete(tmp_path)
+
+
+def test_slurm_tools_missing_from_path_are_a_one_line_error(tmp_path):
+    env = slurm_stand_ins(tmp_path, None)  # srun but no sbatch
+    env["PATH"] = os.pathsep.join(
+        [str(tmp_path / "bin"), str(Path(sys.executable).parent), "/usr/bin", "/bin"]
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "escalation", "experiment=air_defence_sweep", *TWO_POINTS, *TINY,
+         "hydra/launcher=submitit_slurm"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    line = assert_one_line_error(done, "hydra/launcher=submitit_slurm")
+    assert "cannot submit jobs from this machine: sbatch is not on PATH" in line
+    assert_nothing_complete(tmp_path)
+
+
+def test_errors_raised_elsewhere_keep_their_traceback():
+    # Only an error raised inside the launchers' start (Ray's start_ray, submitit's submission) is the user's
+    # setting; the same exception types raised anywhere else (a bug in a point, a job's own failure) are not.
+    def start_ray():  # the Ray launcher's function name, but not the launcher's file
+        raise ConnectionError("Failed to connect to Ray cluster at 10.0.0.1:6379")
+
+    def launch():  # the submitit launcher's method name, but not the launcher's file
+        raise RuntimeError("sbatch: error: invalid partition specified: cpu")
+
+    for raising in (start_ray, launch):
+        with pytest.raises((ConnectionError, RuntimeError)) as raised:
+            raising()
+        assert cli._launcher_failure(raised.value) is None
+    with pytest.raises(ConnectionError), cli._launcher_errors():
+        start_ray()
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -222,12 +336,6 @@ def test_a_sweep_through_submitits_local_executor_aggregates(tmp_path):
 
 # ---------------------------------------------------------------------------------------------------------
 # A two-node Ray cluster started separately
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("", 0))
-        return s.getsockname()[1]
 
 
 def _started_by(root: Path) -> list[int]:

@@ -19,6 +19,7 @@ import escalation as esc
 import escalation.events
 from escalation.report.sweep import aggregate_sweep
 from escalation.specs import EnsembleSpec
+from tests.conftest import assert_rows_match_summaries
 
 TINY = ["ensemble.replications=80", "ensemble.chunk_size=40", "calibration.draws=300"]
 THREE_POINTS = "scenario.drivers.air_defence.factor=1.0,0.6,0.2"
@@ -59,16 +60,7 @@ def test_three_point_sweep_writes_the_aggregate_and_every_sweep_plot(tmp_path):
     table = pd.read_parquet(sweep / "sweep_summary.parquet")
     assert sorted(table["scenario.drivers.air_defence.factor"].unique()) == [0.2, 0.6, 1.0]
     # The aggregate equals the per-point summaries, value for value.
-    for _, row in table.iterrows():
-        summary = json.loads((sweep / row["point"] / "summary.json").read_text())
-        value = summary["arms"][row["arm"]]["thresholds"][row["threshold"]]["by_day"][
-            str(row["horizon_days"])
-        ]
-        assert (row["probability"], row["lower"], row["upper"]) == (
-            value["probability"],
-            value["lower"],
-            value["upper"],
-        )
+    assert_rows_match_summaries(sweep, table)
     figures = {p.name for p in (sweep / "figures").iterdir()}
     for threshold in ("first_us_fatality", "us_strikes_iran", "iran_israel_direct", "regional_war"):
         assert {f"sweep_{threshold}.png", f"difference_{threshold}.png"} <= figures
@@ -97,7 +89,9 @@ def test_identical_points_have_exactly_zero_paired_differences(tmp_path):
     assert done.returncode == 0, done.stderr
     sweep = sweep_dir(tmp_path)
     differences = pd.read_parquet(sweep / "sweep_differences.parquet")
-    assert len(differences) == 2 * 4 * 2
+    assert (
+        len(differences) == 2 * len(esc.default_scenario().thresholds) * 2
+    )  # points x thresholds x horizons
     assert json.loads((sweep / "sweep.json").read_text())["figures"] == (
         "not drawn: the lever scenario.description is not numeric"
     )
