@@ -11,9 +11,15 @@ Prints, from one run on this machine (BLAS pinned to one thread):
 - with --points 200: the wall time of a 200-point deterrence sweep (20 US strike probabilities x 10 strike
   sizes) at 2,000 replications per point with the joblib launcher on 2 jobs, aggregation included;
 - with --crn: the variance of the paired difference between two nearby points (US strike probability 0.5
-  vs 0.6) with common random numbers, against the variance with independent seeds.
+  vs 0.6) with common random numbers, against the variance with independent seeds;
+- with --launchers N: the wall time of the packaged deterrence sweep (21 points at the default 10,000
+  replications), ``escalation experiment=deterrence_sweep`` with the basic launcher and with
+  ``hydra/launcher=joblib hydra.launcher.n_jobs=2``, each run N times (alternately, each in a new folder),
+  min / median: the figures docs/sweeps.md quotes ("Parallel sweeps on one machine"). These runs get the
+  environment as given, without the pinning of BLAS threads below, as a user runs the command (the engine
+  pins its own BLAS threads).
 
-Usage: python benchmarks/bench_sweep.py [--points N] [--crn]
+Usage: python benchmarks/bench_sweep.py [--points N] [--crn] [--launchers N] [--per-point 0]
 """
 
 from __future__ import annotations
@@ -29,8 +35,9 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# BLAS pinned to one thread (unless the caller set the variables), but not for --launchers (see there).
+PINNED_HERE = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS") if name not in os.environ}
+os.environ.update(PINNED_HERE)
 
 REPLICATIONS = 2000
 
@@ -45,6 +52,28 @@ def sweep(folder: Path, args: list[str], env: dict[str, str] | None = None) -> f
     if done.returncode != 0:
         raise SystemExit(f"the sweep failed:\n{done.stderr[-2000:]}")
     return time.perf_counter() - started
+
+
+def launcher_walls(repeats: int) -> None:
+    """The deterrence sweep's wall time with the basic and the joblib launcher, ``repeats`` times each."""
+    commands = {
+        "basic launcher": ["experiment=deterrence_sweep"],
+        "joblib, 2 jobs": ["experiment=deterrence_sweep", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+    }
+    walls: dict[str, list[float]] = {name: [] for name in commands}
+    for name in PINNED_HERE:  # as a user runs the command: the engine pins its own BLAS threads
+        os.environ.pop(name)
+    for _ in range(repeats):
+        for name, args in commands.items():
+            with tempfile.TemporaryDirectory() as folder:
+                walls[name].append(sweep(Path(folder), args))
+                manifests = list(Path(folder).glob("results/sweeps/*/*/manifest.json"))
+                if len(manifests) != 21:
+                    raise SystemExit(f"{name}: {len(manifests)} points ran, not 21")
+    print(f"deterrence sweep (21 points, 10,000 replications each), wall time, {repeats} runs, seconds:")
+    for name, values in walls.items():
+        shown = ", ".join(f"{v:.1f}" for v in values)
+        print(f"  {name:<16} min {min(values):6.1f}  median {statistics.median(values):6.1f}  ({shown})")
 
 
 def point_costs(points: int, shared: bool) -> tuple[list[float], list[float]]:
@@ -107,17 +136,26 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--points", type=int, default=0, help="also time a sweep of this many points (200)")
-    parser.add_argument("--per-point", type=int, default=10, help="points of the per-point comparison")
+    parser.add_argument(
+        "--per-point", type=int, default=10, help="points of the per-point comparison (0: skip it)"
+    )
     parser.add_argument("--crn", action="store_true", help="also measure the common-random-number variances")
+    parser.add_argument(
+        "--launchers", type=int, default=0, help="also time the deterrence sweep per launcher, N runs each"
+    )
     args = parser.parse_args()
-    print(f"per-point cost, basic launcher, {REPLICATIONS:,} replications, one ensemble worker, seconds:")
-    print(f"  {'':<34} {'cost min':>9} {'median':>8} {'beyond simulation min':>22} {'median':>8}")
-    for label, shared in (("each point calibrates (before)", False), ("shared calibrations (after)", True)):
-        costs, overheads = point_costs(args.per_point, shared)
-        print(
-            f"  {label:<34} {min(costs):9.2f} {statistics.median(costs):8.2f} "
-            f"{min(overheads):22.2f} {statistics.median(overheads):8.2f}"
-        )
+    if args.per_point:
+        print(f"per-point cost, basic launcher, {REPLICATIONS:,} replications, one ensemble worker, seconds:")
+        print(f"  {'':<34} {'cost min':>9} {'median':>8} {'beyond simulation min':>22} {'median':>8}")
+        for label, shared in (
+            ("each point calibrates (before)", False),
+            ("shared calibrations (after)", True),
+        ):
+            costs, overheads = point_costs(args.per_point, shared)
+            print(
+                f"  {label:<34} {min(costs):9.2f} {statistics.median(costs):8.2f} "
+                f"{min(overheads):22.2f} {statistics.median(overheads):8.2f}"
+            )
     if args.points:
         rho = 20 if args.points >= 20 else args.points
         size = max(1, args.points // rho)
@@ -141,6 +179,8 @@ def main() -> None:
         )
     if args.crn:
         crn_variances()
+    if args.launchers:
+        launcher_walls(args.launchers)
 
 
 if __name__ == "__main__":
