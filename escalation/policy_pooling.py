@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from escalation.events import EventKind, EventLog, load_events
-from escalation.pooling import PooledPrior, reference_dir
+from escalation.pooling import BetaPool, PooledPrior, reference_dir
 from escalation.specs import Dist, ScenarioSpec
 
 _KEYS = {"describes", "applies_to", "prior", "campaigns"}
@@ -111,7 +111,7 @@ def load_policy_pools(path: str | Path | None = None) -> AnswerPool:
 
 
 @dataclass(frozen=True)
-class AnswerDays:
+class AnswerDays(BetaPool):
     """The campaigns known before a cut-off, their days and answers, and the posterior of ``rho``.
 
     Attributes:
@@ -150,26 +150,16 @@ class AnswerDays:
             for c, days, answers in self.campaigns
         )
 
-    def prior(self) -> Dist:
-        """The posterior of the daily probability of a direct answer, as a config distribution."""
-        return Dist("beta", (("a", round(self.a, 6)), ("b", round(self.b, 6))))
-
     def summary(self) -> dict[str, Any]:
         """What the calibration artefact records of the pool."""
         frozen = self.prior().frozen()
-        return {
-            "model": (
-                "daily probability rho ~ Beta(a, b) that the state strikes directly on a day of the "
-                "campaign; one Bernoulli trial a day"
-            ),
-            "hyperpriors": {"rho": f"Beta({self.pool.prior_a:g}, {self.pool.prior_b:g}); assumption"},
-            "prior": self.prior().as_dict(),
-            "rho_90": [float(x) for x in frozen.ppf([0.05, 0.95])],
-            "mean_days_between_answers": float(1.0 / frozen.mean()),
-            "records": list(self.records),
-            "stretches": list(self.stretches),
-            "left_out": list(self.notes),
-        }
+        return self._summary(
+            "daily probability rho ~ Beta(a, b) that the state strikes directly on a day of the campaign; "
+            "one Bernoulli trial a day",
+            "rho",
+            rho_90=[float(x) for x in frozen.ppf([0.05, 0.95])],
+            mean_days_between_answers=float(1.0 / frozen.mean()),
+        )
 
 
 def answer_days(

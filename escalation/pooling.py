@@ -399,8 +399,32 @@ def _record(name: str) -> EventLog:
     return load_events(reference_dir() / name)
 
 
+class BetaPool:
+    """A pool whose prior is the beta posterior of a daily probability, ``Beta(a, b)``, from its records.
+
+    Subclasses give ``a``, ``b``, ``pool`` (with ``prior_a`` and ``prior_b``, the assumed beta before any
+    record), ``records``, ``stretches`` and ``notes``.
+    """
+
+    def prior(self) -> Dist:
+        """The posterior of the daily probability, as a config distribution."""
+        return Dist("beta", (("a", round(self.a, 6)), ("b", round(self.b, 6))))
+
+    def _summary(self, model: str, symbol: str, **figures: Any) -> dict[str, Any]:
+        """What the calibration artefact records of the pool: its model, prior, figures and rows."""
+        return {
+            "model": model,
+            "hyperpriors": {symbol: f"Beta({self.pool.prior_a:g}, {self.pool.prior_b:g}); assumption"},
+            "prior": self.prior().as_dict(),
+            **figures,
+            "records": list(self.records),
+            "stretches": list(self.stretches),
+            "left_out": list(self.notes),
+        }
+
+
 @dataclass(frozen=True)
-class TruceDurations:
+class TruceDurations(BetaPool):
     """The truces known before a cut-off, and the beta posterior of the daily probability that one breaks.
 
     A truce that takes hold on day ``s`` survives each later day with probability ``1 - h`` (the engine's
@@ -445,23 +469,15 @@ class TruceDurations:
         how = f"broke after {days + 1} days ({truce.end})" if broke else f"still holding after {days} days"
         return f"{truce.record}: truce from {truce.start}, {how}: {truce.why}"
 
-    def prior(self) -> Dist:
-        """The posterior of the daily probability of a break, as a config distribution."""
-        return Dist("beta", (("a", round(self.a, 6)), ("b", round(self.b, 6))))
-
     def summary(self) -> dict[str, Any]:
         """What the calibration artefact records of the pool."""
         frozen = self.prior().frozen()
-        return {
-            "model": "daily probability that a truce breaks, h ~ Beta(a, b); truce durations geometric in h",
-            "hyperpriors": {"h": f"Beta({self.pool.prior_a:g}, {self.pool.prior_b:g}); assumption"},
-            "prior": self.prior().as_dict(),
-            "hazard_90": [float(x) for x in frozen.ppf([0.05, 0.95])],
-            "median_days_to_break": float(np.log(0.5) / np.log1p(-frozen.mean())),
-            "records": list(self.records),
-            "stretches": list(self.stretches),
-            "left_out": list(self.notes),
-        }
+        return self._summary(
+            "daily probability that a truce breaks, h ~ Beta(a, b); truce durations geometric in h",
+            "h",
+            hazard_90=[float(x) for x in frozen.ppf([0.05, 0.95])],
+            median_days_to_break=float(np.log(0.5) / np.log1p(-frozen.mean())),
+        )
 
 
 def truce_durations(
