@@ -75,11 +75,12 @@ def test_each_experiment_writes_a_complete_run_folder(tmp_path, experiment):
         assert (folder / "tables" / "paired_differences.parquet").is_file()
         assert len(summary["paired_differences"]) == (len(arms) - 1) * 5 * 3  # thresholds x horizons
     assert "Run folder:" in done.stdout
-    # Where the priors behind the numbers came from: for the militias, Hezbollah and the Houthis (against
-    # Israel), the base rate, the paused rate and the resume hazard are pooled, and Iran's daily chance of
-    # striking Israel under Israel's campaign in Syria.
+    # Where the priors behind the numbers came from: the base rate, the paused rate and the resume hazard
+    # of the groups' campaigns against states (the militias, Hezbollah, the Houthis against Israel: 9), the
+    # paused rate and resume hazard of the Houthis' campaign at sea (2), and Iran's daily chance of
+    # striking Israel under Israel's campaign in Syria (1).
     assert (
-        "Priors: 10 pooled from earlier crises (base rate, paused rate, resume hazard, retaliation "
+        "Priors: 12 pooled from earlier crises (base rate, paused rate, resume hazard, retaliation "
         "probability);" in done.stdout
     )
     assert not list(folder.rglob(".*.tmp"))
