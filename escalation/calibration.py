@@ -678,7 +678,7 @@ def _policy_posterior(
     )
     summaries = {k: _summary(v, specs[k], described) for k, v in draws.items()}
     check = {
-        "observation": f"retaliation {dyad.state}" if policy.target is None else f"retaliation {policy.key}",
+        "observation": f"retaliation {policy.key}",
         "quantity": "retaliation sequence",
         "strike_days": [d.isoformat() for d in strike_days],
         "unanswered_harm_before_strikes": [float(eve[t]) for t in np.flatnonzero(struck)],

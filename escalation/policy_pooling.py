@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from escalation.events import EventKind, EventLog, load_events
-from escalation.pooling import BetaPool, PooledPrior, reference_dir
+from escalation.pooling import BetaPool, PooledPrior, beta_prior, reference_dir
 from escalation.specs import Dist, ScenarioSpec
 
 _KEYS = {"describes", "applies_to", "prior", "campaigns"}
@@ -75,12 +75,7 @@ def load_policy_pools(path: str | Path | None = None) -> AnswerPool:
     entry, key = raw["answer_probability"], f"{path}: answer_probability"
     if not isinstance(entry, dict) or set(entry) != _KEYS:
         raise ValueError(f"{key}: expected the keys {', '.join(sorted(_KEYS))}")
-    prior = entry["prior"]
-    if not isinstance(prior, dict) or set(prior) != {"a", "b"}:
-        raise ValueError(f"{key}.prior: expected the keys a, b (a beta distribution)")
-    a, b = prior["a"], prior["b"]
-    if not all(isinstance(x, int | float) and not isinstance(x, bool) and x > 0 for x in (a, b)):
-        raise ValueError(f"{key}.prior: a and b must be numbers > 0, got {a!r} and {b!r}")
+    a, b = beta_prior(f"{key}.prior", entry["prior"])
     applies = []
     for item in entry["applies_to"] or []:
         state, arrow, target = str(item).partition("->")

@@ -142,14 +142,19 @@ def load_pools(path: str | Path | None = None) -> dict[str, Any]:
     }
 
 
-def _truce_pool(path: Path, entry: dict) -> TrucePool:
-    key = f"{path}: resume_hazard"
-    prior = entry["prior"]
+def beta_prior(key: str, prior: Any) -> tuple[float, float]:
+    """The shapes of a pool's assumed beta prior, ``{a: ..., b: ...}``, both numbers > 0 (else one line)."""
     if not isinstance(prior, dict) or set(prior) != {"a", "b"}:
-        raise ValueError(f"{key}.prior: expected the keys a, b (a beta distribution)")
+        raise ValueError(f"{key}: expected the keys a, b (a beta distribution)")
     a, b = prior["a"], prior["b"]
     if not all(isinstance(x, int | float) and not isinstance(x, bool) and x > 0 for x in (a, b)):
-        raise ValueError(f"{key}.prior: a and b must be numbers > 0, got {a!r} and {b!r}")
+        raise ValueError(f"{key}: a and b must be numbers > 0, got {a!r} and {b!r}")
+    return float(a), float(b)
+
+
+def _truce_pool(path: Path, entry: dict) -> TrucePool:
+    key = f"{path}: resume_hazard"
+    a, b = beta_prior(f"{key}.prior", entry["prior"])
     truces = []
     for k, item in enumerate(entry["truces"] or []):
         if not isinstance(item, dict) or set(item) != {"record", "start", "end", "why"}:
