@@ -1,7 +1,8 @@
 """Backtests on the reference-class episodes: rolling origins, one- and three-month horizons, leave-one-out.
 
-Each reference record that a pool uses (``data/reference/pools.yaml``) is forecast by the scenario that
-``data/reference/episodes.yaml`` names for it. At each origin the calibration sees only the record's rows that
+Each reference record that ``data/reference/episodes.yaml`` names is forecast by the scenario it names for
+it; the counts scored are those of the dyads the base-rate pool reads (``data/reference/pools.yaml``) and of
+the state campaigns the entry lists (:func:`campaign_rows`). At each origin the calibration sees only the record's rows that
 had ended before it, and its pooled priors leave the whole record out (``calibrate(..., leave_out=...)``):
 an episode is never in the prior that forecasts it. The model is then simulated from the origin, warm-started
 from the known rows, and its forecast of the attacks on each target is scored against what the record says
@@ -50,7 +51,7 @@ from escalation.backtest import (
     known_before,
 )
 from escalation.counts import CountObservation, rate_observations
-from escalation.events import EventLog, load_events
+from escalation.events import Event, EventKind, EventLog, load_events
 from escalation.pooling import load_pools, reference_dir
 from escalation.specs import EnsembleSpec, ScenarioSpec, SpecError, build_scenario, read_config_file
 
@@ -177,12 +178,51 @@ class Target:
         )
 
 
+@dataclass(frozen=True)
+class Episode:
+    """A backtested reference record: the scenario that forecasts it and its state campaigns.
+
+    Attributes:
+        scenario: the scenario (``data/reference/scenarios/``).
+        campaigns: dyads ``(attacker, target)`` of a state's campaign of strikes that the scenario models as a
+            background attack dyad. The record gives them as ``strike`` rows (a state's military action); the
+            backtest reads those rows as the dyad's attacks (:func:`campaign_rows`), and scores their counts
+            beside those of the dyads the base-rate pool reads.
+    """
+
+    scenario: ScenarioSpec
+    campaigns: tuple[tuple[str, str], ...] = ()
+
+
 def episodes(path: str | Path | None = None) -> dict[str, ScenarioSpec]:
     """Record file -> the scenario that forecasts it (episodes.yaml and scenarios/ beside the records)."""
+    return {record: episode.scenario for record, episode in episode_entries(path).items()}
+
+
+def episode_entries(path: str | Path | None = None) -> dict[str, Episode]:
+    """Record file -> its :class:`Episode`, from ``episodes.yaml`` (every name checked, one-line errors).
+
+    An entry is either the scenario file's name, or a mapping with the keys ``scenario`` and ``campaigns``
+    (a list of ``ATTACKER->TARGET``, each a background attack dyad of the scenario).
+    """
     path = Path(path) if path is not None else reference_dir() / "episodes.yaml"
     raw = _yaml(path)
     out = {}
-    for record, name in (raw or {}).items():
+    for record, entry in (raw or {}).items():
+        campaigns: list[tuple[str, str]] = []
+        if isinstance(entry, dict):
+            if set(entry) != {"scenario", "campaigns"}:
+                raise ValueError(
+                    f"{path}: {record}: expected the scenario file's name, or the keys campaigns, scenario"
+                )
+            name = entry["scenario"]
+            for dyad in entry["campaigns"] or []:
+                attacker, arrow, target = str(dyad).partition("->")
+                if not arrow or not attacker.strip() or not target.strip():
+                    raise ValueError(f"{path}: {record}.campaigns: {dyad!r} is not ATTACKER->TARGET")
+                campaigns.append((attacker.strip(), target.strip()))
+        else:
+            name = entry
         file = path.parent / "scenarios" / str(name)
         entry = _yaml(file)
         if not isinstance(entry, dict) or set(entry) != {"scenario", "actors", "policy"}:
@@ -192,10 +232,50 @@ def episodes(path: str | Path | None = None) -> dict[str, ScenarioSpec]:
             for group, value in entry.items()
         }
         try:
-            out[record] = build_scenario(parts["scenario"], parts["actors"], parts["policy"])
+            scenario = build_scenario(parts["scenario"], parts["actors"], parts["policy"])
         except SpecError as err:
             raise ValueError(f"{file}: {err}") from None
+        background = {(d.attacker, d.target) for d in scenario.attacks if d.background}
+        for attacker, target in campaigns:
+            if (attacker, target) not in background:
+                allowed = ", ".join(f"{a}->{t}" for a, t in sorted(background)) or "none"
+                raise ValueError(
+                    f"{path}: {record}.campaigns: {attacker}->{target} is not a background attack dyad of "
+                    f"{file.name} (allowed: {allowed})"
+                )
+        out[str(record)] = Episode(scenario, tuple(campaigns))
     return out
+
+
+def campaign_rows(log: EventLog, campaigns: Sequence[tuple[str, str]]) -> EventLog:
+    """The record with the ``strike`` rows of each campaign dyad read as that dyad's ``attack`` rows.
+
+    What is scored is the campaign's count: the rows' counts, tallies and ``within`` are kept as they are. A
+    background dyad's events sit at rung 0 whatever a row says (:mod:`escalation.semantics`), so the rows'
+    rungs are dropped, and so are their casualty cells: a state's strike campaign kills soldiers and allied
+    fighters by the dozen (217 in Israel's 39 attack events in Syria in 2020, by one tally), which the
+    dyad's outcome rule (who is hurt in one attack on a target's forces) does not describe, and the backtest
+    does not score casualties.
+
+    A dated strike row outside every tally (one day, not ``within`` a count row) is one attack event of the
+    campaign, whatever its count: such rows count targets hit ("8 targets on 10 February 2018"), where the
+    running tallies count attack events (a day's raid is one), and a count in other units would be read as
+    that many attacks. As a count of 1 it is a dated incident, which outside a stated period is a notable
+    event, not a rate (:func:`escalation.counts.rate_observations`).
+    """
+    if not campaigns:
+        return log
+    pairs = set(campaigns)
+
+    def read(e: Event) -> Event:
+        if e.kind != EventKind.STRIKE or (e.attacker, e.target) not in pairs:
+            return e
+        e = dataclasses.replace(e, kind=EventKind.ATTACK, rung=None, injured=None, killed=None)
+        if not e.cumulative and e.within is None and e.start == e.end:
+            e = dataclasses.replace(e, count=1, lower_bound=False, approximate=False)
+        return e
+
+    return dataclasses.replace(log, events=tuple(read(e) for e in log))
 
 
 def _yaml(path: Path):
@@ -409,24 +489,28 @@ def run_reference_backtests(
     variant: str = DEFAULT_VARIANT,
     progress: Callable[[int, int], None] | None = None,
 ) -> ReferenceBacktest:
-    """Every target of every pooled reference record: scores, per-origin results, the targets left out.
+    """Every target of every backtested reference record: scores, per-origin results, the targets left out.
 
     ``variant`` is one of :data:`VARIANTS` (the mechanisms of the model that forecasts).
     """
     if variant not in VARIANTS:
         raise ValueError(f"variant: unknown {variant!r}; allowed: {', '.join(VARIANTS)}")
-    scenarios = episodes()
+    entries = episode_entries()
+    scenarios = {record: entry.scenario for record, entry in entries.items()}
     pool = load_pools()["base_rate"]
-    chosen = list(records) if records is not None else [r for r in pool.dyads if r in scenarios]
-    unknown = [r for r in chosen if r not in scenarios or r not in pool.dyads]
+    scored = {record: (*pool.dyads.get(record, ()), *entry.campaigns) for record, entry in entries.items()}
+    backtested = [r for r in entries if scored[r]]
+    chosen = list(records) if records is not None else backtested
+    unknown = [r for r in chosen if r not in backtested]
     if unknown:
-        allowed = ", ".join(r for r in pool.dyads if r in scenarios)
-        raise ValueError(f"records: no reference backtest for {', '.join(unknown)}; allowed: {allowed}")
+        raise ValueError(
+            f"records: no reference backtest for {', '.join(unknown)}; allowed: {', '.join(backtested)}"
+        )
     jobs, left_out = [], []
     for record in chosen:
-        log = load_events(reference_dir() / record)
+        log = campaign_rows(load_events(reference_dir() / record), entries[record].campaigns)
         due: dict[dt.date, list[Target]] = {}
-        for attacker, target in pool.dyads[record]:
+        for attacker, target in scored[record]:
             for t in targets(log, record, attacker, target):
                 if not baseline_rates(log, attacker, target, t.origin, t.end):
                     left_out.append(f"{t.describe()}; left out: no count known before its origin")

@@ -8,13 +8,15 @@ import json
 import pandas as pd
 import pytest
 
-from escalation.events import load_events
+from escalation.events import EventKind, load_events
 from escalation.pooling import reference_dir
 from escalation.reference_backtest import (
     VARIANTS,
     _run,
     _segments,
     baseline_rates,
+    campaign_rows,
+    episode_entries,
     episodes,
     run_origin,
     summary_table,
@@ -270,3 +272,66 @@ def test_the_comparison_scores_every_variant_on_the_same_targets(tmp_path, capsy
     run = json.loads((out / "run.json").read_text(encoding="utf-8"))
     assert run["variant"] == "truces_frailty" and set(run["compared"]) == set(VARIANTS)
     assert (out / "comparison.md").read_text(encoding="utf-8") in printed
+
+
+def test_a_state_campaign_s_strike_rows_are_read_as_its_attacks_and_counted_in_its_own_units(tmp_path):
+    log = _record(
+        tmp_path,
+        [
+            "t1,2023-01-01,2023-03-07,s,x,strike,4,false,false,true,,30",
+            "t2,2023-01-01,2023-04-03,s,x,strike,10,false,false,true",
+            "in,2023-03-22,2023-03-22,s,x,strike,1,false,false,false,2,1,,t2",
+            "wave,2018-02-10,2018-02-10,s,x,strike,8,false,false,false",  # 8 targets hit on one day
+            "other,2023-02-01,2023-02-01,s,y,strike,3,false,false,false",  # not the campaign's dyad
+        ],
+    )
+    read = {e.event_id: e for e in campaign_rows(log, [("s", "x")])}
+    assert {read[i].kind for i in ("t1", "t2", "in", "wave")} == {EventKind.ATTACK}
+    assert read["other"].kind == EventKind.STRIKE and read["other"].count == 3
+    assert (read["t2"].count, read["t2"].cumulative, read["in"].within) == (10, True, "t2")
+    assert read["t1"].killed is None and read["in"].injured is None  # casualties are not the campaign's count
+    assert (read["wave"].count, read["wave"].lower_bound) == (1, False)  # one raid, not eight attacks
+    read_log = campaign_rows(log, [("s", "x")])
+    found = {(t.origin.isoformat(), t.count, t.status) for t in targets(read_log, "r", "s", "x")}
+    assert ("2023-03-08", 6, "exact") in found  # 10 - 4 between the two tallies
+    assert not any(t.origin.year == 2018 for t in targets(read_log, "r", "s", "x"))  # the raid is an incident
+    assert campaign_rows(log, []) is log
+
+
+def test_the_israel_syria_episode_scores_the_campaign_s_tallies_with_nothing_of_the_record_in_its_priors():
+    record = "israel_iran_syria_2017_2023.csv"
+    entry = episode_entries()[record]
+    assert entry.campaigns == (("israel", "syria"),)
+    log = campaign_rows(load_events(reference_dir() / record), entry.campaigns)
+    exact = [t for t in targets(log, record, "israel", "syria") if t.status == "exact"]
+    # The 2023 series (SOHR, Haaretz): 4 by 7 March, 10 by 3 April, 12 by 10 April, ...
+    assert (dt.date(2023, 3, 8), dt.date(2023, 4, 3), 6) in {(t.origin, t.end, t.count) for t in exact}
+    origin = dt.date(2023, 3, 8)
+    due = [t for t in exact if t.origin == origin]
+    result = run_origin(record, log, entry.scenario, origin, due, EnsembleSpec(replications=50, seed=3),
+                        calibration_draws=100)  # fmt: skip
+    assert result.pooled_records == ()  # no pool describes a state's campaign; the policy pool is unused
+    assert set(result.scores["dyad"]) == {"israel->syria"}
+    assert result.scores["crps"].notna().all()
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("{scenario: s.yaml}", "r.csv: expected the scenario file's name, or the keys campaigns, scenario"),
+        ("{scenario: s.yaml, campaigns: [a-b]}", "r.csv.campaigns: 'a-b' is not ATTACKER->TARGET"),
+        (
+            "{scenario: s.yaml, campaigns: [militias->us]}",
+            "r.csv.campaigns: militias->us is not a background attack dyad of s.yaml (allowed: ",
+        ),
+    ],
+)
+def test_a_malformed_campaigns_entry_gets_a_one_line_error_naming_the_file(tmp_path, entry, message):
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "episodes.yaml").write_text(f"r.csv: {entry}\n", encoding="utf-8")
+    source = reference_dir() / "scenarios" / "us_militias.yaml"
+    (tmp_path / "scenarios" / "s.yaml").write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    with pytest.raises(ValueError) as error:
+        episode_entries(tmp_path / "episodes.yaml")
+    assert str(error.value).startswith(str(tmp_path / "episodes.yaml")) and message in str(error.value)
+    assert "\n" not in str(error.value)
