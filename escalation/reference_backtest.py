@@ -2,11 +2,11 @@
 
 Each reference record that ``data/reference/episodes.yaml`` names is forecast by the scenario it names for
 it; the counts scored are those of the dyads the base-rate pool reads (``data/reference/pools.yaml``) and of
-the state campaigns the entry lists (:func:`campaign_rows`). At each origin the calibration sees only the record's rows that
-had ended before it, and its pooled priors leave the whole record out (``calibrate(..., leave_out=...)``):
-an episode is never in the prior that forecasts it. The model is then simulated from the origin, warm-started
-from the known rows, and its forecast of the attacks on each target is scored against what the record says
-happened, beside three baselines that need no model.
+the state campaigns the entry lists (:func:`campaign_rows`). At each origin the calibration sees only the
+record's rows that had ended before it, and its pooled priors leave the whole record out
+(``calibrate(..., leave_out=...)``): an episode is never in the prior that forecasts it. The model is then
+simulated from the origin, warm-started from the known rows, and its forecast of the attacks on each target
+is scored against what the record says happened, beside three baselines that need no model.
 
 **What can be scored.** The reference records have gaps and claim no complete period, so the count over an
 arbitrary window is unknown. What a record does know is the count over each of its count rows (an interval
@@ -52,7 +52,7 @@ from escalation.backtest import (
 )
 from escalation.counts import CountObservation, rate_observations
 from escalation.events import Event, EventKind, EventLog, load_events
-from escalation.pooling import load_pools, reference_dir
+from escalation.pooling import PRIOR_SOURCES, load_pools, reference_dir
 from escalation.specs import EnsembleSpec, ScenarioSpec, SpecError, build_scenario, read_config_file
 
 HORIZONS = {30: (1, 31), 90: (32, 92)}  # horizon -> allowed target spans (days from the origin)
@@ -426,6 +426,7 @@ def run_origin(
     calibration_draws: int = 1000,
     calibration_seed: int = 0,
     variant: str = DEFAULT_VARIANT,
+    priors: str = "reference_class",
 ) -> OriginResult:
     """Calibrate on the rows known before ``origin`` (the record left out of the pools), forecast, score."""
     horizon = max(t.days for t in due)
@@ -438,6 +439,7 @@ def run_origin(
         ensemble,
         calibration_draws=calibration_draws,
         calibration_seed=calibration_seed,
+        calibration_priors=priors,
         leave_out=(record,),
     )
     frames = []
@@ -487,14 +489,19 @@ def run_reference_backtests(
     calibration_draws: int = 1000,
     calibration_seed: int = 0,
     variant: str = DEFAULT_VARIANT,
+    priors: str = "reference_class",
     progress: Callable[[int, int], None] | None = None,
 ) -> ReferenceBacktest:
     """Every target of every backtested reference record: scores, per-origin results, the targets left out.
 
-    ``variant`` is one of :data:`VARIANTS` (the mechanisms of the model that forecasts).
+    ``variant`` is one of :data:`VARIANTS` (the mechanisms of the model that forecasts); ``priors`` is the
+    calibration's prior source (``reference_class``: the pooled priors, each record left out of its own;
+    ``hand``: every scenario's own priors), so that the pools' worth is scored too.
     """
     if variant not in VARIANTS:
         raise ValueError(f"variant: unknown {variant!r}; allowed: {', '.join(VARIANTS)}")
+    if priors not in PRIOR_SOURCES:
+        raise ValueError(f"priors: unknown {priors!r}; allowed: {', '.join(PRIOR_SOURCES)}")
     entries = episode_entries()
     scenarios = {record: entry.scenario for record, entry in entries.items()}
     pool = load_pools()["base_rate"]
@@ -532,6 +539,7 @@ def run_reference_backtests(
                 calibration_draws=calibration_draws,
                 calibration_seed=calibration_seed,
                 variant=variant,
+                priors=priors,
             )
         )
         if progress is not None:

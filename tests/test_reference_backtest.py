@@ -96,6 +96,11 @@ def test_an_episode_is_never_in_the_prior_that_forecasts_it():
     )  # fmt: skip
     assert record not in result.pooled_records
     assert result.pooled_records == ("houthis_saudi_2015_2023.csv",)
+    hand = run_origin(
+        record, log, episodes()[record], dt.date(2020, 3, 3), due, EnsembleSpec(replications=50, seed=3),
+        calibration_draws=100, priors="hand",
+    )  # fmt: skip
+    assert hand.pooled_records == ()  # the scenario's own priors: no pool read
     assert set(result.scores["forecaster"]) == {"model", "no change", "constant rate"}
     assert set(result.scores["horizon"]) == {30, 90}
     assert result.scores["crps"].notna().all()
@@ -150,6 +155,7 @@ def test_the_command_writes_the_table_and_says_where_each_origin_s_priors_came_f
         (["--replications", "0"], "--replications: must be an integer in 1..200,000, got 0"),
         (["--draws", "1"], "--draws: must be an integer in 2..100,000, got 1"),
         (["--records", "nope.csv"], "records: no reference backtest for nope.csv; allowed: "),
+        (["--priors", "nope"], "--priors: unknown 'nope'; allowed: reference_class, hand"),
         (
             ["--variant", "nope"],
             "--variant: unknown 'nope'; allowed: today, truces, pauses, overdispersion, truces_frailty, ",

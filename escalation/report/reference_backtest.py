@@ -46,6 +46,12 @@ def main(argv: list[str] | None = None) -> None:
         "default: the best by score)",
     )
     parser.add_argument(
+        "--priors",
+        default="reference_class",
+        help="the calibration's priors: reference_class (pooled, each record left out of its own; default) "
+        "or hand (every scenario's own priors)",
+    )
+    parser.add_argument(
         "--compare",
         action="store_true",
         help="score every variant and write comparison.md and comparison.parquet beside the default's tables",
@@ -80,6 +86,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     from escalation.specs import EnsembleSpec
 
+    if args.priors not in ("reference_class", "hand"):
+        refuse(f"--priors: unknown {args.priors!r}; allowed: reference_class, hand")
     variant = args.variant or DEFAULT_VARIANT
     if variant not in VARIANTS:
         refuse(f"--variant: unknown {variant!r}; allowed: {', '.join(VARIANTS)}")
@@ -109,6 +117,7 @@ def main(argv: list[str] | None = None) -> None:
                 records=records,
                 calibration_draws=args.draws,
                 variant=name,
+                priors=args.priors,
                 progress=progress,
             )
         except ValueError as err:
@@ -125,6 +134,7 @@ def main(argv: list[str] | None = None) -> None:
         "escalation_version": __version__,
         "variant": variant,
         "variant_means": VARIANTS[variant],
+        "priors": args.priors,
         "compared": variants if args.compare else [],
         "replications": args.replications,
         "calibration_draws": args.draws,
