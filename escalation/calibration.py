@@ -27,6 +27,7 @@ import functools
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -632,7 +633,7 @@ def _retaliation_sequence(
 def _policy_posterior(
     events: EventLog,
     scenario: ScenarioSpec,
-    e: int,
+    dyads: Sequence[int],
     cutoff: date,
     n: int,
     rng: np.random.Generator,
@@ -641,50 +642,61 @@ def _policy_posterior(
 
     On a day it was ready (unanswered harm at the threshold, or a dated lethal attack since its last strike)
     it struck with probability rho; a strike on a day it was not ready is impossible for that threshold.
+    ``dyads`` are the retaliation dyads whose threshold and strike probability are the same two parameters
+    (one policy toward several targets): their days are independent trials of the same rule, so their log
+    likelihoods add.
     """
-    dyad = scenario.retaliations[e]
-    policy = scenario.policy_of(dyad)
-    eve, pending, struck, first_day = _retaliation_sequence(events, scenario, e, cutoff)
+    first = scenario.retaliations[dyads[0]]
+    policy = scenario.policy_of(first)
+    sequences = [(e, *_retaliation_sequence(events, scenario, e, cutoff)) for e in dyads]
+    eves = np.concatenate([eve for _, eve, _, _, _ in sequences])
     theta = _axis(
-        f"policy.{scenario.policy_key(dyad, 'threshold')}.threshold",
+        f"policy.{scenario.policy_key(first, 'threshold')}.threshold",
         policy.threshold,
         400,
-        upper=2.0 * float(eve.max()),
-        steps=np.unique(eve),
+        upper=2.0 * float(eves.max()),
+        steps=np.unique(eves),
     )
     rho = _axis(
-        f"policy.{scenario.policy_key(dyad, 'retaliation_probability')}.retaliation_probability",
+        f"policy.{scenario.policy_key(first, 'retaliation_probability')}.retaliation_probability",
         policy.retaliation_probability,
         200,
     )
-    ready = ((eve[None, :] >= theta.points[:, None]) & (eve[None, :] > 0)) | pending[None, :]
-    struck_ready = (ready & struck[None, :]).sum(axis=1)
-    waited = (ready & ~struck[None, :]).sum(axis=1)
-    possible = (ready | ~struck[None, :]).all(axis=1)
     log_rho = np.log(np.clip(rho.points, 1e-300, 1.0))
     log_wait = np.log1p(-np.clip(rho.points, 0.0, 1.0 - 1e-15))
-    log_lik = struck_ready[:, None] * log_rho[None, :] + waited[:, None] * log_wait[None, :]
-    log_lik = np.where(possible[:, None], log_lik, -np.inf)
+    log_lik = np.zeros((theta.points.size, rho.points.size))
+    described, checks = [], []
+    for e, eve, pending, struck, first_day in sequences:
+        ready = ((eve[None, :] >= theta.points[:, None]) & (eve[None, :] > 0)) | pending[None, :]
+        struck_ready = (ready & struck[None, :]).sum(axis=1)
+        waited = (ready & ~struck[None, :]).sum(axis=1)
+        possible = (ready | ~struck[None, :]).all(axis=1)
+        log_lik = log_lik + struck_ready[:, None] * log_rho[None, :] + waited[:, None] * log_wait[None, :]
+        log_lik = np.where(possible[:, None], log_lik, -np.inf)
+        strike_days = [first_day + timedelta(days=int(t)) for t in np.flatnonzero(struck)]
+        dyad = scenario.retaliations[e]
+        described.append(
+            f"{dyad.key}: {len(strike_days)} strike day(s) ({', '.join(d.isoformat() for d in strike_days)}) "
+            f"over {eve.size} observed days since {first_day.isoformat()}"
+        )
+        checks.append(
+            {
+                "observation": f"retaliation {policy.key}",
+                "dyad": dyad.key,
+                "quantity": "retaliation sequence",
+                "strike_days": [d.isoformat() for d in strike_days],
+                "unanswered_harm_before_strikes": [float(eve[t]) for t in np.flatnonzero(struck)],
+                "days_observed": int(eve.size),
+            }
+        )
     weights = (
         theta.prior[:, None] * rho.prior[None, :] * np.exp(log_lik - np.max(log_lik[np.isfinite(log_lik)]))
     )
     draws = _sample_grid([theta, rho], weights, n, rng)
     specs = {theta.path: policy.threshold, rho.path: policy.retaliation_probability}
     draws = {k: v for k, v in draws.items() if isinstance(specs[k], Dist)}
-    strike_days = [first_day + timedelta(days=int(t)) for t in np.flatnonzero(struck)]
-    described = (
-        f"{len(strike_days)} strike day(s) ({', '.join(d.isoformat() for d in strike_days)}) over "
-        f"{eve.size} observed days since {first_day.isoformat()}"
-    )
-    summaries = {k: _summary(v, specs[k], described) for k, v in draws.items()}
-    check = {
-        "observation": f"retaliation {policy.key}",
-        "quantity": "retaliation sequence",
-        "strike_days": [d.isoformat() for d in strike_days],
-        "unanswered_harm_before_strikes": [float(eve[t]) for t in np.flatnonzero(struck)],
-        "days_observed": int(eve.size),
-    }
-    return draws, summaries, [check]
+    summaries = {k: _summary(v, specs[k], "; ".join(described)) for k, v in draws.items()}
+    return draws, summaries, checks
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -782,6 +794,8 @@ def calibrate(
         notes.extend(f"attacks.{dyad.key} casualties: {i.event_id} left out: {i.reason}" for i in ignored)
         if used:
             add(_outcome_posterior(scenario, d, used, draws, rng))
+    # (threshold key, strike-probability key) -> the retaliation dyads whose strikes fit those two parameters
+    fitted: dict[tuple[str, str], list[int]] = {}
     for e, dyad in enumerate(scenario.retaliations):
         strikes = sorted(
             _usable(events, cutoff, EventKind.STRIKE, dyad.state, dyad.target), key=lambda e: e.start
@@ -804,7 +818,22 @@ def calibrate(
                     "direct trigger (direct_retaliation_probability); priors kept"
                 )
                 continue
-            add(_policy_posterior(events, scenario, e, cutoff, draws, rng))
+            keys = tuple(scenario.policy_key(dyad, n) for n in ("threshold", "retaliation_probability"))
+            fitted.setdefault(keys, []).append(e)
+    policy_fits: dict[str, str] = {}  # parameter path -> the dyads whose strikes fitted it
+    for dyads in fitted.values():
+        names = ", ".join(scenario.retaliations[e].key for e in dyads)
+        result = _policy_posterior(events, scenario, dyads, cutoff, draws, rng)
+        for path in result[0]:
+            if path in policy_fits:
+                # One parameter shared by two groups of dyads whose other parameter differs: a joint fit
+                # would need both groups on one grid of three parameters, which this fit does not make.
+                notes.append(
+                    f"{path}: fitted from the strikes of {names}, not jointly with those of "
+                    f"{policy_fits[path]} (whose other policy parameter differs); this fit is kept"
+                )
+            policy_fits[path] = names
+        add(result)
     fields_used: dict[str, list[str]] = {}  # policy key -> its parameters the dyads use
     for dyad in scenario.retaliations:
         for name in ("threshold", "retaliation_probability"):

@@ -14,7 +14,7 @@ from escalation.calibration import Calibration, calibrate
 from escalation.ensemble import run_ensemble
 from escalation.events import load_builtin_events, load_events
 from escalation.history import observed_history
-from escalation.specs import Dist, EnsembleSpec, default_scenario
+from escalation.specs import Dist, EnsembleSpec, build_scenario, default_scenario
 from tests.conftest import one_dyad_scenario
 
 
@@ -283,3 +283,45 @@ def test_a_sequence_of_strikes_recovers_the_threshold_and_strike_probability(tmp
     assert threshold["q05"] <= 6.0 <= threshold["q95"]
     assert probability["q05"] <= 0.4 <= probability["q95"]
     assert threshold["q95"] - threshold["q05"] < 4.0  # far narrower than the prior's 90% range (about 80)
+
+
+def test_one_policy_toward_two_targets_is_fitted_from_both_strike_sequences(tmp_path):
+    # The state answers two groups with one policy: threshold 0.5 (a number, so every day with an attack
+    # unanswered is a ready day) and a uniform prior on the strike probability. Toward `group` it waited
+    # 2 ready days and struck on the 3rd (1 strike, 2 waits); toward `other` it struck after 5 waits. The
+    # two sequences are trials of the same rule, so the posterior is Beta(1 + 2, 1 + 7), mean 3/11, not the
+    # last sequence's Beta(2, 6) (mean 0.25). Tolerance 0.005: about 5 standard errors of the mean of
+    # 20,000 draws (sd 0.128), which also covers the grid's 200 cells.
+    scenario = {
+        "name": "two_groups", "start": "2024-01-01", "horizon_days": 30, "tracked_targets": ["state"],
+        "attacks": [{"attacker": g, "target": "state", "base_rate": 1.0} for g in ("group", "other")],
+        "retaliations": [{"state": "state", "target": "group"}, {"state": "state", "target": "other"}],
+        "drivers": {}, "thresholds": {},
+    }  # fmt: skip
+    actors = {
+        "state": {"kind": "state"},
+        "patron": {"kind": "state"},
+        "group": {"kind": "non_state", "patron": "patron", "max_rung": 3},
+        "other": {"kind": "non_state", "patron": "patron", "max_rung": 3},
+    }
+    policy = {
+        "state": {
+            "threshold": 0.5,
+            "retaliation_probability": {"dist": "beta", "a": 1.0, "b": 1.0},
+            "max_level": "target",
+        }
+    }
+    spec = build_scenario(scenario, actors, policy)
+    rows = [
+        ("2024-01-01", "2024-01-01", "group", "state", "attack", 1, 0, 0),
+        ("2024-01-04", "2024-01-04", "state", "group", "strike", 1, "", ""),
+        ("2024-01-10", "2024-01-10", "other", "state", "attack", 1, 0, 0),
+        ("2024-01-16", "2024-01-16", "state", "other", "strike", 1, "", ""),
+    ]
+    calibration = calibrate(_write_rows(tmp_path, rows), spec, cutoff=date(2024, 2, 1), draws=20_000)
+    rho = calibration.draws["policy.state.retaliation_probability"]
+    assert rho.mean() == pytest.approx(3 / 11, abs=0.005)
+    assert rho.var() == pytest.approx(3 * 8 / (11**2 * 12), rel=0.1)
+    sequences = [c for c in calibration.checks if c["quantity"] == "retaliation sequence"]
+    assert [c["dyad"] for c in sequences] == ["state->group", "state->other"]
+    assert "state->group" in calibration.summaries["policy.state.retaliation_probability"]["data"]
