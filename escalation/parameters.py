@@ -99,9 +99,19 @@ PARAMETER_GROUPS: tuple[ParameterGroup, ...] = (
 
 
 def scenario_parameters(scenario: ScenarioSpec) -> Iterator[tuple[str, Param]]:
-    """Every parameter of a scenario as ``(path, value or distribution)``."""
+    """Every parameter of a scenario as ``(path, value or distribution)``.
+
+    A policy that no retaliation dyad uses has none: a state without retaliation dyads, or a policy toward an
+    adversary the scenario gives the state no dyad against (a packaged policy file serves several scenarios,
+    and a draw of a parameter that nothing reads would only look like one that matters).
+    """
+    used = {(d.state, None) for d in scenario.retaliations} | {
+        (d.state, d.target) for d in scenario.retaliations
+    }
     for group in PARAMETER_GROUPS:
         for key, spec in group.items(scenario):
+            if isinstance(spec, PolicySpec) and (spec.state, spec.target) not in used:
+                continue
             for name, _ in group.fields:
                 if isinstance(spec, PolicySpec) and spec.target is not None and name not in spec.overrides:
                     continue  # the state's own parameter (ScenarioSpec.policy_key)

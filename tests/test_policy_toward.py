@@ -321,3 +321,18 @@ def test_a_policy_toward_an_adversary_shares_the_states_own_parameters_it_does_n
     with pytest.raises(SpecError, match=r"policy\.us\.toward\.us: a state has no policy toward itself"):
         policy["us"]["toward"] = {"us": {"threshold": 2.0}}
         build_scenario(scenario, actors, policy)
+
+
+def test_a_policy_no_retaliation_dyad_uses_has_no_parameters():
+    from escalation.parameters import scenario_parameters
+    from escalation.reference_backtest import episodes
+
+    # The US-militias scenario takes the packaged policy file, which sets Iran's policy toward Israel, but
+    # gives Iran no dyad against Israel: those parameters would be drawn and read by nothing.
+    militias = dict(scenario_parameters(episodes()["us_militias_2019_2023.csv"]))
+    assert not [p for p in militias if p.startswith("policy.iran->israel.")]
+    assert "policy.iran.retaliation_probability" in militias  # Iran answers the US there
+    # The Houthi scenario's Iran has a policy but no retaliation dyad at all.
+    houthis = dict(scenario_parameters(episodes()["houthis_saudi_2015_2023.csv"]))
+    assert not [p for p in houthis if p.startswith("policy.iran")]
+    assert "policy.saudi_arabia.threshold" in houthis
