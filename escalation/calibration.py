@@ -34,17 +34,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.stats
 
 from escalation import __version__
 from escalation.counts import (
     CasualtyObservation,
     CountObservation,
-    Ignored,
     RateData,
-    casualty_observations,
+    casualty_likelihood,
     is_dated,
     rate_observations,
+    usable_casualties,
 )
 from escalation.counts import log_likelihood as counts_log_likelihood
 from escalation.events import Event, EventKind, EventLog
@@ -298,12 +297,6 @@ def _span_exposure(scenario: ScenarioSpec, dyad_index: int, first: date, last: d
 # Base rates
 
 
-_SELECTED_TOLL = (
-    "a dated attack outside a stated period: recorded because it happened, so its toll would bias the "
-    "per-attack probabilities"
-)
-
-
 def _base_rate_posterior(
     scenario: ScenarioSpec, d: int, observations: list[CountObservation], n: int, rng: np.random.Generator
 ) -> tuple[dict[str, np.ndarray], dict[str, dict], list[dict]]:
@@ -358,28 +351,6 @@ def _count_check(
 # Attack outcomes
 
 
-def _casualty_likelihood(
-    n: int, total: int, p_event: np.ndarray, extra_mean: np.ndarray, *, at_least: bool = False
-) -> np.ndarray:
-    """P(total casualties | n attacks), or P(at least ``total``) when ``at_least``.
-
-    K ~ Bin(n, p_event) attacks cause casualties and each adds 1 + Poisson(extra_mean) casualties, so the
-    total is K + Poisson(K * extra_mean).
-    """
-    if at_least:
-        below = sum(
-            (_casualty_likelihood(n, t, p_event, extra_mean) for t in range(total)),
-            np.zeros(np.broadcast(p_event, extra_mean).shape),
-        )
-        return np.clip(1.0 - below, 0.0, 1.0)
-    result = np.zeros(np.broadcast(p_event, extra_mean).shape)
-    for k in range(0, min(n, total) + 1):
-        rest = total - k
-        poisson = scipy.stats.poisson.pmf(rest, k * extra_mean) if k > 0 else float(rest == 0)
-        result = result + scipy.stats.binom.pmf(k, n, p_event) * poisson
-    return result
-
-
 def _outcome_posterior(
     scenario: ScenarioSpec, d: int, rows: list[CasualtyObservation], n: int, rng: np.random.Generator
 ) -> tuple[dict[str, np.ndarray], dict[str, dict], list[dict]]:
@@ -402,7 +373,7 @@ def _outcome_posterior(
             through = through_q * _span_exposure(scenario, d, event.start, event.end, "through_factor") / days
             if event.injured is not None:
                 injury += np.log(
-                    _casualty_likelihood(
+                    casualty_likelihood(
                         event.attacks,
                         event.injured,
                         np.clip(through * p_inj.points[None, :, None], 0, 1),
@@ -412,7 +383,7 @@ def _outcome_posterior(
                 )
             if event.killed is not None:
                 kill += np.log(
-                    _casualty_likelihood(
+                    casualty_likelihood(
                         event.attacks,
                         event.killed,
                         np.clip(through[:, :, 0] * p_kill.points[None, :], 0, 1),
@@ -780,17 +751,7 @@ def calibrate(
             else:
                 notes.append(f"attacks.{dyad.key}.base_rate: no interval counts before {cutoff}; prior kept")
                 notes.extend(f"attacks.{dyad.key}.base_rate: {note}" for note in rates.left_out)
-        casualties, ignored = casualty_observations(events, dyad.attacker, dyad.target, cutoff=cutoff)
-        used = []
-        for observation in casualties:
-            if (
-                rates.period is None
-                and observation.start == observation.end
-                and not observation.attacks_lower_bound
-            ):
-                ignored.append(Ignored(observation.event_id, _SELECTED_TOLL))
-            else:
-                used.append(observation)
+        used, ignored = usable_casualties(events, dyad.attacker, dyad.target, cutoff)
         notes.extend(f"attacks.{dyad.key} casualties: {i.event_id} left out: {i.reason}" for i in ignored)
         if used:
             add(_outcome_posterior(scenario, d, used, draws, rng))

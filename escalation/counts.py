@@ -453,3 +453,53 @@ def _lower_bounds_from_inside(
             sum(injured) if injured else None, True, sum(killed) if killed else None, True,
         )
     ]  # fmt: skip
+
+
+SELECTED_TOLL = (
+    "a dated attack outside a stated period: recorded because it happened, so its toll would bias the "
+    "per-attack probabilities"
+)
+
+
+def usable_casualties(
+    events: EventLog, attacker: str, target: str, cutoff: date
+) -> tuple[list[CasualtyObservation], list[Ignored]]:
+    """The casualty observations that may inform per-attack probabilities, and the rest with why.
+
+    As :func:`casualty_observations`, less the tolls of single dated attacks outside a stated period of the
+    dyad: such an attack is in the record because it happened (often because it hurt someone), so its toll
+    says nothing about how often attacks hurt. Every consumer of per-attack outcomes (the calibration, the
+    pooled lethal share) reads them from here.
+    """
+    casualties, ignored = casualty_observations(events, attacker, target, cutoff=cutoff)
+    stated = events.period_of(attacker, target)
+    complete = stated is not None and stated[0] < cutoff
+    used = []
+    for observation in casualties:
+        if not complete and observation.start == observation.end and not observation.attacks_lower_bound:
+            ignored.append(Ignored(observation.event_id, SELECTED_TOLL))
+        else:
+            used.append(observation)
+    return used, ignored
+
+
+def casualty_likelihood(
+    n: int, total: int, p_event: np.ndarray, extra_mean: np.ndarray, *, at_least: bool = False
+) -> np.ndarray:
+    """P(total casualties | n attacks), or P(at least ``total``) when ``at_least``.
+
+    K ~ Bin(n, p_event) attacks cause casualties and each adds 1 + Poisson(extra_mean) casualties, so the
+    total is K + Poisson(K * extra_mean).
+    """
+    if at_least:
+        below = sum(
+            (casualty_likelihood(n, t, p_event, extra_mean) for t in range(total)),
+            np.zeros(np.broadcast(p_event, extra_mean).shape),
+        )
+        return np.clip(1.0 - below, 0.0, 1.0)
+    result = np.zeros(np.broadcast(p_event, extra_mean).shape)
+    for k in range(0, min(n, total) + 1):
+        rest = total - k
+        poisson = scipy.stats.poisson.pmf(rest, k * extra_mean) if k > 0 else float(rest == 0)
+        result = result + scipy.stats.binom.pmf(k, n, p_event) * poisson
+    return result
