@@ -866,9 +866,9 @@ def _standing_notes(scenario: ScenarioSpec, summaries: dict[str, dict]) -> list[
     ]
     if any(can_be_nonzero(dyad.pause_hazard) for dyad in scenario.attacks):
         notes.append(
-            "campaign regimes: exactly dated days go through the regimes' forward algorithm; interval counts "
-            "and tallies are read with the campaign active, so a pause inside an interval lowers the fitted "
-            "active rate"
+            "campaign regimes: exactly dated days and interval counts go through the regimes' forward "
+            "algorithm; tally series, and interval counts of more than 300 attacks or too long for its "
+            "lattice, are read with the campaign active, so a pause inside one lowers the fitted active rate"
         )
     calibrated = {path.split(".")[0] + "." + path.split(".")[1] for path in summaries}
     for dyad in scenario.attacks:

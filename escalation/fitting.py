@@ -33,6 +33,7 @@ References:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,12 +101,20 @@ def intensity(values: np.ndarray, data: DyadData) -> np.ndarray:
     return (mu * data.base_multiplier + alpha * provocation) * np.exp(-delta * punishment)
 
 
+# An interval row goes through the regimes' forward algorithm over its own days (a lattice of the count so
+# far, per regime) when its count is at most this many attacks and (count + 1)^2 x days is at most
+# INTERVAL_LATTICE_BUDGET; larger ones, and tally series, are read with the campaign active.
+MAX_INTERVAL_COUNT = 300
+INTERVAL_LATTICE_BUDGET = 2_000_000
+
+
 def regime_forward(
     active: np.ndarray,
     paused_rate: np.ndarray,
     pause_hazard: np.ndarray,
     resume_hazard: np.ndarray,
     counts: np.ndarray,
+    intervals: Sequence[tuple[int, int, int, bool]] = (),
 ) -> tuple[np.ndarray, np.ndarray]:
     """Forward algorithm of the campaign's two regimes over daily counts, for K parameter vectors at once.
 
@@ -114,12 +123,19 @@ def regime_forward(
     and that day's count is Poisson with the active intensity or the paused rate. Days not observed exactly
     (NaN counts) carry no emission. The filter is normalised every day, so it cannot underflow.
 
+    An interval count (``intervals``: first day, last day, count, lower bound; disjoint, on days whose count
+    is NaN) is an emission of its whole span: over its days the filter carries, per regime, the distribution
+    of the attacks so far (0 to the count; "the count or more" for a lower bound), switching and adding each
+    day's Poisson attacks, and on its last day it keeps the mass at the observed count. A campaign that
+    paused inside the interval thus explains a low count, as the engine would produce it.
+
     Args:
         active: (K, T) active intensity per day.
         paused_rate: (K,) attacks per day while paused.
         pause_hazard: (K,) daily probability of pausing.
         resume_hazard: (K,) daily probability of resuming.
         counts: (T,) attacks per day, NaN where not observed exactly.
+        intervals: the interval counts to read through the regimes.
 
     Returns:
         The log likelihood (K,) and the filtered probability that the campaign was paused on the last day
@@ -128,15 +144,27 @@ def regime_forward(
     k = active.shape[0]
     p_active = np.ones(k)
     total = np.zeros(k)
+    starts = {first: (last, count, lower) for first, last, count, lower in intervals}
+    t = 0
     with np.errstate(divide="ignore", invalid="ignore"):
         log_paused_rate = np.log(paused_rate)
-        for t, n in enumerate(counts):
+        while t < counts.size:
+            if t in starts:
+                last, count, lower = starts[t]
+                log_lik, p_active = _interval_forward(
+                    active[:, t : last + 1], paused_rate, pause_hazard, resume_hazard, p_active, count, lower
+                )
+                total += log_lik
+                t = last + 1
+                continue
+            n = counts[t]
             prior_active = p_active * (1.0 - pause_hazard) + (1.0 - p_active) * resume_hazard
+            t += 1
             if np.isnan(n):
                 p_active = prior_active
                 continue
             log_factorial = scipy.special.gammaln(n + 1)
-            log_a = (n * np.log(active[:, t]) if n else 0.0) - active[:, t] - log_factorial
+            log_a = (n * np.log(active[:, t - 1]) if n else 0.0) - active[:, t - 1] - log_factorial
             log_p = (n * log_paused_rate if n else 0.0) - paused_rate - log_factorial
             top = np.maximum(log_a, log_p)
             a = prior_active * np.exp(log_a - top)
@@ -147,6 +175,75 @@ def regime_forward(
     return np.where(np.isfinite(total), total, -np.inf), 1.0 - p_active
 
 
+def _interval_forward(
+    active: np.ndarray,
+    paused_rate: np.ndarray,
+    pause_hazard: np.ndarray,
+    resume_hazard: np.ndarray,
+    p_active: np.ndarray,
+    count: int,
+    lower: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One interval count through the regimes: its log likelihood (K,) and P(active) on its last day (K,).
+
+    The lattice holds, per parameter vector and regime, the probability of each number of attacks so far
+    (0 to ``count``; with ``lower``, the last cell is "``count`` or more", else more than ``count`` is dropped
+    as impossible). It is renormalised every day and the normalisers are summed in logs.
+    """
+    k, days = active.shape
+    cells = count + 1
+    lattice = np.zeros((k, 2, cells))
+    lattice[:, 0, 0] = p_active
+    lattice[:, 1, 0] = 1.0 - p_active
+    values = np.arange(cells)
+    total = np.zeros(k)
+    stay, resume = (1.0 - pause_hazard)[:, None], resume_hazard[:, None]
+    pause, held = pause_hazard[:, None], (1.0 - resume_hazard)[:, None]
+    for d in range(days):
+        was_active, was_paused = lattice[:, 0], lattice[:, 1]
+        switched = np.stack(
+            [was_active * stay + was_paused * resume, was_active * pause + was_paused * held], 1
+        )
+        rates = np.stack([active[:, d], paused_rate], axis=1)  # (K, 2)
+        pmf = scipy.stats.poisson.pmf(values[None, None, :], rates[:, :, None])  # (K, 2, cells)
+        moved = np.zeros_like(switched)
+        for j in range(cells):  # j attacks today
+            moved[:, :, j:] += switched[:, :, : cells - j] * pmf[:, :, j : j + 1]
+        if lower:
+            # The top cell holds "count or more": from i attacks so far, count - i or more today.
+            survival = np.ones_like(pmf)  # P(X >= j) for j = 0..count
+            survival[:, :, 1:] = 1.0 - np.cumsum(pmf, axis=2)[:, :, :-1]
+            moved[:, :, count] = (switched * survival[:, :, ::-1]).sum(axis=2)
+        mass = moved.sum(axis=(1, 2))
+        with np.errstate(divide="ignore"):
+            total += np.log(mass)
+        lattice = moved / np.where(mass > 0, mass, 1.0)[:, None, None]
+    end = lattice[:, :, count].sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        total += np.log(end)
+        p_end = np.where(end > 0, lattice[:, 0, count] / end, p_active)
+    return total, p_end
+
+
+def regime_intervals(data: DyadData) -> tuple[tuple[tuple[int, int, int, bool], ...], tuple[int, ...]]:
+    """The interval counts that go through the regimes' forward algorithm, and the indices of the rest.
+
+    Each one that is disjoint from the others and no larger than :data:`MAX_INTERVAL_COUNT` and
+    :data:`INTERVAL_LATTICE_BUDGET` allow; the rest are read with the campaign active.
+    """
+    chosen, rest, taken = [], [], []
+    for index, (first, last, count, lower) in enumerate(data.intervals):
+        days = last - first + 1
+        small = count <= MAX_INTERVAL_COUNT and (count + 1) ** 2 * days <= INTERVAL_LATTICE_BUDGET
+        disjoint = all(last < a or first > b for a, b in taken)
+        if small and disjoint and 0 <= first <= last < data.days:
+            chosen.append((first, last, count, lower))
+            taken.append((first, last))
+        else:
+            rest.append(index)
+    return tuple(chosen), tuple(rest)
+
+
 def log_likelihoods(values: np.ndarray, data: DyadData) -> np.ndarray:
     """:func:`log_likelihood` of K parameter vectors (rows of ``values``), the forward pass batched."""
     values = np.atleast_2d(values)
@@ -154,20 +251,22 @@ def log_likelihoods(values: np.ndarray, data: DyadData) -> np.ndarray:
     if not regimes:
         return np.array([log_likelihood(v, data) for v in values])
     lam = np.array([intensity(v, data) for v in values])
+    through, rest = regime_intervals(data)
     with np.errstate(divide="ignore"):
         total, _ = regime_forward(
-            lam, values[:, N_ACTIVE + 2], values[:, N_ACTIVE], values[:, N_ACTIVE + 1], data.counts
+            lam, values[:, N_ACTIVE + 2], values[:, N_ACTIVE], values[:, N_ACTIVE + 1], data.counts, through
         )
-        total = total + np.array([_interval_terms(row, data) for row in lam])
+        total = total + np.array([_interval_terms(row, data, rest) for row in lam])
     return np.where(np.isfinite(total), total, -np.inf)
 
 
 def log_likelihood(values: np.ndarray, data: DyadData) -> float:
     """Log likelihood of the exact daily counts and the interval counts.
 
-    With a pause hazard above zero the exact days go through the regimes' forward algorithm
-    (:func:`regime_forward`); interval counts and tallies are read with the campaign active (an
-    approximation the calibration's notes state).
+    With a pause hazard above zero the exact days and the interval counts go through the regimes' forward
+    algorithm (:func:`regime_forward`, :func:`regime_intervals`); tally series, and interval counts too large
+    for its lattice or overlapping another, are read with the campaign active (an approximation the
+    calibration's notes state).
     """
     lam = intensity(values, data)
     exact = ~np.isnan(data.counts)
@@ -176,20 +275,23 @@ def log_likelihood(values: np.ndarray, data: DyadData) -> float:
     with np.errstate(divide="ignore"):
         if regimes:
             h_pause, h_resume, paused = (np.array([v]) for v in values[N_ACTIVE : N_ACTIVE + 3])
-            total = float(regime_forward(lam[None, :], paused, h_pause, h_resume, data.counts)[0][0])
+            through, rest = regime_intervals(data)
+            total = float(regime_forward(lam[None, :], paused, h_pause, h_resume, data.counts, through)[0][0])
+            total += _interval_terms(lam, data, rest)
         else:
             total = float(
                 np.sum(counts * np.log(lam[exact]) - lam[exact] - scipy.special.gammaln(counts + 1))
             )
-        total += _interval_terms(lam, data)
+            total += _interval_terms(lam, data)
     return total if np.isfinite(total) else -np.inf
 
 
-def _interval_terms(lam: np.ndarray, data: DyadData) -> float:
-    """Log likelihood of the interval counts and tallies given the daily intensity ``lam``."""
+def _interval_terms(lam: np.ndarray, data: DyadData, intervals: Sequence[int] | None = None) -> float:
+    """Log likelihood of the tallies and the interval counts (at ``intervals``, default all) given ``lam``."""
     total = 0.0
+    chosen = range(len(data.intervals)) if intervals is None else intervals
     with np.errstate(divide="ignore"):
-        for first, last, count, lower in data.intervals:
+        for first, last, count, lower in (data.intervals[i] for i in chosen):
             mean = lam[first : last + 1].sum()
             if lower:
                 total += float(np.log(scipy.special.pdtrc(count - 1, mean)) if count > 0 else 0.0)
@@ -304,7 +406,7 @@ def _paused_at_end(values: np.ndarray, data: DyadData) -> np.ndarray:
     """Per row of ``values``, the filtered probability that the campaign was paused on the data's last day."""
     lam = np.array([intensity(v, data) for v in values])
     h_pause, h_resume, paused = values[:, N_ACTIVE], values[:, N_ACTIVE + 1], values[:, N_ACTIVE + 2]
-    return regime_forward(lam, paused, h_pause, h_resume, data.counts)[1]
+    return regime_forward(lam, paused, h_pause, h_resume, data.counts, regime_intervals(data)[0])[1]
 
 
 def _importance_resample(

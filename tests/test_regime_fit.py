@@ -142,3 +142,62 @@ def test_switching_hazards_are_recovered_at_close_to_nominal_coverage():
             covered[name] += low <= truth[name] <= high
     for name, hits in covered.items():
         assert hits / runs >= 0.76, (name, hits)
+
+
+def _brute_force_with_interval(active, paused, h_pause, h_resume, counts, interval):
+    """As :func:`_brute_force`, with an interval count (first, last, count, lower bound) over NaN days.
+
+    Given a regime path, the interval's attacks are Poisson with the sum of the day's rates along it.
+    """
+    first, last, count, lower = interval
+    total, paused_last = 0.0, 0.0
+    for path in itertools.product([True, False], repeat=len(counts)):
+        p, state = 1.0, True
+        for t, (now, n) in enumerate(zip(path, counts, strict=True)):
+            p *= (1 - h_pause if now else h_pause) if state else (h_resume if now else 1 - h_resume)
+            if not np.isnan(n):
+                p *= scipy.stats.poisson.pmf(n, active[t] if now else paused)
+            state = now
+        mean = sum(active[t] if path[t] else paused for t in range(first, last + 1))
+        p *= scipy.stats.poisson.sf(count - 1, mean) if lower else scipy.stats.poisson.pmf(count, mean)
+        total += p
+        paused_last += p * (not path[-1])
+    return np.log(total), paused_last / total
+
+
+@pytest.mark.parametrize("lower", [False, True])
+def test_an_interval_count_goes_through_the_regimes_as_the_sum_over_every_path(lower):
+    # Days 2-5 are one interval row of 3 attacks (or at least 3); the rest are exact days or unobserved.
+    counts = np.array([2.0, 1.0, np.nan, np.nan, np.nan, np.nan, 0.0, np.nan, 3.0])
+    active = np.array([2.0, 1.5, 1.0, 2.5, 0.5, 1.2, 1.5, 2.0, 2.2])
+    interval = (2, 5, 3, lower)
+    for paused, h_pause, h_resume in [(0.1, 0.2, 0.3), (0.0, 0.05, 0.5), (0.4, 0.5, 0.01)]:
+        log_lik, paused_last = regime_forward(
+            active[None, :], np.array([paused]), np.array([h_pause]), np.array([h_resume]), counts, [interval]
+        )
+        expected = _brute_force_with_interval(active, paused, h_pause, h_resume, counts, interval)
+        assert log_lik[0] == pytest.approx(expected[0], rel=1e-10)
+        assert paused_last[0] == pytest.approx(expected[1], rel=1e-8)
+
+
+def test_with_no_pause_an_interval_read_through_the_regimes_is_today_s_poisson_count():
+    days = 30
+    counts = np.zeros(days)
+    counts[5:15] = np.nan
+    data = DyadData(counts, ((5, 14, 12, False),), np.zeros(days), np.zeros(days), np.ones(days))
+    active = np.full(days, 1.3)
+    log_lik, _ = regime_forward(
+        active[None, :], np.array([0.2]), np.array([0.0]), np.array([0.4]), counts, data.intervals
+    )
+    expected = scipy.stats.poisson.logpmf(0, 1.3) * 20 + scipy.stats.poisson.logpmf(12, 13.0)
+    assert log_lik[0] == pytest.approx(expected, rel=1e-10)
+    # The fit's likelihood with a pause hazard reads the interval through the regimes (where a pause
+    # explains a low count), not with the campaign active as before.
+    low = dataclasses.replace(data, intervals=((5, 14, 2, False),))
+    values = np.array([1.3, 0.0, 0.0, 14.0, 30.0, 0.05, 0.2, 0.05])
+    hazards = np.array([0.05]), np.array([0.2]), np.array([0.05])
+    through = regime_forward(active[None, :], hazards[2], hazards[0], hazards[1], counts, low.intervals)[0][0]
+    assert log_likelihood(values, low) == pytest.approx(through, rel=1e-10)
+    active_reading = regime_forward(active[None, :], hazards[2], hazards[0], hazards[1], counts)[0][0]
+    active_reading += scipy.stats.poisson.logpmf(2, 13.0)
+    assert through > active_reading + 1.0  # the pause explains the 2 attacks in 10 days
