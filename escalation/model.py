@@ -1,8 +1,11 @@
 """The escalation model: a Mesa model that advances R replications of a scenario together.
 
-Every state array has a leading replication axis, and each :class:`~escalation.actors.ActorAgent` decides
-for all replications with NumPy, so the Python cost of a day is O(actors), not O(actors x replications).
-R = 1 is the same code.
+Every state array has a replication axis, and the actors' decisions (:class:`~escalation.actors.Decisions`,
+every :class:`~escalation.actors.ActorAgent`'s rule at once) run for all replications with NumPy, so the
+Python cost of a day does not grow with the replications. R = 1 is the same code. The memories and outcomes
+lead with the replication axis; the day's attacks, casualties and their totals are kept dyad-major
+(attack dyads, R), so that each dyad's replications are contiguous. Every draw depends only on its own
+uniform and parameters, so the layout changes no number.
 
 A day runs in a fixed order of phases:
 
@@ -28,7 +31,7 @@ import mesa
 import numpy as np
 
 from escalation import rules, sampling
-from escalation.actors import ActorAgent
+from escalation.actors import ActorAgent, Decisions
 from escalation.events import EventKind
 from escalation.history import ObservedHistory, replay
 from escalation.ladder import Rung
@@ -43,7 +46,7 @@ from escalation.semantics import (
     update_memories,
 )
 from escalation.specs import ScenarioSpec, can_be_nonzero
-from escalation.streams import DailyUniforms, NamedStreams
+from escalation.streams import DailyUniforms, NamedStreams, StackedUniforms
 
 NEVER = -1
 N_RUNGS = len(Rung)
@@ -148,6 +151,7 @@ class EscalationModel(mesa.Model):
         self._init_state()
         self._init_cumulative_days(tuple(int(h) for h in cumulative_days))
         self.actor_agents = [ActorAgent(self, i) for i in range(len(scenario.actors))]
+        self.decisions = Decisions(self, self.actor_agents)
         if history is not None and len(history):
             self._warm_start(history)
 
@@ -185,6 +189,17 @@ class EscalationModel(mesa.Model):
         self.track_matrix = np.array(
             [[dyad.target == name for name in self.tracked] for dyad in s.attacks], dtype=np.int64
         ).reshape(n_a, len(self.tracked))
+        self._tracked_dyads = [np.flatnonzero(self.track_matrix[:, k]) for k in range(len(self.tracked))]
+        # The rungs a channel can put on the ladder today (background channels: none), and the channels whose
+        # events are direct interstate (rung 6) for the regional-war rule: strikes at rung 6, attacks of a
+        # dyad whose least rung is 6.
+        ladder_rung = np.where(channels.background, Rung.QUIET, channels.rung).astype(np.int8)
+        self._strike_rung = ladder_rung[n_a:]
+        self._strike_is_direct = self._strike_rung >= Rung.DIRECT_INTERSTATE
+        self._background_attacks = np.flatnonzero(channels.background[:n_a])
+        self._direct_attacks = np.flatnonzero(
+            (self.min_rung >= Rung.DIRECT_INTERSTATE) & ~channels.background[:n_a]
+        )
 
         # Drivers: which days each is in force, and which dyads it touches.
         dates = [s.start + dt.timedelta(days=t) for t in range(s.horizon_days)]
@@ -247,7 +262,7 @@ class EscalationModel(mesa.Model):
         )
 
     def _init_state(self) -> None:
-        r, n_a, n_e = self.replications, self.n_attacks, self.n_retaliations
+        r, n_a = self.replications, self.n_attacks
         self.memories = Memories.empty(r, self.channels)
         # The direct trigger is kept only where a policy answers a direct strike apart (rho_D > 0 in some
         # replication: a setting, a prior or a design's values). It draws nothing, so skipping it otherwise
@@ -255,18 +270,24 @@ class EscalationModel(mesa.Model):
         self.answers_direct = bool(np.any(self.direct_retaliation_probability > 0))
         if not self.answers_direct:
             self.memories.direct_pending = None
-        # Today's intentions, written by the agents.
-        self.attacks = np.zeros((r, n_a), dtype=np.int64)
-        self.attack_intensity = np.zeros((r, n_a))
-        self.attack_uniform = np.zeros((r, n_a))
-        self.strike_size = np.zeros((r, n_e), dtype=np.int64)
-        self.strike_level = np.zeros((r, n_e), dtype=np.int64)
+        # Today's intentions (written by the agents' decisions) and events, dyad-major: (attack dyads, R),
+        # so that each dyad's replications are contiguous.
+        self.attacks = np.zeros((n_a, r), dtype=np.int64)
+        self.injured = np.zeros((n_a, r), dtype=np.int64)
+        self.killed = np.zeros((n_a, r), dtype=np.int64)
+        self.attack_intensity = np.zeros((n_a, r))
+        self.attack_uniform = np.zeros((n_a, r))
+        # The drivers in force: their multipliers (R, attack dyads), and what follows from them, recomputed
+        # only on the days the drivers in force change (_apply_drivers).
         self.base_rate_multiplier = np.ones((r, n_a))
         self.through_multiplier = np.ones((r, n_a))
+        self.base_rate_today = np.zeros((n_a, r))
+        # Per outcome (injuring, lethal) and dyad-major element (attack dyad x R + replication).
+        self._harm_probability = np.zeros((2, n_a * r))
+        self._harm_extra = np.stack([self.injured_extra.T, self.killed_extra.T]).reshape(2, n_a * r)
+        self._drivers_in_force: bytes | None = None
         # Campaign regimes: True while a dyad's campaign is active; the frailty multiplies its intensity.
         self.active = np.ones((r, n_a), dtype=bool)
-        self.regime_enabled = np.zeros(n_a, dtype=bool)
-        self.regime_enabled[self.regime_dyads] = True
         days = self.scenario.horizon_days
         self._regime_streams = [
             DailyUniforms(self.streams(f"regime:{self.scenario.attacks[d].key}"), (r,), days)
@@ -283,34 +304,34 @@ class EscalationModel(mesa.Model):
                 uniform = self.streams(f"regime-start:{dyad.key}").random(r)
                 self.active[:, d] = uniform >= self.start_paused[:, d]
         self.frailty = np.ones((r, n_a))
-        self.has_frailty = np.zeros(n_a, dtype=bool)
-        self.has_frailty[self.frailty_dyads] = True
         for d in self.frailty_dyads:
             z = self.streams(f"frailty:{self.scenario.attacks[d].key}").standard_normal(r)
             self.frailty[:, d] = rules.frailty_multiplier(z, self.rate_frailty[:, d])
         # Outcomes.
         self.first_passage = np.full((r, N_RUNGS), NEVER, dtype=np.int64)
         self.threshold_days = np.full((r, len(self.scenario.thresholds)), NEVER, dtype=np.int64)
-        self.total_attacks = np.zeros((r, n_a), dtype=np.int64)
-        self.total_injured = np.zeros((r, n_a), dtype=np.int64)
-        self.total_killed = np.zeros((r, n_a), dtype=np.int64)
+        # Totals by dyad (attack dyads, R) and by tracked target (tracked targets, R); outcomes() transposes.
+        self.total_attacks = np.zeros((n_a, r), dtype=np.int64)
+        self.total_injured = np.zeros((n_a, r), dtype=np.int64)
+        self.total_killed = np.zeros((n_a, r), dtype=np.int64)
         self.total_strikes = np.zeros((r, len(self.channels.strike_slots)), dtype=np.int64)
-        self.cumulative = np.zeros((r, len(self.tracked)), dtype=np.int64)
-        self.quiet_run = np.zeros((r, len(self.tracked)), dtype=np.int64)
-        self.longest_quiet = np.zeros((r, len(self.tracked)), dtype=np.int64)
-        self.stop_day = np.full((r, len(self.tracked)), NEVER, dtype=np.int64)
+        self.cumulative = np.zeros((len(self.tracked), r), dtype=np.int64)
+        self.quiet_run = np.zeros((len(self.tracked), r), dtype=np.int64)
+        self.longest_quiet = np.zeros((len(self.tracked), r), dtype=np.int64)
+        self.stop_day = np.full((len(self.tracked), r), NEVER, dtype=np.int64)
         self._histograms: list[list[np.ndarray]] = [[] for _ in self.tracked]
+        # The regional-war rule's window: each day's direct-interstate channel-days, and their running sum.
         self._direct_window = np.zeros((self.scenario.ladder.war_window_days, r), dtype=np.int64)
-        self._outcome_streams = [
-            DailyUniforms(self.streams(f"outcome:{dyad.key}"), (r, 4), days) for dyad in self.scenario.attacks
-        ]
+        self._direct_in_window = np.zeros(r, dtype=np.int64)
+        self._outcome_uniforms = StackedUniforms(
+            [self.streams(f"outcome:{dyad.key}") for dyad in self.scenario.attacks], (r, 4), days
+        )
         self.highest = np.full(r, -1, dtype=np.int64)
         # Work arrays reused every day.
         self._channel_work = (np.zeros((r, self.n_channels)), np.zeros((r, self.n_channels)))
         self._strikes = np.zeros((r, len(self.channels.strike_slots)), dtype=np.int64)
-        self._outcome_probability = np.zeros((r, n_a, 2))
-        self._outcome_extra = np.zeros((r, n_a, 2))
         self._channel_rung_today = np.zeros((self.n_channels, r), dtype=np.int8)
+        self._tracked_today = np.zeros((len(self.tracked), r), dtype=np.int64)
 
     def _init_cumulative_days(self, days: tuple[int, ...]) -> None:
         """Where the cumulative attacks by the end of each asked day count are kept."""
@@ -332,7 +353,7 @@ class EscalationModel(mesa.Model):
             )
         self._apply_drivers()
         self._switch_regimes()
-        self.agents.do("decide")
+        self.decisions.decide()
         self._draw_attacks()
         attacks, injured, killed = self._resolve_attacks()
         self._record(attacks, injured, killed)
@@ -353,12 +374,31 @@ class EscalationModel(mesa.Model):
         return self.outcomes()
 
     def _apply_drivers(self) -> None:
+        """The multipliers of the drivers in force today, and the base rates and harm probabilities they give.
+
+        Recomputed only on a day the drivers in force differ from yesterday's (the same operations as
+        every day, so the same numbers).
+        """
+        in_force = self.driver_active[self.day] & ~self.driver_is_pause
+        key = in_force.tobytes()
+        if key == self._drivers_in_force:
+            return
+        self._drivers_in_force = key
         self.base_rate_multiplier.fill(1.0)
         self.through_multiplier.fill(1.0)
-        for k in np.flatnonzero(self.driver_active[self.day] & ~self.driver_is_pause):
+        for k in np.flatnonzero(in_force):
             target = self.base_rate_multiplier if self.driver_is_base[k] else self.through_multiplier
             columns = self.driver_applies[k]
             target[:, columns] *= self.factor[:, k : k + 1]  # driver k's factor
+        self.base_rate_today[...] = (self.base_rate * self.base_rate_multiplier).T
+        # Each attack gets through the target's air defence with probability (1 - q) f(t), then injures
+        # with probability p_inj and kills with probability p_kill.
+        through = np.clip(
+            (1.0 - self.interception[:, self.attack_target]) * self.through_multiplier, 0.0, 1.0
+        )
+        probability = self._harm_probability.reshape(2, self.n_attacks, self.replications)
+        probability[0] = (through * self.injury_probability).T
+        probability[1] = (through * self.kill_probability).T
 
     def effective_restraint(self, actor: int) -> np.ndarray:
         """(R,) the restraint on an actor's attacks today: its own, times its patron's reining-in.
@@ -398,65 +438,92 @@ class EscalationModel(mesa.Model):
     def _draw_attacks(self) -> None:
         """Today's attacks on every dyad from the intensities and uniforms the attackers chose: one draw."""
         np.minimum(
-            sampling.poisson(self.attack_uniform, self.attack_intensity), self.max_attacks, out=self.attacks
+            sampling.poisson(self.attack_uniform, self.attack_intensity),
+            self.max_attacks[:, None],
+            out=self.attacks,
         )
 
     def _resolve_attacks(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Draw injuries and deaths for today's attacks on every dyad.
+        """Draw injuries and deaths for today's attacks on every dyad; (attack dyads, R) arrays.
 
         Each attack gets through the target's air defence with probability ``(1 - q) * f(t)`` (f: the
         air-defence drivers in force) and, if it does, injures with probability ``p_inj`` and kills with
         probability ``p_kill``. Injury and death are drawn independently per attack, so thinning the day's
         attacks by ``(1 - q) f p_inj`` and ``(1 - q) f p_kill`` gives the injuring and lethal attacks. Each
         dyad's stream gives four uniforms per replication a day, whatever happened (common random numbers).
+        A draw depends only on its own uniform and parameters (:mod:`escalation.sampling`), so only the
+        replications and dyads with attacks today are drawn: the others have no casualties.
         """
-        attacks = self.attacks
-        through = np.clip(
-            (1.0 - self.interception[:, self.attack_target]) * self.through_multiplier, 0.0, 1.0
-        )
-        # (R, dyads, 4): the uniforms of the injuring and lethal thinnings, then of the extra casualties.
-        uniforms = np.stack([stream.today() for stream in self._outcome_streams], axis=1)
-        # Injury and death in one draw each for both (the last axis: injuring, lethal).
-        probability = self._outcome_probability
-        np.multiply(through, self.injury_probability, out=probability[..., 0])
-        np.multiply(through, self.kill_probability, out=probability[..., 1])
-        harmed = sampling.binomial(uniforms[..., :2], attacks[..., None], probability)
-        extra = self._outcome_extra
-        np.multiply(harmed[..., 0], self.injured_extra, out=extra[..., 0])
-        np.multiply(harmed[..., 1], self.killed_extra, out=extra[..., 1])
-        casualties = harmed + sampling.poisson(uniforms[..., 2:], extra)
-        injured, killed = casualties[..., 0], casualties[..., 1]
+        attacks, injured, killed = self.attacks, self.injured, self.killed
+        # Per dyad-major element, four uniforms: of the injuring and lethal thinnings, then of the extra
+        # casualties.
+        uniforms = self._outcome_uniforms.today().reshape(-1)
+        injured.fill(0)
+        killed.fill(0)
+        hit = np.flatnonzero(attacks.reshape(-1) > 0)
+        if hit.size:
+            # (outcome, attacked element) arrays, gathered by flat takes; the first axis: injuring, lethal.
+            def pair(first: np.ndarray, second: np.ndarray, sources: tuple[np.ndarray, ...]) -> np.ndarray:
+                out = np.empty((2, hit.size))
+                sources[0].take(first, out=out[0])
+                sources[1].take(second, out=out[1])
+                return out
+
+            at = hit * 4
+            trials = np.broadcast_to(attacks.reshape(-1).take(hit), (2, hit.size))
+            # Injury and death in one draw each for both, then the extra casualties.
+            probability = pair(hit, hit, self._harm_probability)
+            harmed = sampling.binomial(pair(at, at + 1, (uniforms, uniforms)), trials, probability)
+            rates = harmed * pair(hit, hit, self._harm_extra)
+            casualties = harmed + sampling.poisson(pair(at + 2, at + 3, (uniforms, uniforms)), rates)
+            injured.reshape(-1)[hit] = casualties[0]
+            killed.reshape(-1)[hit] = casualties[1]
         return attacks, injured, killed
 
     def _strike_channels(self) -> np.ndarray:
-        """Today's strikes laid out on the strike channels (one column per dyad and level)."""
+        """Today's strikes laid out on the strike channels (one column per dyad and level), (R, channels)."""
         strikes = self._strikes
         strikes.fill(0)
-        rows, dyads = np.nonzero(self.strike_size)
-        columns = self.channels.first_strike_channel[dyads] - self.n_attacks + self.strike_level[rows, dyads]
-        strikes[rows, columns] = self.strike_size[rows, dyads]
+        decisions = self.decisions
+        columns = self._strike_columns = (
+            self.channels.first_strike_channel[decisions.strike_dyads]
+            - self.n_attacks
+            + decisions.strike_level
+        )
+        self._strike_cells = decisions.strike_rows * strikes.shape[1] + columns  # flat (R, channels) cells
+        strikes.reshape(-1)[self._strike_cells] = decisions.strike_size
         return strikes
 
     def _record(self, attacks: np.ndarray, injured: np.ndarray, killed: np.ndarray) -> None:
+        """Memories, ladder, thresholds and counts from today's (attack dyads, R) events and strikes."""
         strikes = self._strike_channels()
+        decisions = self.decisions
         harm, strike_counts = channel_inputs(
-            self.channels, self.scenario, attacks, injured, killed, strikes, out=self._channel_work
+            self.channels, self.scenario, attacks.T, injured.T, killed.T, strikes, out=self._channel_work
         )
         update_memories(
-            self.memories, self.retention, self.channels, harm, strike_counts, self.strike_size > 0, killed
+            self.memories, self.retention, self.channels, harm, strike_counts, decisions.fired, killed.T
         )
 
-        # Rungs of today's events, channel-major so that reductions run over contiguous replications.
+        # Rungs of today's events, channel-major so that reductions run over contiguous replications; the
+        # strike channels only where a strike happened.
         n_a = self.n_attacks
+        rows, columns = decisions.strike_rows, self._strike_columns
         channel_rung = self._channel_rung_today
-        channel_rung[:n_a] = rules.attack_rung(attacks, injured, killed, self.min_rung).T
-        np.multiply(strikes.T > 0, self.channels.rung[n_a:, None], out=channel_rung[n_a:])
-        channel_rung[self.channels.background] = Rung.QUIET
+        channel_rung[:n_a] = rules.attack_rung(attacks, injured, killed, self.min_rung[:, None])
+        channel_rung[self._background_attacks] = Rung.QUIET
+        channel_rung[n_a:] = Rung.QUIET
+        channel_rung.reshape(-1)[(n_a + columns) * self.replications + rows] = self._strike_rung[columns]
         day_max = channel_rung.max(axis=0)
+        # The regional-war rule: direct-interstate channel-days within the window.
         ladder = self.scenario.ladder
-        direct_today = (channel_rung >= Rung.DIRECT_INTERSTATE).sum(axis=0)
-        self._direct_window[self.day % ladder.war_window_days] = direct_today
-        at_war = self._direct_window.sum(axis=0) >= ladder.war_strikes
+        direct_today = np.bincount(rows[self._strike_is_direct[columns]], minlength=self.replications)
+        for d in self._direct_attacks:
+            direct_today += attacks[d] > 0
+        slot = self.day % ladder.war_window_days
+        self._direct_in_window += direct_today - self._direct_window[slot]
+        self._direct_window[slot] = direct_today
+        at_war = self._direct_in_window >= ladder.war_strikes
         day_max[at_war] = Rung.REGIONAL_WAR
         self._record_first_passage(day_max)
         for m, min_rung in enumerate(self.threshold_min):
@@ -470,19 +537,23 @@ class EscalationModel(mesa.Model):
         self.total_attacks += attacks
         self.total_injured += injured
         self.total_killed += killed
-        self.total_strikes += strikes
-        today = attacks @ self.track_matrix
+        self.total_strikes.reshape(-1)[self._strike_cells] += decisions.strike_size  # each cell once a day
+        today = self._tracked_today
+        for k, dyads in enumerate(self._tracked_dyads):
+            np.sum(attacks[dyads], axis=0, out=today[k])
         self.cumulative += today
-        self.quiet_run = np.where(today == 0, self.quiet_run + 1, 0)
+        quiet = today == 0
+        self.quiet_run += 1
+        self.quiet_run *= quiet
         np.maximum(self.longest_quiet, self.quiet_run, out=self.longest_quiet)
         stopped = (self.quiet_run == STOP_SPELL_DAYS) & (self.stop_day == NEVER)
         self.stop_day[stopped] = self.day - STOP_SPELL_DAYS + 1
         if self._cumulative_at is not None:
             for slot, h in enumerate(self.cumulative_days):
                 if h == self.day + 1:
-                    self._cumulative_at[:, slot] = self.cumulative
+                    self._cumulative_at[:, slot] = self.cumulative.T
         for k, histograms in enumerate(self._histograms):
-            histograms.append(np.bincount(self.cumulative[:, k]).astype(np.int32))
+            histograms.append(np.bincount(self.cumulative[k]).astype(np.int32))
 
     def _record_first_passage(self, day_max: np.ndarray) -> None:
         """Set today's day on every rung that a replication reaches for the first time."""
@@ -517,14 +588,14 @@ class EscalationModel(mesa.Model):
         return Outcomes(
             first_passage=self.first_passage.copy(),
             threshold_days=self.threshold_days.copy(),
-            attacks=self.total_attacks.copy(),
-            injured=self.total_injured.copy(),
-            killed=self.total_killed.copy(),
+            attacks=self.total_attacks.T.copy(),
+            injured=self.total_injured.T.copy(),
+            killed=self.total_killed.T.copy(),
             strikes=self._strikes_by_dyad_and_level(),
             count_histograms=histograms,
             parameters=self.params.stack(list(uncertain)) if uncertain else np.zeros((self.replications, 0)),
             parameter_names=uncertain,
             cumulative_at=None if self._cumulative_at is None else self._cumulative_at.copy(),
-            longest_quiet=self.longest_quiet.copy(),
-            stop_day=self.stop_day.copy(),
+            longest_quiet=self.longest_quiet.T.copy(),
+            stop_day=self.stop_day.T.copy(),
         )

@@ -44,6 +44,9 @@ def attack_intensity(
     deterrence: np.ndarray,
     punishment: np.ndarray,
     restraint: np.ndarray,
+    *,
+    out: np.ndarray | None = None,
+    work: np.ndarray | None = None,
 ) -> np.ndarray:
     """Expected attacks per day: ``(mu * s + alpha * P) * exp(-delta * D) * r``.
 
@@ -54,8 +57,20 @@ def attack_intensity(
         deterrence: delta, suppression per unit of punishment.
         punishment: D, decayed strikes the attacker has received from the target.
         restraint: r, the patron's restraint multiplier on the attacker.
+        out: an array of the result's shape to compute in, in place, and return (with ``work``); the same
+            operations in the same order, so the same numbers.
+        work: an array of the result's shape for the suppression factor, overwritten.
     """
-    return (base_rate + excitation * provocation) * np.exp(-deterrence * punishment) * restraint
+    if out is None or work is None:
+        return (base_rate + excitation * provocation) * np.exp(-deterrence * punishment) * restraint
+    np.multiply(excitation, provocation, out=out)
+    out += base_rate
+    np.multiply(deterrence, punishment, out=work)
+    np.negative(work, out=work)
+    np.exp(work, out=work)
+    out *= work
+    out *= restraint
+    return out
 
 
 def frailty_multiplier(normal: np.ndarray, spread: np.ndarray) -> np.ndarray:

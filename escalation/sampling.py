@@ -48,11 +48,16 @@ COMPACT_SHARE = 4
 def poisson(uniform: np.ndarray, rate: np.ndarray) -> np.ndarray:
     """Poisson(rate) values from uniforms: the smallest k with CDF(k) >= u, per element."""
     uniform = np.asarray(uniform, dtype=float)
-    rate = np.broadcast_to(np.asarray(rate, dtype=float), uniform.shape)
-    if not np.isfinite(rate).all() or (rate < 0).any():
+    rate = np.asarray(rate, dtype=float)
+    if rate.shape != uniform.shape:
+        rate = np.broadcast_to(rate, uniform.shape)
+    if rate.size == 0:
+        return np.zeros(uniform.shape, dtype=np.int64)
+    low, high = rate.min(), rate.max()  # a NaN propagates to both
+    if not (low >= 0 and high < np.inf):
         raise ValueError("rate: Poisson rates must be finite and >= 0")
-    large = rate > LARGE_RATE
-    if large.any():
+    if high > LARGE_RATE:
+        large = rate > LARGE_RATE
         count = poisson(uniform, np.where(large, 0.0, rate))
         approx = np.floor(rate + np.sqrt(rate) * scipy.special.ndtri(uniform) + 0.5)
         return np.where(large, np.maximum(approx, 0).astype(np.int64), count)
@@ -60,8 +65,9 @@ def poisson(uniform: np.ndarray, rate: np.ndarray) -> np.ndarray:
     count = np.zeros(u.size, dtype=np.int64)
     # A zero rate draws zero: where most are zero (a day's extra casualties), search only the others.
     where = None
-    if np.count_nonzero(lam) < lam.size // 4:
-        where = np.flatnonzero(lam)
+    positive = lam > 0  # (nonzero of a boolean array is several times faster than of a float one)
+    if np.count_nonzero(positive) < lam.size // 4:
+        where = np.flatnonzero(positive)
         u, lam = u.take(where), lam.take(where)
     mass = np.exp(-lam)  # P(K = 0)
     cumulative = mass.copy()
@@ -95,7 +101,10 @@ def binomial(uniform: np.ndarray, trials: np.ndarray, probability: np.ndarray) -
         return count.reshape(shape)
     # Where P(K = 0) underflows (many trials, high probability) the upward search cannot start: invert with
     # scipy's exact quantile function instead, still from the same single uniform.
-    log_zero = trials[candidates] * np.log1p(-p[candidates])
+    if candidates.size == count.size:
+        log_zero = trials * np.log1p(-p)
+    else:
+        log_zero = trials.take(candidates) * np.log1p(-p.take(candidates))
     far = log_zero < UNDERFLOW_LOG
     if far.any():
         import scipy.stats  # only for these rare draws; importing it costs a second
@@ -104,11 +113,13 @@ def binomial(uniform: np.ndarray, trials: np.ndarray, probability: np.ndarray) -
         count[rows] = scipy.stats.binom.ppf(uniform[rows], trials[rows], p[rows]).astype(np.int64)
         candidates = candidates[~far]
         log_zero = log_zero[~far]
-    n, q = trials[candidates], p[candidates]
+    if candidates.size == count.size:  # every element is searched: no gathers
+        n, q, u = trials, p, uniform
+    else:
+        n, q, u = trials.take(candidates), p.take(candidates), uniform.take(candidates)
     ratio = q / (1.0 - q)
     mass = np.exp(log_zero)  # P(K = 0)
     cumulative = mass.copy()
-    u = uniform[candidates]
 
     def factors(k: int | np.ndarray, n: np.ndarray, ratio: np.ndarray) -> np.ndarray:
         return (n - (k - 1)) * ratio / k  # P(k) / P(k - 1) = (n - k + 1) / k * q / (1 - q)
@@ -158,7 +169,10 @@ def _search(
         steps += unresolved
         p *= factors(k, *params)
         f += p
-        unresolved &= (u > f) & going(k, p, *params)
+        # Once false, ``u > CDF(k) and going`` stays false (the CDF grows while the search may go on), so
+        # this is ``unresolved &= ...`` in one pass fewer.
+        unresolved = np.greater(u, f)
+        unresolved &= going(k, p, *params)
         left = np.count_nonzero(unresolved)
         if left <= rows.size // COMPACT_SHARE:
             count[where.take(rows)] = steps

@@ -80,3 +80,32 @@ class DailyUniforms:
         day = self._block[self._next]
         self._next += 1
         return day
+
+
+class StackedUniforms:
+    """Several streams' uniforms of one fixed shape per day, side by side in one array.
+
+    Day t's array has, in row ``i``, the next ``shape`` uniforms of generator ``i``: exactly the numbers a
+    :class:`DailyUniforms` of that generator (or one call of ``generator.random(shape)`` a day) would give
+    that day. Each generator fills its own row in place, so the decisions of several dyads read one array
+    without a copy to stack them.
+
+    Args:
+        generators: the decisions' streams, in the order of the rows.
+        shape: the shape of one stream's uniforms of one day.
+        days: the days the streams will be asked for, at most (the draws stop there).
+    """
+
+    def __init__(self, generators: list[np.random.Generator], shape: tuple[int, ...], days: int) -> None:
+        self._generators = list(generators)
+        self._today = np.empty((len(self._generators), *shape))
+        self._days_left = int(days)
+
+    def today(self) -> np.ndarray:
+        """The next day's uniforms, (streams, *shape): valid until the next call (use it the same day)."""
+        if self._days_left <= 0:
+            raise RuntimeError("StackedUniforms: more days asked for than the streams were made for")
+        for generator, row in zip(self._generators, self._today, strict=True):
+            generator.random(out=row)
+        self._days_left -= 1
+        return self._today
