@@ -15,7 +15,9 @@ Runs everything as a user would, in subprocesses in a temporary folder, with BLA
    - ``calibration``: ``cli.calibrate_inputs``;
    - ``simulation``: the ensembles (``run_ensemble``, one per arm);
    - ``experiment setup``: the rest of ``run_experiment`` (histories, arms' draws, merging);
-   - ``figures``: the figures and fit checks that ``write_experiment`` draws and saves;
+   - ``figures``: the figures and fit checks that ``write_experiment`` draws and saves after its tables
+     (the run draws them in a second process while it writes the tables, then in both: this is the time
+     it spends on figures once the tables are written, waiting for the second process included);
    - ``writing``: tables, summary, manifest, config copies and the printed summary;
    - ``other``: the rest of the wall time (the interpreter's own start and exit).
 
@@ -96,7 +98,13 @@ def probe(overrides: list[str]) -> None:
 
     sys._xoptions.pop("importtime", None)  # child processes (a resource tracker) are not timed
     mark("probe", "begin")
-    from escalation import cli, experiment
+    from escalation import cli
+
+    if hasattr(cli, "_imports_done"):  # as cli.main does in the command's process, before the run's imports
+        import gc
+
+        gc.disable()
+    from escalation import experiment
     from escalation.report import experiment as report
 
     def timed(module, name: str, phase: str) -> None:
@@ -117,8 +125,12 @@ def probe(overrides: list[str]) -> None:
     timed(experiment, "run_experiment", "experiment")
     timed(experiment, "run_ensemble", "simulation")
     timed(report, "write_experiment", "write")
-    timed(report, "_write_figures", "figures")
-    timed(report, "write_fit_checks", "figures")
+    figures = sys.modules.get("escalation.report.figures")
+    if figures is not None:  # the figures not drawn beside the tables (in a second process), and the wait
+        timed(figures.FigureDrawing, "finish", "figures")
+    else:  # older versions of the command draw every figure after the tables
+        timed(report, "_write_figures", "figures")
+        timed(report, "write_fit_checks", "figures")
     end_process = getattr(cli, "_end_process", None)  # absent from older versions of the command
     if end_process is not None:
 

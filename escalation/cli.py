@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import logging
 import os
 import signal
@@ -654,6 +655,7 @@ def experiment_task(cfg: DictConfig, inputs: Inputs, folder):
     from escalation.experiment import run_experiment
     from escalation.report.experiment import write_experiment
 
+    _imports_done()
     shared = _shared_calibrations()
     if shared is None:
         calibration = calibrate_inputs(cfg, inputs)
@@ -683,7 +685,7 @@ def experiment_task(cfg: DictConfig, inputs: Inputs, folder):
     if HydraConfig.get().mode.name == "MULTIRUN":  # a sweep point: its levers become columns of its tables
         levers = _point_levers(cfg)
         folder.record(levers=levers)
-    summary = write_experiment(result, folder, levers=levers)
+    summary = write_experiment(result, folder, levers=levers, figure_processes=_figure_processes())
     log.info("tables, figures and summary written to %s", folder.path)
     return summary
 
@@ -750,6 +752,7 @@ def backtest_task(cfg: DictConfig, inputs: Inputs, folder) -> dict:
     from escalation.backtest import run_backtest, run_rolling_backtest
     from escalation.report.backtest import write_backtest, write_rolling_backtest
 
+    _imports_done()
     cutoff = _date("backtest.cutoff", cfg.backtest.cutoff)
     for key in ("horizon_days", "origins", "step_days"):
         if int(cfg.backtest[key]) < 1:
@@ -792,6 +795,8 @@ def sensitivity_task(cfg: DictConfig, inputs: Inputs, folder) -> dict:
     from escalation.report.sensitivity import discover_in_design, write_sensitivity
     from escalation.sensitivity import SensitivitySpec, run_sensitivity
     from escalation.specs import SpecError
+
+    _imports_done()
 
     settings, spec = cfg.sensitivity, inputs.spec
     scenario = spec.scenario
@@ -1557,6 +1562,8 @@ def sweep_folder_override(args: list[str]) -> str | None:
 
 def main() -> None:
     """Entry point of the ``escalation`` console script."""
+    if _is_command_process():
+        gc.disable()  # while the run imports its modules: see _imports_done
     try:
         _main()
     except SystemExit as done:
@@ -1567,6 +1574,38 @@ def main() -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
     _end_process(0)
+
+
+def _imports_done() -> None:
+    """Turn the garbage collector back on once a task has imported its modules (in the command's process).
+
+    The command's own process starts with the collector off (:func:`main`): a run imports some 2,000
+    modules, and every full collection during those imports walks every object made so far (about a
+    quarter of a second in all, for no garbage). Once the task's modules are in, the objects alive are moved
+    to the collector's permanent generation (:func:`gc.freeze`: modules, classes and functions, which live as
+    long as the process) and the collector is turned on, so what the run makes from then on is collected as
+    usual and a full collection walks only that. Only the first call freezes (a sweep's later points run in
+    the same process); a program that called :func:`main` itself keeps its own collector settings.
+    """
+    if gc.isenabled() or not _is_command_process():
+        return
+    gc.freeze()
+    gc.enable()
+
+
+def _figure_processes() -> int:
+    """How many processes draw a run's figures: 2 in the command's own process with two cores or more.
+
+    The second is forked beside the command's process (:class:`escalation.report.figures.FigureDrawing`):
+    only in the command's process, never in a program that called :func:`main` (its threads are not ours to
+    fork), and only where this process may use two cores.
+    """
+    from escalation.report.figures import can_fork
+
+    if not _is_command_process() or not can_fork():
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return 2 if cores > 1 else 1
 
 
 def _is_command_process() -> bool:

@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
-import scipy.signal
 import scipy.special
 import scipy.stats
 
@@ -253,6 +252,8 @@ def _kernel(reading: Reading, values: np.ndarray) -> np.ndarray:
 
 def _forward(readings: tuple[Reading, ...], means: np.ndarray) -> np.ndarray:
     """The forward pass over the cumulative count's values 0..M (M holds 'M or more')."""
+    import scipy.signal  # here only: a run that reads no tally likelihood never imports it
+
     top = int(1.6 * max(r.count for r in readings)) + _LATTICE_MARGIN
     values = np.arange(top + 1)
     shape = means.shape[:-1]

@@ -38,7 +38,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.optimize
-import scipy.signal
 import scipy.special
 import scipy.stats
 
@@ -89,6 +88,8 @@ def _memory(inflow: np.ndarray, memory_days: float) -> np.ndarray:
 
     The recursion M_t = r M_{t-1} + inflow_{t-1} is a first-order linear filter.
     """
+    import scipy.signal  # here only: a run that fits no likelihood never imports it
+
     retention = np.exp(-1.0 / memory_days)
     return scipy.signal.lfilter([0.0, 1.0], [1.0, -retention], inflow)
 

@@ -24,7 +24,6 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-from scipy import stats
 
 from escalation.ladder import Ladder
 
@@ -210,6 +209,8 @@ def proportion_interval(
         raise ValueError(f"k: numbers of successes must be >= 0, got {successes.min()}")
     if np.any(successes > trials):
         raise ValueError("k: numbers of successes must satisfy k <= n")
+
+    from scipy import stats  # imported on first use (docs/architecture.md, "Imports")
 
     k_f = successes.astype(np.float64)
     n_f = trials.astype(np.float64)
@@ -673,6 +674,8 @@ def paired_difference(
             raise ValueError("groups: need at least 2 groups for a standard error")
         residual = sums - sizes * difference
         standard_error = float(np.sqrt(n_groups / (n_groups - 1) * np.sum(residual**2))) / n_reps
+    from scipy import stats
+
     z = stats.norm.ppf(1.0 - (1.0 - level) / 2.0)
     return {
         "difference": difference,
@@ -716,6 +719,8 @@ def draw_counts(happened: ArrayLike, draws: ArrayLike) -> tuple[np.ndarray, np.n
 
 def _interval_of(p: np.ndarray, n: np.ndarray, level: float, method: str) -> tuple[np.ndarray, np.ndarray]:
     """Wilson or Jeffreys bounds for a proportion ``p`` seen in ``n`` (possibly fractional) trials."""
+    from scipy import stats
+
     k = p * n
     alpha = 1.0 - level
     if method == "wilson":
@@ -917,6 +922,8 @@ def parameter_variance(successes: ArrayLike, sizes: ArrayLike) -> np.ndarray:
     noise (:func:`spread_statistic` at most the normal quantile of :data:`SPREAD_TEST_LEVEL`); NaN where it
     cannot be estimated (fewer than two groups, or no group of two or more replications).
     """
+    from scipy import stats
+
     counts = np.asarray(successes, dtype=np.int64)
     counts = counts.reshape(counts.shape[0], -1)
     n_m = np.asarray(sizes, dtype=np.int64)
@@ -950,6 +957,8 @@ def parameter_range(
         the probability of success as variable between the sets of trials. Journal of the Royal Statistical
         Society B, 10(2), 257-261.
     """
+    from scipy import stats
+
     level = _check_level(level)
     p = np.asarray(probability, dtype=np.float64)
     var = np.asarray(variance, dtype=np.float64)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -13,18 +14,36 @@ from escalation import __version__, plots
 from escalation.calibration import Calibration
 from escalation.experiment import Arm, ExperimentResult, observed_counts
 from escalation.files import atomic_file
+from escalation.report.figures import FigureDrawing, FigureJob, draw_all
 from escalation.report.folder import RunFolder, atomic_write_parquet
 from escalation.report.summary import ASSUMPTION, RunSummary, parameter_evidence
 
 
 def write_experiment(
-    result: ExperimentResult, folder: RunFolder, levers: Mapping[str, Any] | None = None
+    result: ExperimentResult,
+    folder: RunFolder,
+    levers: Mapping[str, Any] | None = None,
+    *,
+    figure_processes: int = 1,
 ) -> RunSummary:
     """Write tables, figures and (last) the summary of an experiment into its run folder.
 
     ``levers``: a sweep point's lever values by key (``policy.us.retaliation_probability``: 0.5), added to
     ``replications.parquet`` as one column each, so a table read alone says which point it belongs to.
+    ``figure_processes``: 2 draws the figures in a second process while this one writes the tables, then
+    in both (:class:`~escalation.report.figures.FigureDrawing`; the files are the same); 1 draws them here.
     """
+    spec = result.spec
+    jobs = figure_jobs(result) if spec.figures else []
+    with FigureDrawing(jobs, folder.figures, spec.figure_formats, processes=figure_processes) as drawing:
+        _write_tables(result, folder, levers)
+        summary = RunSummary.from_result(result)  # computed while figures may still be drawn; written last
+        drawing.finish()
+    summary.save(folder.path / "summary.json")
+    return summary
+
+
+def _write_tables(result: ExperimentResult, folder: RunFolder, levers: Mapping[str, Any] | None) -> None:
     spec = result.spec
     atomic_write_parquet(folder.tables / "thresholds.parquet", result.thresholds())
     atomic_write_parquet(folder.tables / "ladder_curves.parquet", result.ladder_curves())
@@ -37,16 +56,15 @@ def write_experiment(
     atomic_write_parquet(folder.tables / "uncertainty_drivers.parquet", uncertainty_drivers(result))
     if len(spec.arms) > 1:
         atomic_write_parquet(folder.tables / "paired_differences.parquet", result.paired_differences())
-    if spec.figures:
-        _write_figures(result, folder)
-        if result.calibration is not None:
-            reference = next(a for a in spec.arms if a.name == spec.reference)
-            write_fit_checks(
-                result.calibration, folder, _caption(result, reference, all_arms=True), spec.figure_formats
-            )
-    summary = RunSummary.from_result(result)
-    summary.save(folder.path / "summary.json")
-    return summary
+
+
+def figure_jobs(result: ExperimentResult) -> list[FigureJob]:
+    """Every figure of an experiment's run folder, as jobs: the briefing figures, then the fit checks."""
+    jobs = _briefing_figure_jobs(result)
+    if result.calibration is not None:
+        reference = next(a for a in result.spec.arms if a.name == result.spec.reference)
+        jobs += fit_check_jobs(result.calibration, _caption(result, reference, all_arms=True))
+    return jobs
 
 
 def write_parquet_batches(path: Path, batches: Iterable[pd.DataFrame]) -> Path:
@@ -111,17 +129,25 @@ def uncertainty_drivers(result: ExperimentResult) -> pd.DataFrame:
 
 def write_fit_checks(calibration: Calibration, folder: RunFolder, caption: plots.Caption, formats) -> None:
     """QQ plots of the rescaled residuals of every dyad fitted by its likelihood (calibration fit checks)."""
+    draw_all(fit_check_jobs(calibration, caption), folder.figures, formats)
+
+
+def fit_check_jobs(calibration: Calibration, caption: plots.Caption) -> list[FigureJob]:
+    """The fit checks' QQ plots (:func:`write_fit_checks`) as figure jobs."""
+    jobs = []
     for check in calibration.checks:
         if check.get("residuals"):
             dyad = check["observation"].removeprefix("attacks ")
             p_value = check["ks_pvalue"]
             verdict = "consistent with the model" if check["consistent"] else "NOT consistent with the model"
-            figure = plots.qq_uniform(
+            draw = functools.partial(
+                plots.qq_uniform,
                 check["residuals"],
                 title=f"Fit check, {dyad}: rescaled residuals {verdict} (KS p = {p_value:.2f})",
                 caption=caption,
             )
-            plots.save_figure(figure, folder.figures, f"fit_qq_{dyad.replace('->', '_on_')}", formats=formats)
+            jobs.append(FigureJob(f"fit_qq_{dyad.replace('->', '_on_')}", draw))
+    return jobs
 
 
 def _caption(result: ExperimentResult, arm: Arm, *, all_arms: bool = False) -> plots.Caption:
@@ -161,51 +187,98 @@ def _what_the_fan_counts(scenario, target: str) -> str:
 
 
 def _write_figures(result: ExperimentResult, folder: RunFolder) -> None:
+    """Draw and save the briefing figures (not the fit checks) here, in order."""
+    draw_all(_briefing_figure_jobs(result), folder.figures, result.spec.figure_formats)
+
+
+def _briefing_figure_jobs(result: ExperimentResult) -> list[FigureJob]:
+    """Per arm its ladder, fans and thresholds and, with arms, their comparisons: each drawn from its tables.
+
+    The longest to draw (the ladder) comes first and the shortest (thresholds) last, so that two processes
+    drawing them (:class:`~escalation.report.figures.FigureDrawing`) end close together. A job computes the
+    tables it draws when it runs (in whichever process draws it); the tables shared by several figures are
+    computed once in each process.
+    """
     spec = result.spec
-    formats = spec.figure_formats
-    thresholds = result.thresholds()
-    curves = result.ladder_curves()
+    tables = _SharedTables(result)
+    jobs = []
     for arm in spec.arms:
         res = result.results[arm.name]
         suffix = "" if len(spec.arms) == 1 else f"_{arm.name}"
         caption = _caption(result, arm)
         where = "" if len(spec.arms) == 1 else f" ({arm.label})"
-        for target in arm.scenario.tracked_targets:
-            observed = observed_counts(result.events, target, arm.scenario.start)
-            offset = float(observed["count"].iloc[-1]) if len(observed) else 0.0
-            label = arm.scenario.actor(target).label
-            fig = plots.fan_chart(
-                res.cumulative_attacks(target),
-                title=f"Cumulative attacks on {label}{where}",
+
+        def ladder(arm=arm, caption=caption, where=where):
+            curves = tables.get("ladder_curves")
+            return plots.ladder_chart(
+                curves[curves["arm"] == arm.name],
+                title=f"Escalation ladder: probability of reaching each rung{where}",
                 caption=caption,
-                observed=observed,
-                offset=offset,
-                ylabel=f"Attacks on {label} (cumulative count)",
-                counting=_what_the_fan_counts(arm.scenario, target),
-                markers=driver_marks(arm.scenario, target),
             )
-            plots.save_figure(fig, folder.figures, f"fan_attacks_{target}{suffix}", formats=formats)
-        fig = plots.ladder_chart(
-            curves[curves["arm"] == arm.name],
-            title=f"Escalation ladder: probability of reaching each rung{where}",
-            caption=caption,
-        )
-        plots.save_figure(fig, folder.figures, f"ladder{suffix}", formats=formats)
-        fig = plots.threshold_chart(
-            thresholds[thresholds["arm"] == arm.name], title=f"{spec.question}{where}", caption=caption
-        )
-        plots.save_figure(fig, folder.figures, f"thresholds{suffix}", formats=formats)
+
+        def threshold(arm=arm, caption=caption, where=where):
+            thresholds = tables.get("thresholds")
+            return plots.threshold_chart(
+                thresholds[thresholds["arm"] == arm.name], title=f"{spec.question}{where}", caption=caption
+            )
+
+        jobs.append(FigureJob(f"ladder{suffix}", ladder))
+        for target in arm.scenario.tracked_targets:
+            label = arm.scenario.actor(target).label
+            jobs.append(
+                FigureJob(
+                    f"fan_attacks_{target}{suffix}",
+                    functools.partial(
+                        _fan, result, arm, res, target, caption, f"Cumulative attacks on {label}{where}"
+                    ),
+                )
+            )
+        jobs.append(FigureJob(f"thresholds{suffix}", threshold))
     if len(spec.arms) > 1:
         # One chart per horizon: an arm's effect can be largest early. The last horizon keeps the plain name.
-        all_differences = result.paired_differences()
         reference = next(a for a in spec.arms if a.name == spec.reference)
         for horizon in spec.horizons:
-            fig = plots.arms_chart(
-                thresholds[thresholds["horizon_days"] == horizon],
-                all_differences[all_differences["horizon_days"] == horizon],
-                title=f"{spec.question} (by day {horizon})",
-                caption=_caption(result, reference, all_arms=True),
-                reference=reference.name,
-            )
+
+            def arms(horizon=horizon):
+                thresholds = tables.get("thresholds")
+                all_differences = tables.get("paired_differences")
+                return plots.arms_chart(
+                    thresholds[thresholds["horizon_days"] == horizon],
+                    all_differences[all_differences["horizon_days"] == horizon],
+                    title=f"{spec.question} (by day {horizon})",
+                    caption=_caption(result, reference, all_arms=True),
+                    reference=reference.name,
+                )
+
             stem = "arms_comparison" if horizon == max(spec.horizons) else f"arms_comparison_day{horizon}"
-            plots.save_figure(fig, folder.figures, stem, formats=formats)
+            jobs.append(FigureJob(stem, arms))
+    return jobs
+
+
+class _SharedTables:
+    """An experiment's tables that several figures draw, each computed once, when a figure first needs it."""
+
+    def __init__(self, result: ExperimentResult) -> None:
+        self.result = result
+        self.computed: dict[str, pd.DataFrame] = {}
+
+    def get(self, name: str) -> pd.DataFrame:
+        if name not in self.computed:
+            self.computed[name] = getattr(self.result, name)()
+        return self.computed[name]
+
+
+def _fan(result: ExperimentResult, arm: Arm, res, target: str, caption: plots.Caption, title: str):
+    observed = observed_counts(result.events, target, arm.scenario.start)
+    offset = float(observed["count"].iloc[-1]) if len(observed) else 0.0
+    label = arm.scenario.actor(target).label
+    return plots.fan_chart(
+        res.cumulative_attacks(target),
+        title=title,
+        caption=caption,
+        observed=observed,
+        offset=offset,
+        ylabel=f"Attacks on {label} (cumulative count)",
+        counting=_what_the_fan_counts(arm.scenario, target),
+        markers=driver_marks(arm.scenario, target),
+    )
