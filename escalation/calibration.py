@@ -755,8 +755,11 @@ def calibrate(
         notes.extend(f"attacks.{dyad.key} casualties: {i.event_id} left out: {i.reason}" for i in ignored)
         if used:
             add(_outcome_posterior(scenario, d, used, draws, rng))
-    # (threshold key, strike-probability key) -> the retaliation dyads whose strikes fit those two parameters
-    fitted: dict[tuple[str, str], list[int]] = {}
+    # (threshold key, strike-probability key) -> the retaliation dyads whose days fit those two parameters:
+    # every dyad of the policy attacked before the cut-off, struck or not, where at least one of them struck
+    # (a dyad never answered contributes its ready days as trials without a strike).
+    candidates: dict[tuple[str, ...], list[int]] = {}
+    striking: set[tuple[str, ...]] = set()
     for e, dyad in enumerate(scenario.retaliations):
         strikes = sorted(
             _usable(events, cutoff, EventKind.STRIKE, dyad.state, dyad.target), key=lambda e: e.start
@@ -772,15 +775,20 @@ def calibrate(
                 f"{dyad.target} are read as answers (the retaliation dyad), not as the background campaign "
                 f"{dyad.key}, whose rows are attack rows"
             )
-        if strikes and attacks and uncertain and min(e.start for e in attacks) < strikes[0].start:
-            if can_be_nonzero(policy.direct_retaliation_probability):
+        if not (attacks and uncertain) or (strikes and min(e.start for e in attacks) >= strikes[0].start):
+            continue
+        if can_be_nonzero(policy.direct_retaliation_probability):
+            if strikes:
                 notes.append(
                     f"policy.{policy.key}: not calibrated from the strike sequence, whose likelihood has no "
                     "direct trigger (direct_retaliation_probability); priors kept"
                 )
-                continue
-            keys = tuple(scenario.policy_key(dyad, n) for n in ("threshold", "retaliation_probability"))
-            fitted.setdefault(keys, []).append(e)
+            continue
+        keys = tuple(scenario.policy_key(dyad, n) for n in ("threshold", "retaliation_probability"))
+        candidates.setdefault(keys, []).append(e)
+        if strikes:
+            striking.add(keys)
+    fitted = {keys: dyads for keys, dyads in candidates.items() if keys in striking}
     policy_fits: dict[str, str] = {}  # parameter path -> the dyads whose strikes fitted it
     for dyads in fitted.values():
         names = ", ".join(scenario.retaliations[e].key for e in dyads)
@@ -790,8 +798,9 @@ def calibrate(
                 # One parameter shared by two groups of dyads whose other parameter differs: a joint fit
                 # would need both groups on one grid of three parameters, which this fit does not make.
                 notes.append(
-                    f"{path}: fitted from the strikes of {names}, not jointly with those of "
-                    f"{policy_fits[path]} (whose other policy parameter differs); this fit is kept"
+                    f"{path}: fitted from the days of {names}, not jointly with those of "
+                    f"{policy_fits[path]} (whose other policy parameter differs); this fit's draws are kept, "
+                    "so they are not paired with the other fit's draws of that parameter"
                 )
             policy_fits[path] = names
         add(result)
@@ -867,8 +876,9 @@ def _standing_notes(scenario: ScenarioSpec, summaries: dict[str, dict]) -> list[
     if any(can_be_nonzero(dyad.pause_hazard) for dyad in scenario.attacks):
         notes.append(
             "campaign regimes: exactly dated days and interval counts go through the regimes' forward "
-            "algorithm; tally series, and interval counts of more than 300 attacks or too long for its "
-            "lattice, are read with the campaign active, so a pause inside one lowers the fitted active rate"
+            "algorithm; tally series, and interval counts of more than 300 attacks, too long for its "
+            "lattice or overlapping another, are read with the campaign active, so a pause inside one lowers "
+            "the fitted active rate"
         )
     calibrated = {path.split(".")[0] + "." + path.split(".")[1] for path in summaries}
     for dyad in scenario.attacks:

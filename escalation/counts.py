@@ -469,8 +469,7 @@ def usable_casualties(
 
     As :func:`casualty_observations`, less the tolls of single dated attacks outside a stated period of the
     dyad: such an attack is in the record because it happened (often because it hurt someone), so its toll
-    says nothing about how often attacks hurt. Every consumer of per-attack outcomes (the calibration, the
-    pooled lethal share) reads them from here.
+    says nothing about how often attacks hurt. Every consumer of per-attack outcomes reads them from here.
     """
     casualties, ignored = casualty_observations(events, attacker, target, cutoff=cutoff)
     stated = events.period_of(attacker, target)

@@ -257,8 +257,8 @@ def campaign_rows(log: EventLog, campaigns: Sequence[tuple[str, str]]) -> EventL
     dyad's outcome rule (who is hurt in one attack on a target's forces) does not describe, and the backtest
     does not score casualties.
 
-    A dated strike row outside every tally (one day, not ``within`` a count row) is one attack event of the
-    campaign, whatever its count: such rows count targets hit ("8 targets on 10 February 2018"), where the
+    A dated strike row that no count row holds (one day, not ``within`` another row) is one attack event of
+    the campaign, whatever its count: such rows count targets hit ("8 targets on 10 February 2018"), where the
     running tallies count attack events (a day's raid is one), and a count in other units would be read as
     that many attacks. As a count of 1 it is a dated incident, which outside a stated period is a notable
     event, not a rate (:func:`escalation.counts.rate_observations`).

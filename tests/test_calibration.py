@@ -325,3 +325,20 @@ def test_one_policy_toward_two_targets_is_fitted_from_both_strike_sequences(tmp_
     sequences = [c for c in calibration.checks if c["quantity"] == "retaliation sequence"]
     assert [c["dyad"] for c in sequences] == ["state->group", "state->other"]
     assert "state->group" in calibration.summaries["policy.state.retaliation_probability"]["data"]
+    # A third group attacks on 18 January and is never answered: its 13 ready days (19-31 January) are
+    # trials of the same rule without a strike, so the posterior is Beta(3, 8 + 13), mean 3/24.
+    third = build_scenario(
+        {
+            **scenario,
+            "attacks": [*scenario["attacks"], {"attacker": "third", "target": "state", "base_rate": 1.0}],
+            "retaliations": [*scenario["retaliations"], {"state": "state", "target": "third"}],
+        },
+        {**actors, "third": {"kind": "non_state", "patron": "patron", "max_rung": 3}},
+        policy,
+    )
+    rows.append(("2024-01-18", "2024-01-18", "third", "state", "attack", 1, 0, 0))
+    calibration = calibrate(_write_rows(tmp_path, rows), third, cutoff=date(2024, 2, 1), draws=20_000)
+    rho = calibration.draws["policy.state.retaliation_probability"]
+    assert rho.mean() == pytest.approx(3 / 24, abs=0.005)
+    sequences = [c for c in calibration.checks if c["quantity"] == "retaliation sequence"]
+    assert [(c["dyad"], c["strike_days"]) for c in sequences][-1] == ("state->third", [])

@@ -2,7 +2,9 @@
 
 The fingerprints below are of the outcomes (counts, days, histograms and drawn parameters) of a scenario with
 every mechanism on, recorded from the engine before its daily decisions were vectorised across agents. A
-change that alters any draw, any stream or any rule changes them; a change of speed alone does not.
+change that alters any draw, any stream or any rule changes them; a change of speed alone does not. Like the
+baseline regression file, they hold for one NumPy build and CPU family (the last bit of ``exp`` or ``log``
+may differ on another); there, record them again from a commit whose results are known to be right.
 """
 
 from __future__ import annotations

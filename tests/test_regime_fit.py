@@ -201,3 +201,39 @@ def test_with_no_pause_an_interval_read_through_the_regimes_is_today_s_poisson_c
     active_reading = regime_forward(active[None, :], hazards[2], hazards[0], hazards[1], counts)[0][0]
     active_reading += scipy.stats.poisson.logpmf(2, 13.0)
     assert through > active_reading + 1.0  # the pause explains the 2 attacks in 10 days
+
+
+@pytest.mark.parametrize(("count", "days", "rate"), [(40, 1, 0.01), (200, 5, 1.0), (12, 10, 1.3)])
+def test_a_far_lower_bound_keeps_its_tail_probability(count, days, rate):
+    # With no pause the interval's likelihood is Poisson's P(at least count) for the interval's mean, also
+    # where that is far below 1e-16 (a tail computed as 1 - cdf would stop at about e^-37 a day).
+    counts = np.full(days, np.nan)
+    log_lik, _ = regime_forward(
+        np.full((3, days), rate),
+        np.full(3, 0.1),
+        np.zeros(3),
+        np.full(3, 0.5),
+        counts,
+        [(0, days - 1, count, True)],
+    )
+    expected = scipy.stats.poisson.logsf(count - 1, rate * days)
+    assert log_lik == pytest.approx(np.full(3, expected), rel=1e-9)
+
+
+def test_the_lattice_runs_in_blocks_of_parameter_vectors_with_the_same_result():
+    import escalation.fitting as fitting
+
+    rng = np.random.default_rng(3)
+    k, days = 7, 6
+    active = rng.uniform(0.5, 3.0, (k, days))
+    args = (rng.uniform(0, 0.5, k), rng.uniform(0, 0.3, k), rng.uniform(0, 0.5, k))
+    counts = np.array([1.0, np.nan, np.nan, np.nan, 2.0, np.nan])
+    whole = regime_forward(active, *args, counts, [(1, 3, 4, False), (5, 5, 1, True)])
+    block = fitting.LATTICE_BLOCK
+    try:
+        fitting.LATTICE_BLOCK = 3
+        blocks = regime_forward(active, *args, counts, [(1, 3, 4, False), (5, 5, 1, True)])
+    finally:
+        fitting.LATTICE_BLOCK = block
+    np.testing.assert_allclose(blocks[0], whole[0], rtol=1e-13)
+    np.testing.assert_allclose(blocks[1], whole[1], rtol=1e-13)

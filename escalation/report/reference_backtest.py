@@ -32,7 +32,13 @@ def main(argv: list[str] | None = None) -> None:
             "horizons, each episode left out of the pooled priors that forecast it (docs/backtesting.md)."
         ),
     )
-    parser.add_argument("--out", type=Path, default=Path("results/reference_backtest"), help="output folder")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default results/reference_backtest, or results/reference_backtest_hand with "
+        "--priors hand, so that the two runs do not overwrite each other)",
+    )
     parser.add_argument("--replications", type=int, default=1000, help="replications per origin (1000)")
     parser.add_argument("--draws", type=int, default=1000, help="calibration draws per origin (1000)")
     parser.add_argument("--seed", type=int, default=1, help="ensemble seed (1)")
@@ -69,12 +75,16 @@ def main(argv: list[str] | None = None) -> None:
         refuse(f"--draws: must be an integer in 2..{MAX_DRAWS:,}, got {args.draws}")
     if args.seed < 0:
         refuse(f"--seed: must be an integer >= 0, got {args.seed}")
+    if args.out is None:
+        suffix = "" if args.priors == "reference_class" else f"_{args.priors}"
+        args.out = Path(f"results/reference_backtest{suffix}")
     if args.out.exists() and not args.out.is_dir():
         refuse(f"--out: {args.out} exists and is not a folder")
 
     from tqdm.auto import tqdm
 
     from escalation import __version__
+    from escalation.pooling import PRIOR_SOURCES
     from escalation.reference_backtest import (
         DEFAULT_VARIANT,
         VARIANTS,
@@ -86,8 +96,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     from escalation.specs import EnsembleSpec
 
-    if args.priors not in ("reference_class", "hand"):
-        refuse(f"--priors: unknown {args.priors!r}; allowed: reference_class, hand")
+    if args.priors not in PRIOR_SOURCES:
+        refuse(f"--priors: unknown {args.priors!r}; allowed: {', '.join(PRIOR_SOURCES)}")
     variant = args.variant or DEFAULT_VARIANT
     if variant not in VARIANTS:
         refuse(f"--variant: unknown {variant!r}; allowed: {', '.join(VARIANTS)}")
