@@ -17,8 +17,9 @@ A day runs in a fixed order of phases:
 
 Events travel on *channels*: one per attack dyad, and three per retaliation dyad (a strike at the target
 itself, at its patron's assets, at its patron's territory). Fixed routing matrices carry each channel's
-harm and strikes into the memories of the dyads they concern, so a day's bookkeeping is a few matrix
-products whatever the number of replications.
+harm and strikes into the memories of the dyads they concern; the day's update adds their terms only where
+something happened (the attack channels of every replication, the strikes of the few that struck), so a
+day's bookkeeping costs a few array operations whatever the number of replications.
 """
 
 from __future__ import annotations
@@ -40,10 +41,11 @@ from escalation.semantics import (
     N_LEVELS,
     Memories,
     Retention,
-    channel_inputs,
+    advance_memories,
     channels_of,
+    day_inputs,
+    memory_work,
     threshold_matches,
-    update_memories,
 )
 from escalation.specs import ScenarioSpec, can_be_nonzero
 from escalation.streams import DailyUniforms, NamedStreams, StackedUniforms
@@ -328,8 +330,11 @@ class EscalationModel(mesa.Model):
         )
         self.highest = np.full(r, -1, dtype=np.int64)
         # Work arrays reused every day.
-        self._channel_work = (np.zeros((r, self.n_channels)), np.zeros((r, self.n_channels)))
-        self._strikes = np.zeros((r, len(self.channels.strike_slots)), dtype=np.int64)
+        # The attack harm and a term of it, dyad-major like the attacks; the memory update's work arrays.
+        self._attack_harm = (np.zeros((n_a, r)).T, np.zeros((n_a, r)).T)
+        self._memory_work = memory_work(r, self.channels)
+        # The outcome draws' work arrays: (outcome, attacked element) pairs of floats and of counts.
+        self._outcome_work = (np.empty((2, 2 * n_a * r)), np.empty((2, 2 * n_a * r), dtype=np.int64))
         self._channel_rung_today = np.zeros((self.n_channels, r), dtype=np.int8)
         self._tracked_today = np.zeros((len(self.tracked), r), dtype=np.int64)
 
@@ -362,8 +367,8 @@ class EscalationModel(mesa.Model):
     def run(self) -> Outcomes:
         """Simulate the remaining days of the horizon and return the outcomes.
 
-        The day's routing products are small matrix products; on more than one BLAS thread they cost more in
-        thread start-up than they gain, and an ensemble's worker processes would each start as many threads
+        The day runs no large linear algebra: on more than one BLAS thread a small product costs more in
+        thread start-up than it gains, and an ensemble's worker processes would each start as many threads
         as there are cores. So the simulation runs with the BLAS pools limited to one thread (restored after).
         """
         from threadpoolctl import threadpool_limits
@@ -437,11 +442,8 @@ class EscalationModel(mesa.Model):
 
     def _draw_attacks(self) -> None:
         """Today's attacks on every dyad from the intensities and uniforms the attackers chose: one draw."""
-        np.minimum(
-            sampling.poisson(self.attack_uniform, self.attack_intensity),
-            self.max_attacks[:, None],
-            out=self.attacks,
-        )
+        sampling.poisson(self.attack_uniform, self.attack_intensity, out=self.attacks)
+        np.minimum(self.attacks, self.max_attacks[:, None], out=self.attacks)
 
     def _resolve_attacks(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Draw injuries and deaths for today's attacks on every dyad; (attack dyads, R) arrays.
@@ -462,47 +464,76 @@ class EscalationModel(mesa.Model):
         killed.fill(0)
         hit = np.flatnonzero(attacks.reshape(-1) > 0)
         if hit.size:
-            # (outcome, attacked element) arrays, gathered by flat takes; the first axis: injuring, lethal.
-            def pair(first: np.ndarray, second: np.ndarray, sources: tuple[np.ndarray, ...]) -> np.ndarray:
-                out = np.empty((2, hit.size))
+            # (outcome, attacked element) arrays in the work arrays, gathered by flat takes; the first axis:
+            # injuring, lethal.
+            def shaped(work: np.ndarray) -> np.ndarray:
+                return work[: 2 * hit.size].reshape(2, hit.size)
+
+            def pair(
+                first: np.ndarray, second: np.ndarray, sources: tuple[np.ndarray, ...], work: np.ndarray
+            ) -> np.ndarray:
+                out = shaped(work)
                 sources[0].take(first, out=out[0])
                 sources[1].take(second, out=out[1])
                 return out
 
+            floats, integers = self._outcome_work
             at = hit * 4
-            trials = np.broadcast_to(attacks.reshape(-1).take(hit), (2, hit.size))
+            flat = attacks.reshape(-1)
+            trials = pair(hit, hit, (flat, flat), integers[0])
             # Injury and death in one draw each for both, then the extra casualties.
-            probability = pair(hit, hit, self._harm_probability)
-            harmed = sampling.binomial(pair(at, at + 1, (uniforms, uniforms)), trials, probability)
-            rates = harmed * pair(hit, hit, self._harm_extra)
-            casualties = harmed + sampling.poisson(pair(at + 2, at + 3, (uniforms, uniforms)), rates)
+            probability = pair(hit, hit, self._harm_probability, floats[0])
+            harmed = shaped(integers[1])
+            sampling.binomial(
+                pair(at, at + 1, (uniforms, uniforms), floats[1]), trials, probability, out=harmed
+            )
+            # The thinnings' work arrays are free again: the extra casualties' go in them.
+            rates = pair(hit, hit, self._harm_extra, floats[0])
+            rates *= harmed
+            casualties = trials
+            sampling.poisson(pair(at + 2, at + 3, (uniforms, uniforms), floats[1]), rates, out=casualties)
+            casualties += harmed
             injured.reshape(-1)[hit] = casualties[0]
             killed.reshape(-1)[hit] = casualties[1]
         return attacks, injured, killed
 
     def _strike_channels(self) -> np.ndarray:
-        """Today's strikes laid out on the strike channels (one column per dyad and level), (R, channels)."""
-        strikes = self._strikes
-        strikes.fill(0)
+        """Today's strike channels (0: the first; one per dyad and level) of the strikes, in their order.
+
+        The strikes come in the order of the replications, then of the dyads, so of the channels.
+        """
         decisions = self.decisions
         columns = self._strike_columns = (
             self.channels.first_strike_channel[decisions.strike_dyads]
             - self.n_attacks
             + decisions.strike_level
         )
-        self._strike_cells = decisions.strike_rows * strikes.shape[1] + columns  # flat (R, channels) cells
-        strikes.reshape(-1)[self._strike_cells] = decisions.strike_size
-        return strikes
+        width = self.channels.strike_slots.size
+        self._strike_cells = decisions.strike_rows * width + columns  # flat (R, strike channels) cells
+        return columns
 
     def _record(self, attacks: np.ndarray, injured: np.ndarray, killed: np.ndarray) -> None:
         """Memories, ladder, thresholds and counts from today's (attack dyads, R) events and strikes."""
-        strikes = self._strike_channels()
         decisions = self.decisions
-        harm, strike_counts = channel_inputs(
-            self.channels, self.scenario, attacks.T, injured.T, killed.T, strikes, out=self._channel_work
+        inputs = day_inputs(
+            self.channels,
+            self.scenario,
+            attacks.T,
+            injured.T,
+            killed.T,
+            decisions.strike_rows,
+            self._strike_channels(),
+            decisions.strike_size,
+            out=self._attack_harm,
         )
-        update_memories(
-            self.memories, self.retention, self.channels, harm, strike_counts, decisions.fired, killed.T
+        advance_memories(
+            self.memories,
+            self.retention,
+            self.channels,
+            inputs,
+            decisions.fired,
+            killed.T,
+            work=self._memory_work,
         )
 
         # Rungs of today's events, channel-major so that reductions run over contiguous replications; the

@@ -150,6 +150,20 @@ def attack_harm(
     per_attack: float,
     per_injured: float,
     per_killed: float,
+    *,
+    out: np.ndarray | None = None,
+    work: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Harm units a day's attacks do to their target."""
-    return attacks * per_attack + injured * per_injured + killed * per_killed
+    """Harm units a day's attacks do to their target.
+
+    ``out`` and ``work``: float arrays of the result's shape to compute in (the result is ``out``); the same
+    operations in the same order, so the same numbers.
+    """
+    if out is None or work is None:
+        return attacks * per_attack + injured * per_injured + killed * per_killed
+    np.multiply(attacks, per_attack, out=out)
+    np.multiply(injured, per_injured, out=work)
+    out += work
+    np.multiply(killed, per_killed, out=work)
+    out += work
+    return out

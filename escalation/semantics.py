@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -110,6 +111,11 @@ class Channels:
     def size(self) -> int:
         """Number of channels."""
         return int(self.rung.size)
+
+    @cached_property
+    def routing(self) -> Routing:
+        """The routing matrices as lists of their non-zero entries, for the daily update (built once)."""
+        return _routing_of(self)
 
 
 def channels_of(scenario: ScenarioSpec) -> Channels:
@@ -286,6 +292,150 @@ def inflows(channels: Channels, harm: np.ndarray, strike_counts: np.ndarray) -> 
     return routed[:, :n_a], strike_counts @ channels.route_punishment, routed[:, n_a:]
 
 
+@dataclass(frozen=True)
+class _Route:
+    """One memory's inflow from the channels: the non-zero entries of its routing matrix.
+
+    Attributes:
+        width: the memory's columns.
+        by_count: the inflow is the channels' strike counts (punishment), else their harm.
+        attack_terms: (attack channel, column, weight) of each non-zero entry of the attack channels, in the
+            order of the channels.
+        strike_columns, strike_weights: (strike channels, terms) the columns each strike channel feeds, in
+            order, and their weights; a channel with fewer terms is padded (``strike_valid`` False there).
+        strike_valid: (strike channels, terms) which terms exist; None: all.
+    """
+
+    width: int
+    by_count: bool
+    attack_terms: tuple[tuple[int, int, float], ...]
+    strike_columns: np.ndarray
+    strike_weights: np.ndarray
+    strike_valid: np.ndarray | None
+
+
+def _route(matrix: np.ndarray, n_attacks: int, by_count: bool) -> _Route:
+    """The route of a routing matrix (channels, memory columns)."""
+    attack_terms = tuple(
+        (int(c), int(j), float(matrix[c, j])) for c, j in zip(*np.nonzero(matrix[:n_attacks]), strict=True)
+    )
+    strikes = matrix[n_attacks:]
+    found = [np.flatnonzero(row) for row in strikes]
+    terms = max((f.size for f in found), default=0)
+    columns = np.zeros((len(found), terms), dtype=np.int64)
+    weights = np.zeros((len(found), terms))
+    valid = np.zeros((len(found), terms), dtype=bool)
+    for s, f in enumerate(found):
+        columns[s, : f.size], weights[s, : f.size], valid[s, : f.size] = f, strikes[s, f], True
+    return _Route(
+        int(matrix.shape[1]), by_count, attack_terms, columns, weights, None if valid.all() else valid
+    )
+
+
+@dataclass(frozen=True)
+class Routing:
+    """The routing matrices of :class:`Channels` as lists of their non-zero entries.
+
+    A memory cell's inflow on a day is the sum, in the order of the channels, of the terms that reach it:
+    the attack channels' (every replication) and the day's strikes' (only the replications that struck), so
+    the daily update touches only the cells a strike reaches, and sums what the routing products sum, in
+    their order.
+
+    Attributes:
+        provocation, punishment, unanswered, cost: each memory's route.
+        direct: ``Channels.direct_pairs`` with the channel counted among the strike channels.
+    """
+
+    provocation: _Route
+    punishment: _Route
+    unanswered: _Route
+    cost: _Route
+    direct: tuple[tuple[int, int], ...]
+
+
+def _routing_of(channels: Channels) -> Routing:
+    n_a = channels.n_attacks
+    return Routing(
+        provocation=_route(channels.route_harm[:, :n_a], n_a, by_count=False),
+        punishment=_route(channels.route_punishment, n_a, by_count=True),
+        unanswered=_route(channels.route_harm[:, n_a:], n_a, by_count=False),
+        cost=_route(channels.route_cost, n_a, by_count=False),
+        direct=tuple((c - n_a, e) for c, e in channels.direct_pairs),
+    )
+
+
+@dataclass(frozen=True)
+class DayInputs:
+    """A day's harm and strikes on the channels: every replication's attack channels, and each strike apart.
+
+    Attributes:
+        attack_harm: (R, attack dyads) the harm of the day's attacks on each attack channel.
+        strike_rows, strike_columns: (strikes,) the replication and the strike channel (0: channel
+            ``Channels.n_attacks``) of each (replication, strike channel) that has strikes today, in the order
+            of the replications, then of the channels (the order the routing sums in).
+        strike_counts: (strikes,) the strikes on the channel.
+        strike_harm: (strikes,) their harm.
+    """
+
+    attack_harm: np.ndarray
+    strike_rows: np.ndarray
+    strike_columns: np.ndarray
+    strike_counts: np.ndarray
+    strike_harm: np.ndarray
+
+    @classmethod
+    def of(cls, channels: Channels, harm: np.ndarray, strike_counts: np.ndarray) -> DayInputs:
+        """The inputs laid out as :func:`channel_inputs` gives them: (R, channels) harm and strike counts."""
+        n_a = channels.n_attacks
+        harm_on, counts_on = harm[:, n_a:], strike_counts[:, n_a:]
+        rows, columns = np.nonzero((counts_on != 0) | (harm_on != 0))
+        return cls(harm[:, :n_a], rows, columns, counts_on[rows, columns], harm_on[rows, columns])
+
+
+def day_inputs(
+    channels: Channels,
+    scenario: ScenarioSpec,
+    attacks: np.ndarray,
+    injured: np.ndarray,
+    killed: np.ndarray,
+    strike_rows: np.ndarray,
+    strike_columns: np.ndarray,
+    strike_counts: np.ndarray,
+    *,
+    out: tuple[np.ndarray, np.ndarray] | None = None,
+) -> DayInputs:
+    """A day's inputs from its attacks (per dyad) and its strikes (per struck replication and strike channel).
+
+    The same numbers as :func:`channel_inputs` gives for the same day, without laying the strikes out on
+    every replication.
+
+    Args:
+        channels: the scenario's channels.
+        scenario: the scenario (its harm weights).
+        attacks: (R, attack dyads) the day's attacks.
+        injured: (R, attack dyads) people injured by them.
+        killed: (R, attack dyads) people killed by them.
+        strike_rows: (strikes,) the replication of each of the day's strikes (see :class:`DayInputs`).
+        strike_columns: (strikes,) its strike channel.
+        strike_counts: (strikes,) the strikes on the channel.
+        out: two (R, attack dyads) work arrays, for the attack harm and a term of it, instead of allocating.
+    """
+    weights = scenario.harm
+    harm, work = out if out is not None else (None, None)
+    attack_harm = rules.attack_harm(
+        attacks, injured, killed, weights.attack, weights.injured, weights.killed, out=harm, work=work
+    )
+    strike_harm = strike_counts * channels.strike_harm.take(strike_columns)
+    return DayInputs(attack_harm, strike_rows, strike_columns, strike_counts, strike_harm)
+
+
+def memory_work(replications: int, channels: Channels) -> tuple[np.ndarray, ...]:
+    """Work arrays of :func:`advance_memories`, one per memory with routing (all zeros, left all zeros)."""
+    routing = channels.routing
+    routes = (routing.provocation, routing.punishment, routing.unanswered, routing.cost)
+    return tuple(np.zeros(replications * route.width) for route in routes)
+
+
 def update_memories(
     memories: Memories,
     retention: Retention,
@@ -297,36 +447,97 @@ def update_memories(
 ) -> None:
     """Move the memories on by one day (in place): decay, then add the day's harm and strikes.
 
+    :func:`advance_memories` with the day's inputs laid out on every replication and channel, as
+    :func:`channel_inputs` gives them: ``harm`` and ``strike_counts`` are (R, channels) arrays.
+    """
+    advance_memories(
+        memories, retention, channels, DayInputs.of(channels, harm, strike_counts), fired, killed
+    )
+
+
+def advance_memories(
+    memories: Memories,
+    retention: Retention,
+    channels: Channels,
+    inputs: DayInputs,
+    fired: np.ndarray,
+    killed: np.ndarray,
+    *,
+    work: tuple[np.ndarray, ...] | None = None,
+) -> None:
+    """Move the memories on by one day (in place): decay, then add the day's harm and strikes.
+
     A strike answers the harm accumulated so far: the state's unanswered harm and its lethal and direct
     triggers reset on the day it strikes, and the day's new harm is added after. A lethal attack
     (``killed > 0``) on an attack dyad sets the trigger of the retaliation dyads it concerns, and a direct
     strike (rung 6) on a state sets the direct trigger of its dyad against the striker.
 
+    Each memory follows :func:`escalation.rules.decayed_sum` with the inflow the routing matrices give
+    (:class:`Routing`): the same operations in the same order, so the same numbers, computed only for the
+    cells that receive something.
+
     Args:
         memories: the memories at the end of yesterday, updated to the end of today.
         retention: daily retention of each memory.
         channels: the scenario's channels.
-        harm: (R, channels) the day's harm per channel.
-        strike_counts: (R, channels) the day's strikes per channel.
+        inputs: the day's harm and strikes.
         fired: (R, retaliation dyads) the state struck today.
         killed: (R, attack dyads) people killed today (only whether it is positive matters).
+        work: the work arrays of :func:`memory_work` for these replications (None: allocated).
     """
-    provocation_in, punishment_in, unanswered_in = inflows(channels, harm, strike_counts)
-    memories.provocation = rules.decayed_sum(memories.provocation, retention.provocation, provocation_in)
-    memories.punishment = rules.decayed_sum(memories.punishment, retention.punishment, punishment_in)
-    unanswered = np.where(fired, 0.0, memories.unanswered)
-    memories.unanswered = rules.decayed_sum(unanswered, retention.unanswered, unanswered_in)
-    pending = memories.lethal_pending & ~fired
+    routing = channels.routing
+    if work is None:
+        work = memory_work(memories.provocation.shape[0], channels)
+    _advance(memories.provocation, retention.provocation, routing.provocation, inputs, work[0])
+    _advance(memories.punishment, retention.punishment, routing.punishment, inputs, work[1])
+    np.copyto(memories.unanswered, 0.0, where=fired)
+    _advance(memories.unanswered, retention.unanswered, routing.unanswered, inputs, work[2])
+    pending = memories.lethal_pending
+    np.greater(pending, fired, out=pending)  # pending and not fired
     for d, e in channels.lethal_pairs:
         pending[:, e] |= killed[:, d] > 0
-    memories.lethal_pending = pending
     if memories.direct_pending is not None:
-        direct = memories.direct_pending & ~fired
-        for c, e in channels.direct_pairs:
-            direct[:, e] |= strike_counts[:, c] > 0
-        memories.direct_pending = direct
+        direct = memories.direct_pending
+        np.greater(direct, fired, out=direct)
+        for s, e in routing.direct:
+            hit = (inputs.strike_columns == s) & (inputs.strike_counts > 0)
+            direct[inputs.strike_rows[hit], e] = True
     if retention.cost is not None and memories.cost is not None:
-        memories.cost = rules.decayed_sum(memories.cost, retention.cost, harm @ channels.route_cost)
+        _advance(memories.cost, retention.cost, routing.cost, inputs, work[3])
+
+
+def _advance(
+    memory: np.ndarray, retention: np.ndarray, route: _Route, inputs: DayInputs, scratch: np.ndarray
+) -> None:
+    """``memory <- memory * retention + inflow`` in place; the inflow is summed in ``scratch`` (kept zero)."""
+    rows = memory.shape[0]
+    inflow = scratch.reshape(rows, route.width)
+    # The inflow of a cell: 0, plus the attack channels' terms, plus the strikes' terms, in channel order
+    # (a strike channel follows every attack channel, and a replication's strikes come in channel order).
+    attack_terms = () if route.by_count else route.attack_terms  # attack channels carry no strike counts
+    for c, j, weight in attack_terms:
+        source = inputs.attack_harm[:, c]
+        inflow[:, j] += source if weight == 1.0 else source * weight
+    cells = None
+    if inputs.strike_rows.size and route.strike_columns.shape[1]:
+        columns = inputs.strike_columns
+        cells = inputs.strike_rows[:, None] * route.width + route.strike_columns.take(columns, axis=0)
+        source = inputs.strike_counts if route.by_count else inputs.strike_harm
+        terms = source[:, None] * route.strike_weights.take(columns, axis=0)
+        if route.strike_valid is not None:
+            keep = route.strike_valid.take(columns, axis=0)
+            cells, terms = cells[keep], terms[keep]
+        cells, terms = cells.reshape(-1), terms.reshape(-1)
+        np.add.at(scratch, cells, terms)
+    np.multiply(memory, retention, out=memory)
+    if attack_terms or (cells is not None and not memory.flags.c_contiguous):
+        memory += inflow
+        for _, j, _ in attack_terms:
+            inflow[:, j] = 0.0
+    elif cells is not None:
+        memory.reshape(-1)[cells] += scratch.take(cells)  # a cell listed twice gets its sum once
+    if cells is not None:
+        scratch[cells] = 0.0
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.stats
 
 from escalation import sampling
@@ -92,3 +93,18 @@ def test_high_rates_in_the_tail_blocks_equal_the_quantile_function():
     assert np.array_equal(
         sampling.binomial(u, trials, p), scipy.stats.binom.ppf(u, trials, p).astype(np.int64)
     )
+
+
+def test_draws_written_into_an_array_given_are_the_draws_returned():
+    # The engine draws into its own arrays (out=); whatever they held before, the values must be the same.
+    rng = np.random.default_rng(9)
+    u, rate = rng.random((3, 400)), rng.gamma(1.0, 2.0, (3, 400))
+    rate[0, :300] = 0.0
+    out = np.full((3, 400), 7, dtype=np.int64)
+    assert sampling.poisson(u, rate, out=out) is out
+    assert np.array_equal(out, sampling.poisson(u, rate))
+    trials, p = rng.integers(0, 20, (3, 400)), rng.random((3, 400))
+    assert sampling.binomial(u, trials, p, out=out) is out
+    assert np.array_equal(out, sampling.binomial(u, trials, p))
+    with pytest.raises(ValueError, match="out: expected a C-contiguous int64 array of shape"):
+        sampling.poisson(u, rate, out=np.zeros((400, 3), dtype=np.int64).T)

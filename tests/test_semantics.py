@@ -16,11 +16,16 @@ from escalation.ladder import Rung
 from escalation.model import EscalationModel
 from escalation.semantics import (
     Memories,
+    Retention,
+    advance_memories,
+    channel_inputs,
     channels_of,
+    day_inputs,
     happened,
     ladder_event,
     strike_level,
     strike_rung,
+    update_memories,
 )
 from escalation.specs import EnsembleSpec, ThresholdSpec, default_scenario
 
@@ -104,6 +109,59 @@ def test_the_warm_start_and_the_policy_calibration_replay_the_same_memories(tmp_
     assert first == history.days[0] and struck[-1] and not struck[:-1].any()
     # 17-25 October at 5.3 harm units a day (19 attacks, 24 injured, 1 killed over ten days), decayed.
     assert eve[-1] == pytest.approx(sum(5.3 * np.exp(-k / 30.0) for k in range(9)), rel=1e-9)
+
+
+def test_the_daily_update_adds_the_routing_matrices_products_to_the_decayed_memories():
+    # The update sums only the terms that reach a cell (attack channels everywhere, strikes where they
+    # happened); it must give what the matrix products give. With the packaged harm weights (integers) and
+    # attribution (one half) every term and sum is exact, so the comparison is bit for bit.
+    scenario = default_scenario()
+    channels = channels_of(scenario)
+    rng = np.random.default_rng(11)
+    r, n_a, n_e = 200, channels.n_attacks, channels.n_retaliations
+    attacks = rng.poisson(0.6, (r, n_a))
+    injured, killed = rng.binomial(attacks, 0.4), rng.binomial(attacks, 0.1)
+    fired = rng.random((r, n_e)) < 0.3
+    levels = np.minimum(rng.integers(0, 3, (r, n_e)), channels.max_level)
+    rows, dyads = np.nonzero(fired)
+    columns = channels.first_strike_channel[dyads] - n_a + levels[rows, dyads]
+    sizes = rng.integers(1, 5, rows.size)
+    strikes = np.zeros((r, channels.size - n_a), dtype=np.int64)
+    strikes[rows, columns] = sizes
+
+    def start() -> tuple[Memories, Retention]:
+        memories = Memories.empty(r, channels)
+        for name in ("provocation", "punishment", "unanswered", "cost"):
+            getattr(memories, name)[...] = rng.gamma(1.0, 5.0, getattr(memories, name).shape)
+        memories.lethal_pending[...] = rng.random((r, n_e)) < 0.2
+        memories.direct_pending[...] = rng.random((r, n_e)) < 0.2
+        shapes = ((r, n_a), (r, n_a), (r, n_e), (r, memories.cost.shape[1]))
+        return memories, Retention(*(rng.uniform(0.8, 1.0, shape) for shape in shapes))
+
+    memories, retention = start()
+    harm, counts = channel_inputs(channels, scenario, attacks, injured, killed, strikes)
+    routed = harm @ channels.route_harm
+    expected = {
+        "provocation": memories.provocation * retention.provocation + routed[:, :n_a],
+        "punishment": memories.punishment * retention.punishment + counts @ channels.route_punishment,
+        "unanswered": np.where(fired, 0.0, memories.unanswered) * retention.unanswered + routed[:, n_a:],
+        "cost": memories.cost * retention.cost + harm @ channels.route_cost,
+    }
+    lethal, direct = memories.lethal_pending & ~fired, memories.direct_pending & ~fired
+    for d, e in channels.lethal_pairs:
+        lethal[:, e] |= killed[:, d] > 0
+    for c, e in channels.direct_pairs:
+        direct[:, e] |= counts[:, c] > 0
+    assert rows.size and channels.direct_pairs and direct.any() and (killed > 0).any()
+    dense = Memories(*(np.copy(getattr(memories, f.name)) for f in dataclasses.fields(Memories)))
+    update_memories(dense, retention, channels, harm, counts, fired, killed)
+    inputs = day_inputs(channels, scenario, attacks.T.copy().T, injured, killed, rows, columns, sizes)
+    advance_memories(memories, retention, channels, inputs, fired, killed)
+    for result in (dense, memories):
+        for name, value in expected.items():
+            assert np.array_equal(getattr(result, name), value), name
+        assert np.array_equal(result.lethal_pending, lethal)
+        assert np.array_equal(result.direct_pending, direct)
 
 
 def test_the_policy_calibration_counts_harm_from_strikes_on_the_state(tmp_path):
