@@ -18,8 +18,12 @@ from escalation.specs import Dist
 from tests.conftest import one_dyad_scenario
 
 
-def _brute_force(active, paused, h_pause, h_resume, counts):
-    """Sum over every regime path, by the engine's rule: active before day 0, switch, then the day's count."""
+def _brute_force(active, paused, h_pause, h_resume, counts, interval=None):
+    """Sum over every regime path, by the engine's rule: active before day 0, switch, then the day's count.
+
+    With ``interval`` (first, last, count, lower bound) over NaN days: given a regime path, the interval's
+    attacks are Poisson with the sum of the day's rates along it.
+    """
     total, paused_last = 0.0, 0.0
     for path in itertools.product([True, False], repeat=len(counts)):
         p, state = 1.0, True
@@ -28,6 +32,10 @@ def _brute_force(active, paused, h_pause, h_resume, counts):
             if not np.isnan(n):
                 p *= scipy.stats.poisson.pmf(n, active[t] if now else paused)
             state = now
+        if interval is not None:
+            first, last, count, lower = interval
+            mean = sum(active[t] if path[t] else paused for t in range(first, last + 1))
+            p *= scipy.stats.poisson.sf(count - 1, mean) if lower else scipy.stats.poisson.pmf(count, mean)
         total += p
         paused_last += p * (not path[-1])
     return np.log(total), paused_last / total
@@ -144,27 +152,6 @@ def test_switching_hazards_are_recovered_at_close_to_nominal_coverage():
         assert hits / runs >= 0.76, (name, hits)
 
 
-def _brute_force_with_interval(active, paused, h_pause, h_resume, counts, interval):
-    """As :func:`_brute_force`, with an interval count (first, last, count, lower bound) over NaN days.
-
-    Given a regime path, the interval's attacks are Poisson with the sum of the day's rates along it.
-    """
-    first, last, count, lower = interval
-    total, paused_last = 0.0, 0.0
-    for path in itertools.product([True, False], repeat=len(counts)):
-        p, state = 1.0, True
-        for t, (now, n) in enumerate(zip(path, counts, strict=True)):
-            p *= (1 - h_pause if now else h_pause) if state else (h_resume if now else 1 - h_resume)
-            if not np.isnan(n):
-                p *= scipy.stats.poisson.pmf(n, active[t] if now else paused)
-            state = now
-        mean = sum(active[t] if path[t] else paused for t in range(first, last + 1))
-        p *= scipy.stats.poisson.sf(count - 1, mean) if lower else scipy.stats.poisson.pmf(count, mean)
-        total += p
-        paused_last += p * (not path[-1])
-    return np.log(total), paused_last / total
-
-
 @pytest.mark.parametrize("lower", [False, True])
 def test_an_interval_count_goes_through_the_regimes_as_the_sum_over_every_path(lower):
     # Days 2-5 are one interval row of 3 attacks (or at least 3); the rest are exact days or unobserved.
@@ -175,7 +162,7 @@ def test_an_interval_count_goes_through_the_regimes_as_the_sum_over_every_path(l
         log_lik, paused_last = regime_forward(
             active[None, :], np.array([paused]), np.array([h_pause]), np.array([h_resume]), counts, [interval]
         )
-        expected = _brute_force_with_interval(active, paused, h_pause, h_resume, counts, interval)
+        expected = _brute_force(active, paused, h_pause, h_resume, counts, interval)
         assert log_lik[0] == pytest.approx(expected[0], rel=1e-10)
         assert paused_last[0] == pytest.approx(expected[1], rel=1e-8)
 
